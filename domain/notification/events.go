@@ -1,0 +1,121 @@
+package notification
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Event type names, as stored in the event log and published on Kafka.
+const (
+	TypeSent     = "NotificationSent"
+	TypeRead     = "NotificationRead"
+	TypeUnread   = "NotificationUnread"
+	TypeCanceled = "NotificationCanceled"
+)
+
+// Event is one fact about a notification. Every event names its recipient so that consumers
+// never need a lookup.
+type Event interface {
+	Type() string
+	Notification() string
+	Recipient() string
+}
+
+// Sent records that a notification was created for a recipient.
+type Sent struct {
+	NotificationID string    `json:"notificationId"`
+	RecipientID    string    `json:"recipientId"`
+	Content        string    `json:"content"`
+	Category       string    `json:"category"`
+	SentAt         time.Time `json:"sentAt"`
+}
+
+// Read records that the recipient read the notification.
+type Read struct {
+	NotificationID string    `json:"notificationId"`
+	RecipientID    string    `json:"recipientId"`
+	ReadAt         time.Time `json:"readAt"`
+}
+
+// Unread records that the recipient marked the notification unread again.
+type Unread struct {
+	NotificationID string    `json:"notificationId"`
+	RecipientID    string    `json:"recipientId"`
+	UnreadAt       time.Time `json:"unreadAt"`
+}
+
+// Canceled records that the notification was withdrawn; canceled is final.
+type Canceled struct {
+	NotificationID string    `json:"notificationId"`
+	RecipientID    string    `json:"recipientId"`
+	CanceledAt     time.Time `json:"canceledAt"`
+}
+
+// Type returns the stored event type name.
+func (Sent) Type() string { return TypeSent }
+
+// Type returns the stored event type name.
+func (Read) Type() string { return TypeRead }
+
+// Type returns the stored event type name.
+func (Unread) Type() string { return TypeUnread }
+
+// Type returns the stored event type name.
+func (Canceled) Type() string { return TypeCanceled }
+
+// Notification returns the notification id.
+func (e Sent) Notification() string { return e.NotificationID }
+
+// Notification returns the notification id.
+func (e Read) Notification() string { return e.NotificationID }
+
+// Notification returns the notification id.
+func (e Unread) Notification() string { return e.NotificationID }
+
+// Notification returns the notification id.
+func (e Canceled) Notification() string { return e.NotificationID }
+
+// Recipient returns the recipient id.
+func (e Sent) Recipient() string { return e.RecipientID }
+
+// Recipient returns the recipient id.
+func (e Read) Recipient() string { return e.RecipientID }
+
+// Recipient returns the recipient id.
+func (e Unread) Recipient() string { return e.RecipientID }
+
+// Recipient returns the recipient id.
+func (e Canceled) Recipient() string { return e.RecipientID }
+
+// Decode turns a stored event (type name + JSON data) back into an Event.
+func Decode(eventType string, data []byte) (Event, error) {
+	var (
+		ev  Event
+		err error
+	)
+	switch eventType {
+	case TypeSent:
+		var e Sent
+		err = json.Unmarshal(data, &e)
+		ev = e
+	case TypeRead:
+		var e Read
+		err = json.Unmarshal(data, &e)
+		ev = e
+	case TypeUnread:
+		var e Unread
+		err = json.Unmarshal(data, &e)
+		ev = e
+	case TypeCanceled:
+		var e Canceled
+		err = json.Unmarshal(data, &e)
+		ev = e
+	default:
+		return nil, fmt.Errorf("unknown event type %q", eventType)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("decode %s: %w", eventType, err)
+	}
+	return ev, nil
+}

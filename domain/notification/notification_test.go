@@ -1,0 +1,173 @@
+package notification_test
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eventnotify/notify/domain/notification"
+)
+
+const id = "0b0f3c8e-8a1e-4f51-9a55-3f0c1b2a7d10"
+
+var (
+	t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	t1 = t0.Add(time.Minute)
+)
+
+func sent() notification.Event {
+	return notification.Sent{NotificationID: id, RecipientID: "r-1", Content: "hello world", Category: "social", SentAt: t0}
+}
+func read() notification.Event {
+	return notification.Read{NotificationID: id, RecipientID: "r-1", ReadAt: t0}
+}
+func canceled() notification.Event {
+	return notification.Canceled{NotificationID: id, RecipientID: "r-1", CanceledAt: t0}
+}
+
+func TestDecisions(t *testing.T) {
+	t.Parallel()
+	send := func(a notification.SendArgs) func(*notification.Notification) ([]notification.Event, error) {
+		return func(n *notification.Notification) ([]notification.Event, error) { return n.Send(a, t1) }
+	}
+	okSend := notification.SendArgs{RecipientID: "r-1", Content: "hello world", Category: "social"}
+	readCmd := func(n *notification.Notification) ([]notification.Event, error) { return n.Read(t1) }
+	unreadCmd := func(n *notification.Notification) ([]notification.Event, error) { return n.Unread(t1) }
+	cancelCmd := func(n *notification.Notification) ([]notification.Event, error) { return n.Cancel(t1) }
+
+	tests := []struct {
+		name    string
+		given   []notification.Event
+		when    func(*notification.Notification) ([]notification.Event, error)
+		then    []notification.Event
+		wantErr error
+		field   string
+	}{
+		{name: "send new", when: send(okSend),
+			then: []notification.Event{notification.Sent{NotificationID: id, RecipientID: "r-1", Content: "hello world", Category: "social", SentAt: t1}}},
+		{name: "send trims content and category", when: send(notification.SendArgs{RecipientID: "r-1", Content: "  hello world \n", Category: " social "}),
+			then: []notification.Event{notification.Sent{NotificationID: id, RecipientID: "r-1", Content: "hello world", Category: "social", SentAt: t1}}},
+		{name: "send redelivered identical is a no-op", given: []notification.Event{sent()}, when: send(okSend)},
+		{name: "send same id other content conflicts", given: []notification.Event{sent()},
+			when: send(notification.SendArgs{RecipientID: "r-1", Content: "other text", Category: "social"}), wantErr: notification.ErrConflict},
+		{name: "send same id other recipient conflicts", given: []notification.Event{sent()},
+			when: send(notification.SendArgs{RecipientID: "r-2", Content: "hello world", Category: "social"}), wantErr: notification.ErrConflict},
+		{name: "content too short after trim", when: send(notification.SendArgs{RecipientID: "r", Content: "  abcd  ", Category: "c"}), wantErr: notification.ErrInvalid, field: "content"},
+		{name: "content 5 runes of multibyte is enough", when: send(notification.SendArgs{RecipientID: "r-1", Content: "ééééé", Category: "c"}),
+			then: []notification.Event{notification.Sent{NotificationID: id, RecipientID: "r-1", Content: "ééééé", Category: "c", SentAt: t1}}},
+		{name: "content 241 runes too long", when: send(notification.SendArgs{RecipientID: "r", Content: strings.Repeat("é", 241), Category: "c"}), wantErr: notification.ErrInvalid, field: "content"},
+		{name: "empty recipient", when: send(notification.SendArgs{Content: "hello world", Category: "c"}), wantErr: notification.ErrInvalid, field: "recipientId"},
+		{name: "recipient with space", when: send(notification.SendArgs{RecipientID: "a b", Content: "hello world", Category: "c"}), wantErr: notification.ErrInvalid, field: "recipientId"},
+		{name: "recipient 129 chars", when: send(notification.SendArgs{RecipientID: strings.Repeat("a", 129), Content: "hello world", Category: "c"}), wantErr: notification.ErrInvalid, field: "recipientId"},
+		{name: "blank category", when: send(notification.SendArgs{RecipientID: "r", Content: "hello world", Category: "   "}), wantErr: notification.ErrInvalid, field: "category"},
+		{name: "category 65 chars", when: send(notification.SendArgs{RecipientID: "r", Content: "hello world", Category: strings.Repeat("c", 65)}), wantErr: notification.ErrInvalid, field: "category"},
+
+		{name: "read unknown", when: readCmd, wantErr: notification.ErrNotFound},
+		{name: "read sent", given: []notification.Event{sent()}, when: readCmd,
+			then: []notification.Event{notification.Read{NotificationID: id, RecipientID: "r-1", ReadAt: t1}}},
+		{name: "read of read is a no-op", given: []notification.Event{sent(), read()}, when: readCmd},
+		{name: "read of canceled conflicts", given: []notification.Event{sent(), canceled()}, when: readCmd, wantErr: notification.ErrConflict},
+
+		{name: "unread unknown", when: unreadCmd, wantErr: notification.ErrNotFound},
+		{name: "unread of read", given: []notification.Event{sent(), read()}, when: unreadCmd,
+			then: []notification.Event{notification.Unread{NotificationID: id, RecipientID: "r-1", UnreadAt: t1}}},
+		{name: "unread of unread is a no-op", given: []notification.Event{sent()}, when: unreadCmd},
+		{name: "unread after unread is a no-op", given: []notification.Event{sent(), read(), notification.Unread{NotificationID: id, RecipientID: "r-1", UnreadAt: t0}}, when: unreadCmd},
+		{name: "unread of canceled conflicts", given: []notification.Event{sent(), read(), canceled()}, when: unreadCmd, wantErr: notification.ErrConflict},
+
+		{name: "cancel unknown", when: cancelCmd, wantErr: notification.ErrNotFound},
+		{name: "cancel sent", given: []notification.Event{sent()}, when: cancelCmd,
+			then: []notification.Event{notification.Canceled{NotificationID: id, RecipientID: "r-1", CanceledAt: t1}}},
+		{name: "cancel read", given: []notification.Event{sent(), read()}, when: cancelCmd,
+			then: []notification.Event{notification.Canceled{NotificationID: id, RecipientID: "r-1", CanceledAt: t1}}},
+		{name: "cancel of canceled is a no-op", given: []notification.Event{sent(), canceled()}, when: cancelCmd},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			n := notification.New(id)
+			for _, e := range tt.given {
+				n.Apply(e)
+			}
+			got, err := tt.when(n)
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("error = %v, want %v", err, tt.wantErr)
+				}
+				var ve *notification.ValidationError
+				if tt.field != "" && (!errors.As(err, &ve) || ve.Field != tt.field) {
+					t.Fatalf("error %v does not name field %q", err, tt.field)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			if !reflect.DeepEqual(got, tt.then) {
+				t.Fatalf("events = %#v\nwant     %#v", got, tt.then)
+			}
+		})
+	}
+}
+
+func TestApplyFoldsState(t *testing.T) {
+	t.Parallel()
+	n := notification.New(id)
+	if n.Exists() || n.Version() != -1 {
+		t.Fatalf("new notification exists=%v version=%d", n.Exists(), n.Version())
+	}
+	n.Apply(sent())
+	n.Apply(read())
+	if !n.ReadAt().Equal(t0) || n.Version() != 1 || n.RecipientID() != "r-1" {
+		t.Fatalf("after read: readAt=%v version=%d recipient=%q", n.ReadAt(), n.Version(), n.RecipientID())
+	}
+	n.Apply(notification.Unread{NotificationID: id, RecipientID: "r-1", UnreadAt: t1})
+	if !n.ReadAt().IsZero() {
+		t.Fatalf("unread left readAt=%v", n.ReadAt())
+	}
+	n.Apply(canceled())
+	if !n.CanceledAt().Equal(t0) || n.Version() != 3 {
+		t.Fatalf("after cancel: canceledAt=%v version=%d", n.CanceledAt(), n.Version())
+	}
+}
+
+func TestDecodeRoundTrip(t *testing.T) {
+	t.Parallel()
+	for _, e := range []notification.Event{sent(), read(), notification.Unread{NotificationID: id, RecipientID: "r-1", UnreadAt: t1}, canceled()} {
+		data := mustJSON(t, e)
+		got, err := notification.Decode(e.Type(), data)
+		if err != nil {
+			t.Fatalf("decode %s: %v", e.Type(), err)
+		}
+		if !reflect.DeepEqual(got, e) {
+			t.Fatalf("round trip %s: got %#v want %#v", e.Type(), got, e)
+		}
+	}
+	if _, err := notification.Decode("NotificationExploded", []byte(`{}`)); err == nil {
+		t.Fatal("unknown event type decoded without error")
+	}
+	if _, err := notification.Decode(notification.TypeSent, []byte(`{`)); err == nil {
+		t.Fatal("malformed data decoded without error")
+	}
+}
+
+func TestParseID(t *testing.T) {
+	t.Parallel()
+	for in, ok := range map[string]bool{
+		"0B0F3C8E-8A1E-4F51-9A55-3F0C1B2A7D10": true,
+		id:                                     true,
+		"0b0f3c8e8a1e4f519a553f0c1b2a7d10":     false,
+		"0b0f3c8e-8a1e-4f51-9a55-3f0c1b2a7d1g": false,
+		"":                                     false,
+	} {
+		got, err := notification.ParseID(in)
+		if (err == nil) != ok {
+			t.Errorf("ParseID(%q) error = %v, want ok=%v", in, err, ok)
+		}
+		if ok && got != strings.ToLower(in) {
+			t.Errorf("ParseID(%q) = %q, want lower case", in, got)
+		}
+	}
+}

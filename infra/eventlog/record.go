@@ -1,0 +1,105 @@
+package eventlog
+
+import (
+	"encoding/binary"
+	"errors"
+	"time"
+
+	"github.com/eventnotify/notify/app/eventstore"
+)
+
+// A record is one event in the log bucket, keyed by its 8-byte big-endian position:
+//
+//	uvarint len | stream | uvarint revision | 16-byte id | uvarint len | type |
+//	uvarint len | data | uvarint len | metadata | varint created (unix ns)
+func appendRecord(b []byte, stream string, rev uint64, e eventstore.EventData, created time.Time) []byte {
+	b = binary.AppendUvarint(b, uint64(len(stream)))
+	b = append(b, stream...)
+	b = binary.AppendUvarint(b, rev)
+	b = append(b, e.ID[:]...)
+	b = binary.AppendUvarint(b, uint64(len(e.Type)))
+	b = append(b, e.Type...)
+	b = binary.AppendUvarint(b, uint64(len(e.Data)))
+	b = append(b, e.Data...)
+	b = binary.AppendUvarint(b, uint64(len(e.Metadata)))
+	b = append(b, e.Metadata...)
+	return binary.AppendVarint(b, created.UnixNano())
+}
+
+var errCorrupt = errors.New("eventlog: corrupt record")
+
+// recordReader walks a record; the first error sticks.
+type recordReader struct {
+	b   []byte
+	err error
+}
+
+func (r *recordReader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.err = errCorrupt
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *recordReader) bytes(n uint64) []byte {
+	if r.err != nil {
+		return nil
+	}
+	if uint64(len(r.b)) < n {
+		r.err = errCorrupt
+		return nil
+	}
+	v := r.b[:n:n]
+	r.b = r.b[n:]
+	return v
+}
+
+// streamOf returns the stream name of a record without decoding the rest (the bytes alias b).
+func streamOf(b []byte) ([]byte, error) {
+	r := recordReader{b: b}
+	s := r.bytes(r.uvarint())
+	return s, r.err
+}
+
+// decodeRecord copies a record out of bbolt's memory, which is only valid inside the transaction.
+func decodeRecord(pos uint64, b []byte) (eventstore.RecordedEvent, error) {
+	r := recordReader{b: b}
+	var e eventstore.RecordedEvent
+	e.Position = eventstore.Position(pos)
+	e.Stream = string(r.bytes(r.uvarint()))
+	e.Revision = r.uvarint()
+	copy(e.ID[:], r.bytes(16))
+	e.Type = string(r.bytes(r.uvarint()))
+	e.Data = clone(r.bytes(r.uvarint()))
+	e.Metadata = clone(r.bytes(r.uvarint()))
+	if r.err == nil {
+		ns, n := binary.Varint(r.b)
+		if n <= 0 {
+			r.err = errCorrupt
+		}
+		e.Created = time.Unix(0, ns).UTC()
+	}
+	return e, r.err
+}
+
+func clone(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append(make([]byte, 0, len(b)), b...)
+}
+
+func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), v) }
+
+func streamKey(stream string, rev uint64) []byte {
+	k := make([]byte, 0, len(stream)+9)
+	k = append(k, stream...)
+	k = append(k, 0)
+	return binary.BigEndian.AppendUint64(k, rev)
+}
