@@ -53,6 +53,8 @@ type Store struct {
 	closing   chan struct{}
 	writerWG  sync.WaitGroup
 	closeOnce sync.Once
+	closeMu   sync.RWMutex
+	closed    bool
 
 	head    atomic.Uint64
 	mu      sync.Mutex
@@ -111,6 +113,9 @@ func Open(path string, opts Options) (*Store, error) {
 func (s *Store) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
+		s.closeMu.Lock()
+		s.closed = true
+		s.closeMu.Unlock()
 		close(s.closing)
 		s.writerWG.Wait()
 		err = s.db.Close()
@@ -129,12 +134,8 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 		return eventstore.AppendResult{}, err
 	}
 	r := &appendReq{stream: stream, expected: expected, events: events, done: make(chan struct{})}
-	select {
-	case s.appends <- r:
-	case <-s.closing:
-		return eventstore.AppendResult{}, ErrClosed
-	case <-ctx.Done():
-		return eventstore.AppendResult{}, ctx.Err()
+	if err := s.enqueue(ctx, r); err != nil {
+		return eventstore.AppendResult{}, err
 	}
 	select {
 	case <-r.done:
@@ -142,6 +143,22 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	case <-ctx.Done():
 		// The append may still commit; the caller's retry is made safe by the event ids.
 		return eventstore.AppendResult{}, ctx.Err()
+	}
+}
+
+// enqueue hands r to the writer. The read lock keeps Close from draining the queue while a
+// send is in flight, so every queued append is either committed or failed, never stranded.
+func (s *Store) enqueue(ctx context.Context, r *appendReq) error {
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	select {
+	case s.appends <- r:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
