@@ -189,3 +189,10 @@ func ParseID(id string) (string, error) {
 	}
 	return string(b), nil
 }
+
+// StreamPrefix starts the name of every notification stream; it is the category filter on the
+// global log.
+const StreamPrefix = "notification-"
+
+// Stream returns the event stream of notification id.
+func Stream(id string) string { return StreamPrefix + id }

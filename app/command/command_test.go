@@ -1,0 +1,213 @@
+package command_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eventnotify/notify/app/command"
+	"github.com/eventnotify/notify/domain/notification"
+	"github.com/eventnotify/notify/infra/eventlog"
+)
+
+var now = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+
+type handlers struct {
+	store  *eventlog.Store
+	send   command.SendNotificationHandler
+	read   command.ReadNotificationHandler
+	unread command.UnreadNotificationHandler
+	cancel command.CancelNotificationHandler
+}
+
+func setup(t *testing.T) handlers {
+	t.Helper()
+	s, err := eventlog.Open(filepath.Join(t.TempDir(), "events.db"), eventlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	clock := func() time.Time { return now }
+	return handlers{
+		store:  s,
+		send:   command.NewSendNotificationHandler(s, clock),
+		read:   command.NewReadNotificationHandler(s, clock),
+		unread: command.NewUnreadNotificationHandler(s, clock),
+		cancel: command.NewCancelNotificationHandler(s, clock),
+	}
+}
+
+func (h handlers) types(t *testing.T, id string) []string {
+	t.Helper()
+	recs, err := h.store.ReadStream(context.Background(), notification.Stream(id), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, r := range recs {
+		out = append(out, r.Type)
+	}
+	return out
+}
+
+func sendCmd(commandID string) command.SendNotification {
+	return command.SendNotification{Meta: command.Meta{CommandID: commandID}, RecipientID: "r-1", Content: "You have a new sale", Category: "sales"}
+}
+
+func TestSend_DerivesIDFromCommandAndIsIdempotent(t *testing.T) {
+	t.Parallel()
+	h := setup(t)
+	ctx := context.Background()
+	first, err := h.send.Handle(ctx, sendCmd("order-42"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := h.send.Handle(ctx, sendCmd("order-42"))
+	if err != nil {
+		t.Fatalf("redelivered send failed: %v", err)
+	}
+	id := first.Notification.ID()
+	if again.Notification.ID() != id || again.Changed || again.Position != first.Position {
+		t.Fatalf("redelivery = id %s changed %v position %d; want id %s unchanged at %d", again.Notification.ID(), again.Changed, again.Position, id, first.Position)
+	}
+	if got := h.types(t, id); len(got) != 1 {
+		t.Fatalf("stream holds %v, want one NotificationSent", got)
+	}
+	recs, _ := h.store.ReadStream(ctx, notification.Stream(id), 0, 0)
+	if recs[0].ID != command.EventID("order-42", 0) {
+		t.Fatalf("event id %s is not derived from the command id", recs[0].ID)
+	}
+	var md map[string]any
+	if err := json.Unmarshal(recs[0].Metadata, &md); err != nil {
+		t.Fatal(err)
+	}
+	if md["commandId"] != "order-42" || md["correlationId"] != "order-42" || md["schemaVersion"] != float64(1) {
+		t.Fatalf("metadata = %v", md)
+	}
+	other := sendCmd("order-42")
+	other.Content = "Different content"
+	if _, err := h.send.Handle(ctx, other); !errors.Is(err, notification.ErrConflict) {
+		t.Fatalf("same command id with other content: %v, want conflict", err)
+	}
+}
+
+func TestCommands_Lifecycle(t *testing.T) {
+	t.Parallel()
+	h := setup(t)
+	ctx := context.Background()
+	sent, err := h.send.Handle(ctx, sendCmd("c-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := sent.Notification.ID()
+	meta := func(c string) command.Meta { return command.Meta{CommandID: c} }
+	steps := []struct {
+		name    string
+		run     func() (command.Result, error)
+		changed bool
+		wantErr error
+	}{
+		{"read", func() (command.Result, error) {
+			return h.read.Handle(ctx, command.ReadNotification{Meta: meta("c-2"), NotificationID: id})
+		}, true, nil},
+		{"read again", func() (command.Result, error) {
+			return h.read.Handle(ctx, command.ReadNotification{Meta: meta("c-3"), NotificationID: id})
+		}, false, nil},
+		{"unread", func() (command.Result, error) {
+			return h.unread.Handle(ctx, command.UnreadNotification{Meta: meta("c-4"), NotificationID: id})
+		}, true, nil},
+		{"cancel", func() (command.Result, error) {
+			return h.cancel.Handle(ctx, command.CancelNotification{Meta: meta("c-5"), NotificationID: id})
+		}, true, nil},
+		{"cancel again", func() (command.Result, error) {
+			return h.cancel.Handle(ctx, command.CancelNotification{Meta: meta("c-6"), NotificationID: id})
+		}, false, nil},
+		{"read canceled", func() (command.Result, error) {
+			return h.read.Handle(ctx, command.ReadNotification{Meta: meta("c-7"), NotificationID: id})
+		}, false, notification.ErrConflict},
+		{"read unknown", func() (command.Result, error) {
+			return h.read.Handle(ctx, command.ReadNotification{Meta: meta("c-8"), NotificationID: "00000000-0000-4000-8000-000000000000"})
+		}, false, notification.ErrNotFound},
+		{"read bad id", func() (command.Result, error) {
+			return h.read.Handle(ctx, command.ReadNotification{Meta: meta("c-9"), NotificationID: "nope"})
+		}, false, notification.ErrInvalid},
+	}
+	for _, s := range steps {
+		res, err := s.run()
+		if s.wantErr != nil {
+			if !errors.Is(err, s.wantErr) {
+				t.Fatalf("%s: error %v, want %v", s.name, err, s.wantErr)
+			}
+			continue
+		}
+		if err != nil || res.Changed != s.changed {
+			t.Fatalf("%s: changed=%v err=%v, want changed=%v", s.name, res.Changed, err, s.changed)
+		}
+	}
+	want := []string{notification.TypeSent, notification.TypeRead, notification.TypeUnread, notification.TypeCanceled}
+	if got := h.types(t, id); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("stream = %v, want %v", got, want)
+	}
+}
+
+// N readers of one notification race; the optimistic append plus retry must leave exactly one
+// NotificationRead, and every reader must succeed.
+func TestRead_ConcurrentReadersOneEvent(t *testing.T) {
+	t.Parallel()
+	h := setup(t)
+	ctx := context.Background()
+	sent, err := h.send.Handle(ctx, sendCmd("c-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	errs := make(chan error, n)
+	changed := make(chan bool, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			res, err := h.read.Handle(ctx, command.ReadNotification{Meta: command.Meta{CommandID: fmt.Sprintf("reader-%d", i)}, NotificationID: sent.Notification.ID()})
+			errs <- err
+			changed <- res.Changed
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	close(changed)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent read failed: %v", err)
+		}
+	}
+	winners := 0
+	for c := range changed {
+		if c {
+			winners++
+		}
+	}
+	if got := h.types(t, sent.Notification.ID()); len(got) != 2 || winners != 1 {
+		t.Fatalf("stream = %v with %d winners, want Sent+Read and exactly one winner", got, winners)
+	}
+}
+
+func TestSend_InvalidNamesField(t *testing.T) {
+	t.Parallel()
+	h := setup(t)
+	cmd := sendCmd("c-1")
+	cmd.Content = "hey"
+	_, err := h.send.Handle(context.Background(), cmd)
+	var ve *notification.ValidationError
+	if !errors.As(err, &ve) || ve.Field != "content" {
+		t.Fatalf("error = %v, want a validation error on content", err)
+	}
+}

@@ -1,0 +1,48 @@
+package command
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/eventnotify/notify/domain/notification"
+)
+
+// SendNotification asks to notify a recipient. NotificationID may be empty: the id is then
+// derived from the command id, so a redelivered send lands on the same stream.
+type SendNotification struct {
+	Meta           Meta
+	NotificationID string
+	RecipientID    string
+	Content        string
+	Category       string
+}
+
+// SendNotificationHandler handles SendNotification.
+type SendNotificationHandler struct{ repo repository }
+
+// NewSendNotificationHandler builds the handler; now may be nil for the wall clock.
+func NewSendNotificationHandler(store EventStore, now func() time.Time) SendNotificationHandler {
+	return SendNotificationHandler{repo: newRepository(store, now)}
+}
+
+// Handle sends the notification, or succeeds without change on a redelivery.
+func (h SendNotificationHandler) Handle(ctx context.Context, cmd SendNotification) (Result, error) {
+	args, err := notification.SendArgs{RecipientID: cmd.RecipientID, Content: cmd.Content, Category: cmd.Category}.Validate()
+	if err != nil {
+		return Result{}, err
+	}
+	if cmd.Meta.CommandID == "" {
+		cmd.Meta.CommandID = uuid.NewString()
+	}
+	id := cmd.NotificationID
+	if id == "" {
+		id = uuid.NewSHA1(Namespace, []byte(cmd.Meta.CommandID)).String()
+	} else if id, err = notification.ParseID(id); err != nil {
+		return Result{}, err
+	}
+	return h.repo.update(ctx, id, cmd.Meta, func(n *notification.Notification, now time.Time) ([]notification.Event, error) {
+		return n.Send(args, now)
+	})
+}
