@@ -381,7 +381,7 @@ do_up() {
   log "starting Kafka $KAFKA_VERSION on $HOST:$KAFKA_PORT (controller $KAFKA_CONTROLLER_PORT$([[ "$KAFKA_SASL" == 1 ]] && echo ", SASL_SSL $KAFKA_SASL_PORT")); log: $LOG_FILE"
   : >"$LOG_FILE"; : >"$KAFKA_DATA_DIR/ready-check.log"
   rm -f "$PID_FILE"
-  # shellcheck disable=SC2086
+  # shellcheck disable=SC2086,SC2016  # word-split heap opts; $$/$0/$@ are for the inner bash
   setsid bash -c 'echo $$ >"$0"; exec "$@"' "$PID_FILE" \
     java $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
     -Djava.awt.headless=true -Dlog4j2.configurationFile="$BROKER_LOG4J" \

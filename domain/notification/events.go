@@ -2,9 +2,13 @@ package notification
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 )
+
+// ErrUnknownEvent is returned by Decode for an event type this version does not know.
+var ErrUnknownEvent = errors.New("unknown event type")
 
 // Event type names, as stored in the event log and published on Kafka.
 const (
@@ -112,7 +116,7 @@ func Decode(eventType string, data []byte) (Event, error) {
 		err = json.Unmarshal(data, &e)
 		ev = e
 	default:
-		return nil, fmt.Errorf("unknown event type %q", eventType)
+		return nil, fmt.Errorf("%w %q", ErrUnknownEvent, eventType)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("decode %s: %w", eventType, err)

@@ -1,0 +1,190 @@
+// Package inboxdb is the embedded inbox read model: one bbolt file beside the event log. Each
+// recipient's notifications are kept newest first as their published JSON, with counts and the
+// projection checkpoint updated in the same transaction.
+//
+// It implements the inbox projection's transaction, the runner's store and the inbox queries,
+// and passes inboxtest.
+package inboxdb
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/eventnotify/notify/app/eventstore"
+	"github.com/eventnotify/notify/projections/inbox"
+)
+
+var (
+	bucketCheckpoints = []byte("checkpoints") // projection name → position
+	bucketDocs        = []byte("docs")        // recipient 0x00 ^seq → view JSON (newest first)
+	bucketByID        = []byte("byid")        // notification id → docs key
+	bucketCounts      = []byte("counts")      // recipient → total, unread, canceled (3 × uint64)
+)
+
+// Store is the embedded inbox read model. It is safe for concurrent use.
+type Store struct{ db *bolt.DB }
+
+// Open opens (creating if needed) the read model file at path.
+func Open(path string) (*Store, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		return nil, fmt.Errorf("open read model %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketCheckpoints, bucketDocs, bucketByID, bucketCounts} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("init read model %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the file.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Checkpoint returns the position the named projection has applied up to.
+func (s *Store) Checkpoint(_ context.Context, name string) (eventstore.Position, error) {
+	var p eventstore.Position
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketCheckpoints).Get([]byte(name)); len(v) == 8 {
+			p = eventstore.Position(binary.BigEndian.Uint64(v))
+		}
+		return nil
+	})
+	return p, err
+}
+
+// Apply runs fn and stores the checkpoint in one durable transaction.
+func (s *Store) Apply(_ context.Context, name string, to eventstore.Position, fn func(inbox.Tx) error) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if err := fn(&txn{tx: tx}); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketCheckpoints).Put([]byte(name), binary.BigEndian.AppendUint64(nil, uint64(to)))
+	})
+}
+
+// List returns up to limit of the recipient's notifications, newest first, as published JSON.
+func (s *Store) List(_ context.Context, recipient string, limit int) ([]json.RawMessage, error) {
+	var out []json.RawMessage
+	prefix := recipientPrefix(recipient)
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketDocs).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = c.Next() {
+			out = append(out, bytes.Clone(v))
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Count returns the recipient's counts.
+func (s *Store) Count(_ context.Context, recipient string) (inbox.Counts, error) {
+	var c inbox.Counts
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c = decodeCounts(tx.Bucket(bucketCounts).Get([]byte(recipient)))
+		return nil
+	})
+	return c, err
+}
+
+// txn is the inbox projection's view of one bbolt transaction.
+type txn struct{ tx *bolt.Tx }
+
+func (t *txn) Get(id string) (inbox.View, bool, error) {
+	key := t.tx.Bucket(bucketByID).Get([]byte(id))
+	if key == nil {
+		return inbox.View{}, false, nil
+	}
+	v, err := t.doc(key)
+	return v, err == nil, err
+}
+
+func (t *txn) doc(key []byte) (inbox.View, error) {
+	var v inbox.View
+	raw := t.tx.Bucket(bucketDocs).Get(key)
+	if raw == nil {
+		return v, fmt.Errorf("inboxdb: index points at missing document %x", key)
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return v, fmt.Errorf("inboxdb: decode document: %w", err)
+	}
+	v.Seq = eventstore.Position(^binary.BigEndian.Uint64(key[len(key)-8:]))
+	return v, nil
+}
+
+func (t *txn) Put(v inbox.View) error {
+	docs, byID, countsB := t.tx.Bucket(bucketDocs), t.tx.Bucket(bucketByID), t.tx.Bucket(bucketCounts)
+	key := docKey(v.RecipientID, v.Seq)
+	c := counts(decodeCounts(countsB.Get([]byte(v.RecipientID))))
+	if old := byID.Get([]byte(v.ID)); old != nil {
+		prev, err := t.doc(old)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(old, key) {
+			return fmt.Errorf("inboxdb: notification %s cannot move between recipients or positions", v.ID)
+		}
+		c.add(prev.Status, -1)
+	} else if err := byID.Put([]byte(v.ID), key); err != nil {
+		return err
+	}
+	c.add(v.Status, 1)
+	doc, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("inboxdb: encode %s: %w", v.ID, err)
+	}
+	if err := docs.Put(key, doc); err != nil {
+		return err
+	}
+	return countsB.Put([]byte(v.RecipientID), encodeCounts(c))
+}
+
+type counts inbox.Counts
+
+func (c *counts) add(s inbox.Status, d int) {
+	c.Total += d
+	switch s {
+	case inbox.StatusSent:
+		c.Unread += d
+	case inbox.StatusCanceled:
+		c.Canceled += d
+	}
+}
+
+func decodeCounts(b []byte) inbox.Counts {
+	if len(b) != 24 {
+		return inbox.Counts{}
+	}
+	return inbox.Counts{
+		Total:    int(binary.BigEndian.Uint64(b)),
+		Unread:   int(binary.BigEndian.Uint64(b[8:])),
+		Canceled: int(binary.BigEndian.Uint64(b[16:])),
+	}
+}
+
+func encodeCounts(c counts) []byte {
+	b := make([]byte, 0, 24)
+	b = binary.BigEndian.AppendUint64(b, uint64(c.Total))
+	b = binary.BigEndian.AppendUint64(b, uint64(c.Unread))
+	return binary.BigEndian.AppendUint64(b, uint64(c.Canceled))
+}
+
+func recipientPrefix(r string) []byte { return append([]byte(r), 0) }
+
+// docKey sorts a recipient's documents newest first: the position is stored inverted.
+func docKey(r string, seq eventstore.Position) []byte {
+	return binary.BigEndian.AppendUint64(recipientPrefix(r), ^uint64(seq))
+}

@@ -1,0 +1,122 @@
+// Package inbox is the inbox projection: per recipient, their notifications newest first and
+// their counts. It declares the read-model transaction it writes through; adapters (embedded,
+// PostgreSQL) implement it and pass inboxtest.
+package inbox
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/eventnotify/notify/app/eventstore"
+	"github.com/eventnotify/notify/domain/notification"
+	"github.com/eventnotify/notify/projections"
+)
+
+// Name is the projection's name, under which its checkpoint is kept.
+const Name = "inbox"
+
+// Status is where a notification stands for its recipient.
+type Status string
+
+// The statuses.
+const (
+	StatusSent     Status = "sent"
+	StatusRead     Status = "read"
+	StatusCanceled Status = "canceled"
+)
+
+// View is one notification as an inbox shows it. Its JSON is the published shape (the seed
+// service's fields plus status), stored as is so queries can serve it without re-encoding.
+type View struct {
+	ID          string     `json:"id"`
+	RecipientID string     `json:"recipientId"`
+	Content     string     `json:"content"`
+	Category    string     `json:"category"`
+	Status      Status     `json:"status"`
+	ReadAt      *time.Time `json:"readAt"`
+	CanceledAt  *time.Time `json:"canceledAt"`
+	CreatedAt   time.Time  `json:"createdAt"`
+	// Seq orders the inbox: the log position of the NotificationSent event.
+	Seq eventstore.Position `json:"-"`
+}
+
+// Counts are a recipient's totals. Unread counts notifications neither read nor canceled.
+type Counts struct {
+	Total    int `json:"total"`
+	Unread   int `json:"unread"`
+	Canceled int `json:"canceled"`
+}
+
+// Tx is the read-model transaction the projection writes through.
+type Tx interface {
+	// Get returns the view of notification id, if the inbox has it.
+	Get(id string) (View, bool, error)
+	// Put inserts or replaces a view; the store keeps its indexes and counts in step.
+	Put(v View) error
+}
+
+// ViewOf returns the view of a notification's current state.
+func ViewOf(n *notification.Notification, seq eventstore.Position) View {
+	v := View{ID: n.ID(), RecipientID: n.RecipientID(), Content: n.Content(), Category: n.Category(), CreatedAt: n.CreatedAt(), Seq: seq}
+	if t := n.ReadAt(); !t.IsZero() {
+		v.ReadAt = &t
+	}
+	if t := n.CanceledAt(); !t.IsZero() {
+		v.CanceledAt = &t
+	}
+	v.Status = statusOf(v)
+	return v
+}
+
+func statusOf(v View) Status {
+	switch {
+	case v.CanceledAt != nil:
+		return StatusCanceled
+	case v.ReadAt != nil:
+		return StatusRead
+	}
+	return StatusSent
+}
+
+// Projection returns the inbox projection over the notification streams.
+func Projection() projections.Projection[Tx] {
+	return projections.Projection[Tx]{
+		Name:   Name,
+		Filter: eventstore.Filter{StreamPrefix: notification.StreamPrefix},
+		Apply:  apply,
+	}
+}
+
+func apply(tx Tx, rec eventstore.RecordedEvent) error {
+	e, err := notification.Decode(rec.Type, rec.Data)
+	if errors.Is(err, notification.ErrUnknownEvent) {
+		return nil // written by a newer version; the inbox does not show it
+	}
+	if err != nil {
+		return err
+	}
+	if s, ok := e.(notification.Sent); ok {
+		if _, exists, err := tx.Get(s.NotificationID); err != nil || exists {
+			return err // a second Sent on one stream cannot happen; keep the first
+		}
+		return tx.Put(View{ID: s.NotificationID, RecipientID: s.RecipientID, Content: s.Content, Category: s.Category, Status: StatusSent, CreatedAt: s.SentAt, Seq: rec.Position})
+	}
+	v, ok, err := tx.Get(e.Notification())
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%s for notification %s that the inbox does not have", rec.Type, e.Notification())
+	}
+	switch e := e.(type) {
+	case notification.Read:
+		v.ReadAt = &e.ReadAt
+	case notification.Unread:
+		v.ReadAt = nil
+	case notification.Canceled:
+		v.CanceledAt = &e.CanceledAt
+	}
+	v.Status = statusOf(v)
+	return tx.Put(v)
+}

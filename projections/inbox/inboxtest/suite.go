@@ -1,0 +1,245 @@
+// Package inboxtest is the contract every inbox read-model adapter must pass: the inbox
+// projection applied through the adapter's transactions, and the queries reading it back.
+package inboxtest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/eventnotify/notify/app/eventstore"
+	"github.com/eventnotify/notify/domain/notification"
+	"github.com/eventnotify/notify/projections/inbox"
+)
+
+// Store is the port under test.
+type Store interface {
+	Checkpoint(ctx context.Context, name string) (eventstore.Position, error)
+	Apply(ctx context.Context, name string, to eventstore.Position, fn func(inbox.Tx) error) error
+	List(ctx context.Context, recipient string, limit int) ([]json.RawMessage, error)
+	Count(ctx context.Context, recipient string) (inbox.Counts, error)
+}
+
+// Run runs every case against the store newStore returns; each case uses its own recipients
+// and projection names, so one store may serve all.
+func Run(t *testing.T, newStore func(t *testing.T) Store) {
+	cases := []struct {
+		name string
+		fn   func(t *testing.T, s Store)
+	}{
+		{"TestList_NewestFirstPerRecipient", testListNewestFirst},
+		{"TestList_Limit", testListLimit},
+		{"TestCounts_FollowTransitions", testCounts},
+		{"TestApply_FailureWritesNothing", testApplyAtomic},
+		{"TestCheckpoint_PerProjection", testCheckpoints},
+		{"TestView_PublishedShape", testPublishedShape},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			c.fn(t, newStore(t))
+		})
+	}
+}
+
+var t0 = time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
+
+// feed builds recorded events at increasing positions.
+type feed struct {
+	pos    eventstore.Position
+	events []eventstore.RecordedEvent
+}
+
+func (f *feed) add(e notification.Event) {
+	data, _ := json.Marshal(e)
+	f.pos++
+	f.events = append(f.events, eventstore.RecordedEvent{
+		Stream: notification.Stream(e.Notification()), Position: f.pos, ID: uuid.New(), Type: e.Type(), Data: data,
+	})
+}
+
+func (f *feed) sent(recipient string, n int) string {
+	id := uuid.NewString()
+	f.add(notification.Sent{NotificationID: id, RecipientID: recipient, Content: fmt.Sprintf("message %d", n), Category: "c", SentAt: t0.Add(time.Duration(n) * time.Second)})
+	return id
+}
+
+func apply(t *testing.T, s Store, name string, f *feed) {
+	t.Helper()
+	p := inbox.Projection()
+	err := s.Apply(context.Background(), name, f.pos, func(tx inbox.Tx) error {
+		for _, e := range f.events {
+			if err := p.Apply(tx, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("apply %d events: %v", len(f.events), err)
+	}
+	f.events = nil
+}
+
+func list(t *testing.T, s Store, recipient string, limit int) []inbox.View {
+	t.Helper()
+	raw, err := s.List(context.Background(), recipient, limit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]inbox.View, len(raw))
+	for i, r := range raw {
+		if err := json.Unmarshal(r, &out[i]); err != nil {
+			t.Fatalf("document %d is not a view: %s: %v", i, r, err)
+		}
+	}
+	return out
+}
+
+func recipient() string { return "r-" + uuid.NewString()[:8] }
+
+func testListNewestFirst(t *testing.T, s Store) {
+	a, b := recipient(), recipient()
+	f := &feed{}
+	var ids []string
+	for i := range 5 {
+		ids = append(ids, f.sent(a, i))
+		f.sent(b, i)
+	}
+	apply(t, s, "p-"+a, f)
+	got := list(t, s, a, 100)
+	if len(got) != 5 {
+		t.Fatalf("recipient has %d notifications, want 5", len(got))
+	}
+	for i, v := range got {
+		if want := ids[4-i]; v.ID != want || v.RecipientID != a {
+			t.Fatalf("position %d: %s of %s, want %s of %s (newest first)", i, v.ID, v.RecipientID, want, a)
+		}
+	}
+	if got := list(t, s, a[:len(a)-1], 100); len(got) != 0 {
+		t.Fatalf("a recipient id prefix sees %d notifications of another recipient", len(got))
+	}
+}
+
+func testListLimit(t *testing.T, s Store) {
+	r := recipient()
+	f := &feed{}
+	for i := range 7 {
+		f.sent(r, i)
+	}
+	apply(t, s, "p-"+r, f)
+	if got := list(t, s, r, 3); len(got) != 3 || got[0].Content != "message 6" {
+		t.Fatalf("limit 3 gave %d, first %q", len(got), got[0].Content)
+	}
+}
+
+func count(t *testing.T, s Store, r string) inbox.Counts {
+	t.Helper()
+	c, err := s.Count(context.Background(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func testCounts(t *testing.T, s Store) {
+	r := recipient()
+	name := "p-" + r
+	f := &feed{}
+	if c := count(t, s, r); c != (inbox.Counts{}) {
+		t.Fatalf("unknown recipient counts %+v, want zero", c)
+	}
+	a, b := f.sent(r, 1), f.sent(r, 2)
+	f.sent(r, 3)
+	apply(t, s, name, f)
+	steps := []struct {
+		event notification.Event
+		want  inbox.Counts
+	}{
+		{notification.Read{NotificationID: a, RecipientID: r, ReadAt: t0}, inbox.Counts{Total: 3, Unread: 2}},
+		{notification.Read{NotificationID: b, RecipientID: r, ReadAt: t0}, inbox.Counts{Total: 3, Unread: 1}},
+		{notification.Unread{NotificationID: a, RecipientID: r, UnreadAt: t0}, inbox.Counts{Total: 3, Unread: 2}},
+		{notification.Canceled{NotificationID: a, RecipientID: r, CanceledAt: t0}, inbox.Counts{Total: 3, Unread: 1, Canceled: 1}},
+		{notification.Canceled{NotificationID: b, RecipientID: r, CanceledAt: t0}, inbox.Counts{Total: 3, Unread: 1, Canceled: 2}},
+	}
+	for _, st := range steps {
+		f.add(st.event)
+		apply(t, s, name, f)
+		if c := count(t, s, r); c != st.want {
+			t.Fatalf("after %s of %s: counts %+v, want %+v", st.event.Type(), st.event.Notification(), c, st.want)
+		}
+	}
+	views := list(t, s, r, 10)
+	if views[2].ID != a || views[2].Status != inbox.StatusCanceled || views[2].ReadAt != nil || views[2].CanceledAt == nil {
+		t.Fatalf("view of %s after read, unread, cancel = %+v", a, views[2])
+	}
+}
+
+func testApplyAtomic(t *testing.T, s Store) {
+	r := recipient()
+	name := "p-" + r
+	boom := errors.New("boom")
+	err := s.Apply(context.Background(), name, 42, func(tx inbox.Tx) error {
+		f := &feed{}
+		f.sent(r, 1)
+		if err := inbox.Projection().Apply(tx, f.events[0]); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("apply error = %v, want the function's error", err)
+	}
+	if got := list(t, s, r, 10); len(got) != 0 {
+		t.Fatalf("failed apply left %d notifications", len(got))
+	}
+	if c := count(t, s, r); c.Total != 0 {
+		t.Fatalf("failed apply left counts %+v", c)
+	}
+	if p, _ := s.Checkpoint(context.Background(), name); p != 0 {
+		t.Fatalf("failed apply moved the checkpoint to %d", p)
+	}
+}
+
+func testCheckpoints(t *testing.T, s Store) {
+	a, b := "p-"+uuid.NewString(), "p-"+uuid.NewString()
+	noop := func(inbox.Tx) error { return nil }
+	if err := s.Apply(context.Background(), a, 7, noop); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply(context.Background(), b, 3, noop); err != nil {
+		t.Fatal(err)
+	}
+	pa, _ := s.Checkpoint(context.Background(), a)
+	pb, _ := s.Checkpoint(context.Background(), b)
+	if pa != 7 || pb != 3 {
+		t.Fatalf("checkpoints %d, %d; want 7, 3", pa, pb)
+	}
+}
+
+func testPublishedShape(t *testing.T, s Store) {
+	r := recipient()
+	f := &feed{}
+	id := f.sent(r, 1)
+	apply(t, s, "p-"+r, f)
+	raw, err := s.List(context.Background(), r, 1)
+	if err != nil || len(raw) != 1 {
+		t.Fatalf("list = %d, %v", len(raw), err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(raw[0], &doc); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{
+		"id": id, "recipientId": r, "content": "message 1", "category": "c", "status": "sent",
+		"readAt": nil, "canceledAt": nil, "createdAt": t0.Add(time.Second).Format(time.RFC3339Nano),
+	}
+	if fmt.Sprint(doc) != fmt.Sprint(want) {
+		t.Fatalf("document = %v\nwant       %v", doc, want)
+	}
+}

@@ -1,0 +1,136 @@
+// Package projections folds the global event log into read models. A projection is a name, a
+// filter and an apply function; the Runner feeds it batches and stores each batch's effect and
+// the checkpoint in one read-model transaction, so a crash never applies an event twice.
+//
+// It imports the domain and the event-store port, and declares the ports it needs.
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/eventnotify/notify/app/eventstore"
+)
+
+// Log is the global event log a projection follows.
+type Log interface {
+	Subscribe(ctx context.Context, from eventstore.Position, filter eventstore.Filter, handle func(context.Context, eventstore.Batch) error) error
+}
+
+// Store keeps read models and their checkpoints. Apply runs fn and records that the named
+// projection has reached position to, in one transaction: both happen or neither.
+type Store[Tx any] interface {
+	Checkpoint(ctx context.Context, name string) (eventstore.Position, error)
+	Apply(ctx context.Context, name string, to eventstore.Position, fn func(Tx) error) error
+}
+
+// Projection folds events into a read model through the store's transaction type.
+type Projection[Tx any] struct {
+	Name   string
+	Filter eventstore.Filter
+	Apply  func(tx Tx, e eventstore.RecordedEvent) error
+}
+
+// Runner drives one projection. Run it in its own goroutine.
+type Runner[Tx any] struct {
+	log    Log
+	store  Store[Tx]
+	p      Projection[Tx]
+	logger *slog.Logger
+
+	pos     atomic.Uint64
+	mu      sync.Mutex
+	changed chan struct{}
+}
+
+// NewRunner builds a runner; logger may be nil.
+func NewRunner[Tx any](log Log, store Store[Tx], p Projection[Tx], logger *slog.Logger) *Runner[Tx] {
+	if log == nil || store == nil || p.Apply == nil {
+		panic("projections: runner needs a log, a store and an apply function")
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Runner[Tx]{log: log, store: store, p: p, logger: logger.With("projection", p.Name), changed: make(chan struct{})}
+}
+
+// Name returns the projection's name.
+func (r *Runner[Tx]) Name() string { return r.p.Name }
+
+// Position returns the log position the read model reflects.
+func (r *Runner[Tx]) Position() eventstore.Position { return eventstore.Position(r.pos.Load()) }
+
+// Run follows the log from the stored checkpoint until ctx ends. A failing batch is retried
+// from the checkpoint with backoff, so it is never half applied nor skipped.
+func (r *Runner[Tx]) Run(ctx context.Context) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := r.follow(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		r.logger.Error("projection stopped; resuming from its checkpoint", "err", err, "retry_in", backoff)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return nil
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+func (r *Runner[Tx]) follow(ctx context.Context) error {
+	from, err := r.store.Checkpoint(ctx, r.p.Name)
+	if err != nil {
+		return fmt.Errorf("load checkpoint: %w", err)
+	}
+	r.advance(from)
+	return r.log.Subscribe(ctx, from, r.p.Filter, func(ctx context.Context, b eventstore.Batch) error {
+		err := r.store.Apply(ctx, r.p.Name, b.Position, func(tx Tx) error {
+			for _, e := range b.Events {
+				if err := r.p.Apply(tx, e); err != nil {
+					return fmt.Errorf("apply %s at position %d: %w", e.Type, e.Position, err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		r.advance(b.Position)
+		return nil
+	})
+}
+
+func (r *Runner[Tx]) advance(p eventstore.Position) {
+	r.pos.Store(uint64(p))
+	r.mu.Lock()
+	close(r.changed)
+	r.changed = make(chan struct{})
+	r.mu.Unlock()
+}
+
+// ErrNotReached is returned by WaitFor when the deadline passes first.
+var ErrNotReached = errors.New("projection has not reached the position yet")
+
+// WaitFor blocks until the read model reflects position p or ctx ends.
+func (r *Runner[Tx]) WaitFor(ctx context.Context, p eventstore.Position) error {
+	for {
+		r.mu.Lock()
+		changed := r.changed
+		r.mu.Unlock()
+		if r.Position() >= p {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("%w: at %d, want %d", ErrNotReached, r.Position(), p)
+		}
+	}
+}
