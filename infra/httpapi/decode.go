@@ -1,0 +1,59 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+)
+
+// decodeJSON reads a JSON object body of at most limit bytes into v, with errors that say
+// what is wrong and where.
+func decodeJSON(c echo.Context, limit int64, v any) error {
+	req := c.Request()
+	mt, _, err := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType))
+	if err != nil || !(mt == "application/json" || strings.HasSuffix(mt, "+json")) {
+		return fmt.Errorf("%w: send the body as application/json (got %q)", errUnsupportedMedia, req.Header.Get(echo.HeaderContentType))
+	}
+	if req.ContentLength > limit {
+		return fmt.Errorf("%w: %d bytes, the limit is %d", errBodyTooLarge, req.ContentLength, limit)
+	}
+	body, err := io.ReadAll(io.LimitReader(req.Body, limit+1))
+	if err != nil {
+		return &bodyError{rule: "could not read the body: " + err.Error()}
+	}
+	if int64(len(body)) > limit {
+		return fmt.Errorf("%w: the limit is %d bytes", errBodyTooLarge, limit)
+	}
+	return unmarshalBody(body, v)
+}
+
+// unmarshalBody decodes one JSON object and explains a failure.
+func unmarshalBody(body []byte, v any) error {
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return &bodyError{rule: "the body is empty; send a JSON object"}
+	}
+	var (
+		syn *json.SyntaxError
+		typ *json.UnmarshalTypeError
+	)
+	err := json.Unmarshal(body, v)
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &syn):
+		return &bodyError{rule: fmt.Sprintf("malformed JSON at byte %d: %s", syn.Offset, syn.Error())}
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return &bodyError{rule: fmt.Sprintf("the body must be a JSON object, not %s", typ.Value)}
+		}
+		return &bodyError{field: typ.Field, rule: fmt.Sprintf("must be a %s, not %s", typ.Type, typ.Value)}
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return &bodyError{rule: "malformed JSON: the body ends too early"}
+	}
+	return &bodyError{rule: "malformed JSON: " + err.Error()}
+}

@@ -1,0 +1,107 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/eventnotify/notify/domain/notification"
+)
+
+// Problem is an RFC 9457 problem document.
+type Problem struct {
+	Type     string      `json:"type"`
+	Title    string      `json:"title"`
+	Status   int         `json:"status"`
+	Detail   string      `json:"detail,omitempty"`
+	Instance string      `json:"instance,omitempty"`
+	Errors   []FieldRule `json:"errors,omitempty"`
+}
+
+// FieldRule names an input field and the rule it broke.
+type FieldRule struct {
+	Field string `json:"field"`
+	Rule  string `json:"rule"`
+}
+
+// Errors raised by the HTTP edge itself.
+var (
+	errBodyTooLarge     = errors.New("request body too large")
+	errUnsupportedMedia = errors.New("unsupported media type")
+)
+
+// bodyError is a request body that is not the JSON the route expects.
+type bodyError struct {
+	field, rule string
+}
+
+func (e *bodyError) Error() string {
+	if e.field == "" {
+		return e.rule
+	}
+	return e.field + ": " + e.rule
+}
+
+// problemFor maps an error to its problem document: the one place where errors become
+// HTTP statuses.
+func problemFor(err error) Problem {
+	var (
+		ve  *notification.ValidationError
+		be  *bodyError
+		he  *echo.HTTPError
+		msg = err.Error()
+	)
+	switch {
+	case errors.As(err, &ve):
+		return Problem{Type: "urn:notify:problem:invalid-input", Title: "Invalid input", Status: http.StatusBadRequest,
+			Detail: ve.Error(), Errors: []FieldRule{{Field: ve.Field, Rule: ve.Rule}}}
+	case errors.As(err, &be):
+		p := Problem{Type: "urn:notify:problem:malformed-body", Title: "Malformed request body", Status: http.StatusBadRequest, Detail: be.Error()}
+		if be.field != "" {
+			p.Errors = []FieldRule{{Field: be.field, Rule: be.rule}}
+		}
+		return p
+	case errors.Is(err, errBodyTooLarge):
+		return Problem{Type: "urn:notify:problem:body-too-large", Title: "Request body too large", Status: http.StatusRequestEntityTooLarge, Detail: msg}
+	case errors.Is(err, errUnsupportedMedia):
+		return Problem{Type: "urn:notify:problem:unsupported-media-type", Title: "Unsupported media type", Status: http.StatusUnsupportedMediaType, Detail: msg}
+	case errors.Is(err, notification.ErrNotFound):
+		return Problem{Type: "urn:notify:problem:not-found", Title: "Notification not found", Status: http.StatusNotFound, Detail: msg}
+	case errors.Is(err, notification.ErrConflict):
+		return Problem{Type: "urn:notify:problem:conflict", Title: "Conflict", Status: http.StatusConflict, Detail: msg}
+	case errors.As(err, &he):
+		return Problem{Type: "about:blank", Title: http.StatusText(he.Code), Status: he.Code, Detail: detailOf(he)}
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return Problem{Type: "urn:notify:problem:unavailable", Title: "Service unavailable", Status: http.StatusServiceUnavailable, Detail: "the request did not complete in time; it is safe to retry with the same Idempotency-Key"}
+	}
+	return Problem{Type: "about:blank", Title: "Internal Server Error", Status: http.StatusInternalServerError, Detail: "an unexpected error occurred; it has been logged"}
+}
+
+func detailOf(he *echo.HTTPError) string {
+	if s, ok := he.Message.(string); ok {
+		return s
+	}
+	return http.StatusText(he.Code)
+}
+
+// errorHandler writes every error as application/problem+json.
+func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
+	return func(err error, c echo.Context) {
+		if c.Response().Committed {
+			return
+		}
+		p := problemFor(err)
+		p.Instance = c.Request().URL.Path
+		if p.Status >= 500 {
+			logger.Error("request failed", "method", c.Request().Method, "path", p.Instance, "status", p.Status, "err", err)
+		}
+		body, _ := json.Marshal(p)
+		if err := c.Blob(p.Status, "application/problem+json", body); err != nil {
+			logger.Debug("write problem", "err", err)
+		}
+	}
+}

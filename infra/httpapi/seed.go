@@ -1,0 +1,103 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/eventnotify/notify/app/command"
+	"github.com/eventnotify/notify/projections/inbox"
+)
+
+// HeaderPosition carries the log position of a command's effect.
+const HeaderPosition = "Notify-Position"
+
+// seed serves the routes of the original Node service with its bodies and success shapes.
+type seed struct{ Deps }
+
+type sendBody struct {
+	RecipientID string `json:"recipientId"`
+	Content     string `json:"content"`
+	Category    string `json:"category"`
+}
+
+func (s seed) send(c echo.Context) error {
+	var b sendBody
+	if err := decodeJSON(c, MaxBody, &b); err != nil {
+		return err
+	}
+	res, err := s.Send.Handle(c.Request().Context(), command.SendNotification{
+		Meta: commandMeta(c), RecipientID: b.RecipientID, Content: b.Content, Category: b.Category,
+	})
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(struct {
+		Notification inbox.View `json:"notification"`
+	}{inbox.ViewOf(res.Notification, res.Position)})
+	if err != nil {
+		return err
+	}
+	setPosition(c, res)
+	return c.Blob(http.StatusCreated, echo.MIMEApplicationJSON, body)
+}
+
+func (s seed) read(c echo.Context) error {
+	res, err := s.Read.Handle(c.Request().Context(), command.ReadNotification{Meta: commandMeta(c), NotificationID: c.Param("id")})
+	return s.changed(c, res, err)
+}
+
+func (s seed) unread(c echo.Context) error {
+	res, err := s.Unread.Handle(c.Request().Context(), command.UnreadNotification{Meta: commandMeta(c), NotificationID: c.Param("id")})
+	return s.changed(c, res, err)
+}
+
+func (s seed) cancel(c echo.Context) error {
+	res, err := s.Cancel.Handle(c.Request().Context(), command.CancelNotification{Meta: commandMeta(c), NotificationID: c.Param("id")})
+	return s.changed(c, res, err)
+}
+
+// changed answers a PATCH as the seed did: 200 with an empty body.
+func (s seed) changed(c echo.Context, res command.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	setPosition(c, res)
+	return c.NoContent(http.StatusOK)
+}
+
+func setPosition(c echo.Context, res command.Result) {
+	c.Response().Header().Set(HeaderPosition, strconv.FormatUint(uint64(res.Position), 10))
+}
+
+func (s seed) count(c echo.Context) error {
+	counts, err := s.Inbox.Count(c.Request().Context(), c.Param("recipientId"))
+	if err != nil {
+		return err
+	}
+	b := append(strconv.AppendInt([]byte(`{"count":`), int64(counts.Total), 10), '}')
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, b)
+}
+
+func (s seed) list(c echo.Context) error {
+	docs, err := s.Inbox.List(c.Request().Context(), c.Param("recipientId"), 0)
+	if err != nil {
+		return err
+	}
+	size := 20
+	for _, d := range docs {
+		size += len(d) + 1
+	}
+	b := make([]byte, 0, size)
+	b = append(b, `{"notifications":[`...)
+	for i, d := range docs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, d...)
+	}
+	b = append(b, "]}"...)
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, b)
+}

@@ -1,0 +1,100 @@
+// Package httpapi is the Echo HTTP edge: the seed-compatible routes of the original Node
+// service, health and readiness. Every error leaves as application/problem+json, mapped in
+// one place (problemFor).
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/eventnotify/notify/app/command"
+	"github.com/eventnotify/notify/projections/inbox"
+)
+
+// MaxBody caps a request body.
+const MaxBody = 64 << 10
+
+// Command handler ports, declared where they are used.
+type (
+	sendHandler interface {
+		Handle(context.Context, command.SendNotification) (command.Result, error)
+	}
+	readHandler interface {
+		Handle(context.Context, command.ReadNotification) (command.Result, error)
+	}
+	unreadHandler interface {
+		Handle(context.Context, command.UnreadNotification) (command.Result, error)
+	}
+	cancelHandler interface {
+		Handle(context.Context, command.CancelNotification) (command.Result, error)
+	}
+	// Inbox answers inbox queries.
+	Inbox interface {
+		List(ctx context.Context, recipient string, limit int) ([]json.RawMessage, error)
+		Count(ctx context.Context, recipient string) (inbox.Counts, error)
+	}
+)
+
+// Deps are what the API serves from.
+type Deps struct {
+	Send   sendHandler
+	Read   readHandler
+	Unread unreadHandler
+	Cancel cancelHandler
+	Inbox  Inbox
+	// Ready reports nil when the service can serve fresh reads (projections caught up).
+	Ready  func(context.Context) error
+	Logger *slog.Logger
+}
+
+// New builds the Echo instance with every route.
+func New(d Deps) *echo.Echo {
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = errorHandler(d.Logger)
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			d.Logger.Error("panic in handler", "path", c.Request().URL.Path, "err", err, "stack", string(stack))
+			return err
+		},
+	}))
+
+	s := seed{d}
+	e.POST("/notifications", s.send)
+	e.PATCH("/notifications/:id/read", s.read)
+	e.PATCH("/notifications/:id/unread", s.unread)
+	e.PATCH("/notifications/:id/cancel", s.cancel)
+	e.GET("/notifications/count/from/:recipientId", s.count)
+	e.GET("/notifications/from/:recipientId", s.list)
+
+	e.GET("/healthz", func(c echo.Context) error {
+		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, []byte(`{"status":"ok"}`))
+	})
+	e.GET("/readyz", func(c echo.Context) error {
+		if d.Ready != nil {
+			if err := d.Ready(c.Request().Context()); err != nil {
+				return echo.NewHTTPError(http.StatusServiceUnavailable, "not ready: "+err.Error())
+			}
+		}
+		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, []byte(`{"status":"ready"}`))
+	})
+	return e
+}
+
+// commandMeta reads the command's identity from the request headers.
+func commandMeta(c echo.Context) command.Meta {
+	h := c.Request().Header
+	corr := h.Get("X-Correlation-Id")
+	if corr == "" {
+		corr = h.Get(echo.HeaderXRequestID)
+	}
+	return command.Meta{CommandID: h.Get("Idempotency-Key"), CorrelationID: corr}
+}

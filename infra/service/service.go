@@ -1,0 +1,159 @@
+// Package service wires the notification service together and runs it until its context
+// ends: stores, command handlers, projections and the HTTP API. main.go only calls Main.
+package service
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/eventnotify/notify/app/command"
+	"github.com/eventnotify/notify/app/query"
+	"github.com/eventnotify/notify/infra/eventlog"
+	"github.com/eventnotify/notify/infra/httpapi"
+	"github.com/eventnotify/notify/infra/inboxdb"
+	"github.com/eventnotify/notify/projections"
+	"github.com/eventnotify/notify/projections/inbox"
+)
+
+// Main parses the configuration, runs the service until ctx ends and returns the exit code.
+func Main(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
+	cfg, err := ParseConfig(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "notify:", err)
+		return 2
+	}
+	logger := newLogger(cfg, stderr)
+	if err := Run(ctx, cfg, logger); err != nil {
+		logger.Error("service stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// Run serves until ctx ends, then shuts down gracefully: the listener closes, in-flight
+// requests finish, the projection stops after its current batch, and the files close.
+func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	log, err := eventlog.Open(filepath.Join(cfg.DataDir, "events.db"), eventlog.Options{})
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	rm, err := inboxdb.Open(filepath.Join(cfg.DataDir, "inbox.db"))
+	if err != nil {
+		return err
+	}
+	defer rm.Close()
+	logger.Info("stores open", "event_store", "embedded", "read_model", "embedded", "data_dir", cfg.DataDir, "log_head", log.Head())
+	logger.Info("no Kafka brokers configured: commands arrive over HTTP only")
+
+	runner := projections.NewRunner(log, rm, inbox.Projection(), logger)
+	startHead := log.Head()
+	runCtx, stopRunner := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = runner.Run(runCtx)
+	}()
+	defer func() {
+		stopRunner()
+		wg.Wait()
+		logger.Info("projection stopped", "projection", runner.Name(), "position", runner.Position())
+	}()
+
+	api := httpapi.New(httpapi.Deps{
+		Send:   command.NewSendNotificationHandler(log, nil),
+		Read:   command.NewReadNotificationHandler(log, nil),
+		Unread: command.NewUnreadNotificationHandler(log, nil),
+		Cancel: command.NewCancelNotificationHandler(log, nil),
+		Inbox:  query.NewInbox(rm),
+		Ready: func(context.Context) error {
+			if p := runner.Position(); p < startHead {
+				return fmt.Errorf("projection %s catching up: at %d of %d", runner.Name(), p, startHead)
+			}
+			return nil
+		},
+		Logger: logger,
+	})
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	srv := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	logger.Info("listening", "addr", ln.Addr().String())
+
+	if cfg.PprofAddr != "" {
+		stopPprof, err := servePprof(cfg.PprofAddr, logger)
+		if err != nil {
+			srv.Close()
+			return err
+		}
+		defer stopPprof()
+	}
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("graceful shutdown: %w", err)
+	}
+	return nil
+}
+
+func servePprof(addr string, logger *slog.Logger) (func(), error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen pprof on %s: %w", addr, err)
+	}
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() {
+		ln.Close()
+		return nil, fmt.Errorf("pprof address %s is not loopback", addr)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	logger.Info("pprof listening", "addr", ln.Addr().String())
+	return func() { srv.Close() }, nil
+}
