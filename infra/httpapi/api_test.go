@@ -1,0 +1,224 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eventnotify/notify/app/command"
+	"github.com/eventnotify/notify/app/query"
+	"github.com/eventnotify/notify/infra/eventlog"
+	"github.com/eventnotify/notify/infra/httpapi"
+	"github.com/eventnotify/notify/infra/inboxdb"
+	"github.com/eventnotify/notify/projections"
+	"github.com/eventnotify/notify/projections/inbox"
+)
+
+type api struct {
+	url    string
+	runner *projections.Runner[inbox.Tx]
+}
+
+// start serves the API over real HTTP on the real embedded stores.
+func start(t *testing.T) api {
+	t.Helper()
+	dir := t.TempDir()
+	log, err := eventlog.Open(filepath.Join(dir, "events.db"), eventlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rm, err := inboxdb.Open(filepath.Join(dir, "inbox.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runner := projections.NewRunner(log, rm, inbox.Projection(), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { runner.Run(ctx); close(done) }()
+	srv := httptest.NewServer(httpapi.New(httpapi.Deps{
+		Send:   command.NewSendNotificationHandler(log, nil),
+		Read:   command.NewReadNotificationHandler(log, nil),
+		Unread: command.NewUnreadNotificationHandler(log, nil),
+		Cancel: command.NewCancelNotificationHandler(log, nil),
+		Inbox:  query.NewInbox(rm),
+	}))
+	t.Cleanup(func() {
+		srv.Close()
+		cancel()
+		<-done
+		rm.Close()
+		log.Close()
+	})
+	return api{url: srv.URL, runner: runner}
+}
+
+type reply struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func (a api) do(t *testing.T, method, path, contentType, body string, headers ...string) reply {
+	t.Helper()
+	req, err := http.NewRequest(method, a.url+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return reply{res.StatusCode, res.Header, string(b)}
+}
+
+// waitFor makes the next query see a command's effect (the read model is eventually consistent).
+func (a api) waitFor(t *testing.T, r reply) {
+	t.Helper()
+	var pos uint64
+	fmt.Sscan(r.header.Get(httpapi.HeaderPosition), &pos)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := a.runner.WaitFor(ctx, eventstorePosition(pos)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+const jsonCT = "application/json"
+
+func TestSeedRoutes_Lifecycle(t *testing.T) {
+	t.Parallel()
+	a := start(t)
+	created := a.do(t, "POST", "/notifications", jsonCT, `{"recipientId":"r-1","content":"You have a new sale","category":"sales"}`)
+	if created.status != http.StatusCreated || created.header.Get("Content-Type") != jsonCT {
+		t.Fatalf("POST = %d %s %s", created.status, created.header.Get("Content-Type"), created.body)
+	}
+	var body struct{ Notification map[string]any }
+	if err := json.Unmarshal([]byte(created.body), &body); err != nil {
+		t.Fatal(err)
+	}
+	n := body.Notification
+	for _, f := range []string{"id", "recipientId", "content", "category", "readAt", "canceledAt", "createdAt"} {
+		if _, ok := n[f]; !ok {
+			t.Fatalf("created notification lacks the seed field %q: %s", f, created.body)
+		}
+	}
+	id := n["id"].(string)
+	a.waitFor(t, created)
+
+	if r := a.do(t, "GET", "/notifications/count/from/r-1", "", ""); r.status != 200 || r.body != `{"count":1}` {
+		t.Fatalf("count = %d %s", r.status, r.body)
+	}
+	for _, step := range []struct{ path, status string }{{"read", "read"}, {"unread", "sent"}, {"cancel", "canceled"}} {
+		r := a.do(t, "PATCH", "/notifications/"+id+"/"+step.path, "", "")
+		if r.status != http.StatusOK || r.body != "" {
+			t.Fatalf("PATCH %s = %d %q, want 200 with an empty body", step.path, r.status, r.body)
+		}
+		a.waitFor(t, r)
+		list := a.do(t, "GET", "/notifications/from/r-1", "", "")
+		var got struct{ Notifications []map[string]any }
+		if err := json.Unmarshal([]byte(list.body), &got); err != nil || len(got.Notifications) != 1 {
+			t.Fatalf("list = %d %s (%v)", list.status, list.body, err)
+		}
+		if got.Notifications[0]["status"] != step.status {
+			t.Fatalf("after %s the status is %v, want %s", step.path, got.Notifications[0]["status"], step.status)
+		}
+	}
+	if r := a.do(t, "GET", "/notifications/from/nobody", "", ""); r.status != 200 || r.body != `{"notifications":[]}` {
+		t.Fatalf("empty inbox = %d %s", r.status, r.body)
+	}
+}
+
+func TestSend_IdempotencyKeyMakesRetriesSafe(t *testing.T) {
+	t.Parallel()
+	a := start(t)
+	body := `{"recipientId":"r-2","content":"Your order shipped","category":"orders"}`
+	first := a.do(t, "POST", "/notifications", jsonCT, body, "Idempotency-Key", "order-7")
+	again := a.do(t, "POST", "/notifications", jsonCT, body, "Idempotency-Key", "order-7")
+	if first.status != 201 || again.status != 201 || first.body != again.body {
+		t.Fatalf("retry with the same key: %d %s / %d %s", first.status, first.body, again.status, again.body)
+	}
+	a.waitFor(t, again)
+	if r := a.do(t, "GET", "/notifications/count/from/r-2", "", ""); r.body != `{"count":1}` {
+		t.Fatalf("count after a retried send = %s, want 1", r.body)
+	}
+	other := a.do(t, "POST", "/notifications", jsonCT, `{"recipientId":"r-2","content":"Something else","category":"orders"}`, "Idempotency-Key", "order-7")
+	if other.status != http.StatusConflict {
+		t.Fatalf("same key, other body = %d %s, want 409", other.status, other.body)
+	}
+}
+
+func TestErrors_AreProblemDocuments(t *testing.T) {
+	t.Parallel()
+	a := start(t)
+	canceled := a.do(t, "POST", "/notifications", jsonCT, `{"recipientId":"r-3","content":"to be canceled","category":"c"}`)
+	var n struct{ Notification struct{ ID string } }
+	json.Unmarshal([]byte(canceled.body), &n)
+	a.do(t, "PATCH", "/notifications/"+n.Notification.ID+"/cancel", "", "")
+	unknown := "00000000-0000-4000-8000-000000000000"
+
+	tests := []struct {
+		name, method, path, ct, body string
+		status                       int
+		field, detail                string
+	}{
+		{"wrong media type", "POST", "/notifications", "text/plain", `{}`, 415, "", "application/json"},
+		{"no media type", "POST", "/notifications", "", `{}`, 415, "", "application/json"},
+		{"body too large", "POST", "/notifications", jsonCT, `{"content":"` + strings.Repeat("a", httpapi.MaxBody) + `"}`, 413, "", "limit"},
+		{"empty body", "POST", "/notifications", jsonCT, ``, 400, "", "empty"},
+		{"malformed JSON", "POST", "/notifications", jsonCT, `{"recipientId":`, 400, "", "malformed JSON"},
+		{"array body", "POST", "/notifications", jsonCT, `[1,2]`, 400, "", "JSON object"},
+		{"content not a string", "POST", "/notifications", jsonCT, `{"recipientId":"r","content":42,"category":"c"}`, 400, "content", "must be a string"},
+		{"content too short", "POST", "/notifications", jsonCT, `{"recipientId":"r","content":"hey","category":"c"}`, 400, "content", "5 to 240"},
+		{"missing recipient", "POST", "/notifications", jsonCT, `{"content":"hello there","category":"c"}`, 400, "recipientId", "1 to 128"},
+		{"missing category", "POST", "/notifications", jsonCT, `{"recipientId":"r","content":"hello there"}`, 400, "category", "1 to 64"},
+		{"bad recipient in path", "GET", "/notifications/from/a%20b", "", "", 400, "recipientId", "letters, digits"},
+		{"bad notification id", "PATCH", "/notifications/not-a-uuid/read", "", "", 400, "id", "UUID"},
+		{"unknown notification", "PATCH", "/notifications/" + unknown + "/read", "", "", 404, "", "not found"},
+		{"read a canceled one", "PATCH", "/notifications/" + n.Notification.ID + "/read", "", "", 409, "", "canceled"},
+		{"unknown route", "GET", "/nothing-here", "", "", 404, "", "Not Found"},
+		{"wrong method", "DELETE", "/notifications", "", "", 405, "", "Method Not Allowed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := a.do(t, tt.method, tt.path, tt.ct, tt.body)
+			if r.status != tt.status || r.header.Get("Content-Type") != "application/problem+json" {
+				t.Fatalf("%s %s = %d %s %s, want %d problem+json", tt.method, tt.path, r.status, r.header.Get("Content-Type"), r.body, tt.status)
+			}
+			var p httpapi.Problem
+			if err := json.Unmarshal([]byte(r.body), &p); err != nil {
+				t.Fatal(err)
+			}
+			if p.Status != tt.status || p.Title == "" || !strings.Contains(p.Detail, tt.detail) {
+				t.Fatalf("problem = %+v, want status %d and a detail mentioning %q", p, tt.status, tt.detail)
+			}
+			if tt.field != "" && (len(p.Errors) != 1 || p.Errors[0].Field != tt.field) {
+				t.Fatalf("problem errors = %+v, want field %q", p.Errors, tt.field)
+			}
+		})
+	}
+}
+
+func TestHealthAndReadiness(t *testing.T) {
+	t.Parallel()
+	a := start(t)
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if r := a.do(t, "GET", path, "", ""); r.status != 200 {
+			t.Fatalf("%s = %d %s", path, r.status, r.body)
+		}
+	}
+}
