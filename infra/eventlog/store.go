@@ -1,6 +1,8 @@
-// Package eventlog is the embedded event store: one bbolt file holding the global log, a
-// per-stream index and an event-id index. Appends from many goroutines are group-committed by
-// one writer, each commit fsynced before any of its appends is acknowledged.
+// Package eventlog is the embedded event store: one bbolt file holding the global log and a
+// per-stream index. Appends from many goroutines are group-committed by
+// one writer, each commit fsynced before any of its appends is acknowledged. Only two
+// buckets are written per event, the log (sequential keys) and the stream index, because
+// every page a commit dirties costs a write.
 //
 // It implements the port in app/eventstore and passes eventstoretest.
 package eventlog
@@ -22,9 +24,7 @@ import (
 
 var (
 	bucketLog     = []byte("log")     // position → record
-	bucketStreams = []byte("streams") // stream 0x00 revision → position
-	bucketHeads   = []byte("heads")   // stream → last revision
-	bucketIDs     = []byte("ids")     // event id → position (first writer wins)
+	bucketStreams = []byte("streams") // stream 0x00 revision → position, event id
 )
 
 // Limits on what one append may carry.
@@ -88,7 +88,7 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	var head uint64
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketLog, bucketStreams, bucketHeads, bucketIDs} {
+		for _, b := range [][]byte{bucketLog, bucketStreams} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -226,10 +226,7 @@ func (s *Store) commit(group []*appendReq) {
 	head := s.head.Load()
 	now := time.Now().UTC()
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		w := txWriter{
-			log: tx.Bucket(bucketLog), streams: tx.Bucket(bucketStreams),
-			heads: tx.Bucket(bucketHeads), ids: tx.Bucket(bucketIDs),
-		}
+		w := txWriter{log: tx.Bucket(bucketLog), streams: tx.Bucket(bucketStreams)}
 		w.log.FillPercent = 1 // append-only keys: pack pages full
 		for _, r := range group {
 			r.res, r.err = w.apply(r, &head, now)
@@ -258,14 +255,25 @@ func (s *Store) commit(group []*appendReq) {
 	s.mu.Unlock()
 }
 
-type txWriter struct{ log, streams, heads, ids *bolt.Bucket }
+type txWriter struct{ log, streams *bolt.Bucket }
 
+// A streams entry is keyed stream 0x00 revision and holds position (8 bytes) + event id (16).
+const streamEntry = 8 + 16
+
+// last returns the stream's last revision, found as the greatest key with its prefix.
 func (w txWriter) last(stream string) (uint64, bool) {
-	v := w.heads.Get([]byte(stream))
-	if v == nil {
+	c := w.streams.Cursor()
+	after := append([]byte(stream), 1) // sorts after every "stream 0x00 revision" key
+	k, _ := c.Seek(after)
+	if k == nil {
+		k, _ = c.Last()
+	} else {
+		k, _ = c.Prev()
+	}
+	if len(k) != len(stream)+9 || string(k[:len(stream)]) != stream || k[len(stream)] != 0 {
 		return 0, false
 	}
-	return binary.BigEndian.Uint64(v), true
+	return binary.BigEndian.Uint64(k[len(stream)+1:]), true
 }
 
 func (w txWriter) apply(r *appendReq, head *uint64, now time.Time) (eventstore.AppendResult, error) {
@@ -288,27 +296,26 @@ func (w txWriter) apply(r *appendReq, head *uint64, now time.Time) (eventstore.A
 		if err := w.log.Put(pos, rec); err != nil {
 			return eventstore.AppendResult{}, err
 		}
-		if err := w.streams.Put(streamKey(r.stream, rev), pos); err != nil {
+		if err := w.streams.Put(streamKey(r.stream, rev), append(pos, e.ID[:]...)); err != nil {
 			return eventstore.AppendResult{}, err
 		}
-		if w.ids.Get(e.ID[:]) == nil {
-			if err := w.ids.Put(e.ID[:], pos); err != nil {
-				return eventstore.AppendResult{}, err
-			}
-		}
 		rev++
-	}
-	if err := w.heads.Put([]byte(r.stream), u64(rev-1)); err != nil {
-		return eventstore.AppendResult{}, err
 	}
 	return eventstore.AppendResult{NextRevision: rev - 1, Position: eventstore.Position(*head)}, nil
 }
 
+// anyWindow is how far back from a stream's end an any/exists re-append is recognised.
+// EventStoreDB too checks idempotency of ExpectedRevision Any only best-effort.
+const anyWindow = 1024
+
 // idempotent recognises a re-append of events already written, following EventStoreDB: with
 // an exact or no-stream expectation the events at the expected place must carry the same ids;
-// with any/exists the first id is looked up and the rest must follow it in the same stream.
+// with any/exists the first id is searched near the stream's end and the rest must follow it.
 // A partial match is a wrong expected revision (EventStoreDB's "corrupted idempotency").
 func (w txWriter) idempotent(r *appendReq, last uint64, exists bool) (eventstore.AppendResult, bool, error) {
+	if !exists {
+		return eventstore.AppendResult{}, false, nil
+	}
 	var first uint64
 	switch rev, exact := r.expected.Revision(); {
 	case exact:
@@ -316,44 +323,41 @@ func (w txWriter) idempotent(r *appendReq, last uint64, exists bool) (eventstore
 	case r.expected.IsNoStream():
 		first = 0
 	default:
-		p := w.ids.Get(r.events[0].ID[:])
-		if p == nil {
+		found, ok := w.findID(r.stream, last, r.events[0].ID[:])
+		if !ok {
 			return eventstore.AppendResult{}, false, nil
 		}
-		rec := w.log.Get(p)
-		s, err := streamOf(rec)
-		if err != nil {
-			return eventstore.AppendResult{}, false, err
-		}
-		if string(s) != r.stream {
-			return eventstore.AppendResult{}, false, nil
-		}
-		ev, err := decodeRecord(binary.BigEndian.Uint64(p), rec)
-		if err != nil {
-			return eventstore.AppendResult{}, false, err
-		}
-		first = ev.Revision
+		first = found
 	}
-	if !exists || last < first {
+	if last < first {
 		return eventstore.AppendResult{}, false, nil // nothing written there yet
 	}
 	var res eventstore.AppendResult
 	for i, e := range r.events {
 		rev := first + uint64(i)
-		p := w.streams.Get(streamKey(r.stream, rev))
-		if p == nil {
-			return res, false, &eventstore.WrongExpectedRevisionError{Stream: r.stream, Expected: r.expected, Actual: last, ActualExists: exists}
-		}
-		id := w.ids.Get(e.ID[:])
-		if id == nil || !bytes.Equal(id, p) {
-			if i == 0 {
-				return res, false, nil // not a re-append: the expectation decides
+		v := w.streams.Get(streamKey(r.stream, rev))
+		if len(v) != streamEntry || !bytes.Equal(v[8:], e.ID[:]) {
+			if i == 0 && v != nil {
+				return res, false, nil // other events there: the expectation decides
 			}
 			return res, false, &eventstore.WrongExpectedRevisionError{Stream: r.stream, Expected: r.expected, Actual: last, ActualExists: exists}
 		}
-		res = eventstore.AppendResult{NextRevision: rev, Position: eventstore.Position(binary.BigEndian.Uint64(p))}
+		res = eventstore.AppendResult{NextRevision: rev, Position: eventstore.Position(binary.BigEndian.Uint64(v))}
 	}
 	return res, true, nil
+}
+
+// findID looks for event id among the last anyWindow events of stream.
+func (w txWriter) findID(stream string, last uint64, id []byte) (uint64, bool) {
+	c := w.streams.Cursor()
+	k, v := c.Seek(streamKey(stream, last))
+	for n := 0; n < anyWindow && k != nil && len(k) == len(stream)+9 && string(k[:len(stream)]) == stream; n++ {
+		if len(v) == streamEntry && bytes.Equal(v[8:], id) {
+			return binary.BigEndian.Uint64(k[len(stream)+1:]), true
+		}
+		k, v = c.Prev()
+	}
+	return 0, false
 }
 
 // ReadStream returns up to limit events of stream from revision from, oldest first. A missing
@@ -371,7 +375,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, limi
 			if limit > 0 && len(out) >= limit {
 				break
 			}
-			e, err := decodeRecord(binary.BigEndian.Uint64(p), log.Get(p))
+			e, err := decodeRecord(binary.BigEndian.Uint64(p), log.Get(p[:8]))
 			if err != nil {
 				return err
 			}

@@ -96,7 +96,7 @@ func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 		}
 		p := problemFor(err)
 		p.Instance = c.Request().URL.Path
-		if p.Status >= 500 {
+		if p.Status >= 500 && !errors.Is(err, context.Canceled) { // a canceled request is a client that left
 			logger.Error("request failed", "method", c.Request().Method, "path", p.Instance, "status", p.Status, "err", err)
 		}
 		body, _ := json.Marshal(p)
