@@ -48,6 +48,11 @@ run() { # name, wrk args...
 }
 
 run "POST /notifications" -s deploy/bench/post.lua "$URL/notifications"
+# Let the projection finish the POST backlog so the reads measure reads, not catch-up.
+for _ in $(seq 600); do
+  curl -fsS "$URL/readyz" | python3 -c 'import json,sys; r=json.load(sys.stdin); sys.exit(0 if r["projections"]["inbox"] >= r["logHead"] else 1)' && break
+  sleep 0.1
+done
 run "GET /notifications/from (100 items)" "$URL/notifications/from/bench-list"
 run "GET /notifications/count/from" "$URL/notifications/count/from/bench-list"
 load_rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")

@@ -47,8 +47,9 @@ type Deps struct {
 	Unread unreadHandler
 	Cancel cancelHandler
 	Inbox  Inbox
-	// Ready reports nil when the service can serve fresh reads (projections caught up).
-	Ready  func(context.Context) error
+	// Ready reports whether the service can serve fresh reads (projections caught up) and
+	// details for the answer body (positions), ready or not.
+	Ready  func(context.Context) (map[string]any, error)
 	Logger *slog.Logger
 }
 
@@ -79,12 +80,17 @@ func New(d Deps) *echo.Echo {
 		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, []byte(`{"status":"ok"}`))
 	})
 	e.GET("/readyz", func(c echo.Context) error {
+		body := map[string]any{"status": "ready"}
 		if d.Ready != nil {
-			if err := d.Ready(c.Request().Context()); err != nil {
+			details, err := d.Ready(c.Request().Context())
+			if err != nil {
 				return echo.NewHTTPError(http.StatusServiceUnavailable, "not ready: "+err.Error())
 			}
+			for k, v := range details {
+				body[k] = v
+			}
 		}
-		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, []byte(`{"status":"ready"}`))
+		return c.JSON(http.StatusOK, body)
 	})
 	return e
 }

@@ -92,11 +92,12 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		Unread: command.NewUnreadNotificationHandler(log, nil),
 		Cancel: command.NewCancelNotificationHandler(log, nil),
 		Inbox:  query.NewInbox(rm),
-		Ready: func(context.Context) error {
-			if p := runner.Position(); p < startHead {
-				return fmt.Errorf("projection %s catching up: at %d of %d", runner.Name(), p, startHead)
+		Ready: func(context.Context) (map[string]any, error) {
+			p := runner.Position()
+			if p < startHead {
+				return nil, fmt.Errorf("projection %s catching up: at %d of %d", runner.Name(), p, startHead)
 			}
-			return nil
+			return map[string]any{"logHead": log.Head(), "projections": map[string]any{runner.Name(): p}}, nil
 		},
 		Logger: logger,
 	})
