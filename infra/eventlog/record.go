@@ -10,12 +10,16 @@ import (
 
 // A record is one event in the log bucket, keyed by its 8-byte big-endian position:
 //
-//	uvarint len | stream | uvarint revision | 16-byte id | uvarint len | type |
-//	uvarint len | data | uvarint len | metadata | varint created (unix ns)
-func appendRecord(b []byte, stream string, rev uint64, e eventstore.EventData, created time.Time) []byte {
+//	uvarint len | stream | uvarint revision | uvarint previous | 16-byte id |
+//	uvarint len | type | uvarint len | data | uvarint len | metadata | varint created (unix ns)
+//
+// previous is the position of the stream's event before this one (unused at revision 0):
+// the records of a stream form a chain from its last event back to its first.
+func appendRecord(b []byte, stream string, rev, prev uint64, e eventstore.EventData, created time.Time) []byte {
 	b = binary.AppendUvarint(b, uint64(len(stream)))
 	b = append(b, stream...)
 	b = binary.AppendUvarint(b, rev)
+	b = binary.AppendUvarint(b, prev)
 	b = append(b, e.ID[:]...)
 	b = binary.AppendUvarint(b, uint64(len(e.Type)))
 	b = append(b, e.Type...)
@@ -60,6 +64,23 @@ func (r *recordReader) bytes(n uint64) []byte {
 	return v
 }
 
+// header is the part of a record that locates it in its stream (stream and id alias the record).
+type header struct {
+	stream    []byte
+	rev, prev uint64
+	id        []byte
+}
+
+func readHeader(b []byte) (header, error) {
+	r := recordReader{b: b}
+	var h header
+	h.stream = r.bytes(r.uvarint())
+	h.rev = r.uvarint()
+	h.prev = r.uvarint()
+	h.id = r.bytes(16)
+	return h, r.err
+}
+
 // streamOf returns the stream name of a record without decoding the rest (the bytes alias b).
 func streamOf(b []byte) ([]byte, error) {
 	r := recordReader{b: b}
@@ -74,6 +95,7 @@ func decodeRecord(pos uint64, b []byte) (eventstore.RecordedEvent, error) {
 	e.Position = eventstore.Position(pos)
 	e.Stream = string(r.bytes(r.uvarint()))
 	e.Revision = r.uvarint()
+	r.uvarint() // previous position
 	copy(e.ID[:], r.bytes(16))
 	e.Type = string(r.bytes(r.uvarint()))
 	e.Data = clone(r.bytes(r.uvarint()))
@@ -95,11 +117,6 @@ func clone(b []byte) []byte {
 	return append(make([]byte, 0, len(b)), b...)
 }
 
-func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), v) }
+func be64(b []byte) uint64 { return binary.BigEndian.Uint64(b) }
 
-func streamKey(stream string, rev uint64) []byte {
-	k := make([]byte, 0, len(stream)+9)
-	k = append(k, stream...)
-	k = append(k, 0)
-	return binary.BigEndian.AppendUint64(k, rev)
-}
+func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), v) }

@@ -1,8 +1,8 @@
-// Package eventlog is the embedded event store: one bbolt file holding the global log and a
-// per-stream index. Appends from many goroutines are group-committed by
-// one writer, each commit fsynced before any of its appends is acknowledged. Only two
-// buckets are written per event, the log (sequential keys) and the stream index, because
-// every page a commit dirties costs a write.
+// Package eventlog is the embedded event store: one bbolt file holding the global log, keyed
+// by position. Appends from many goroutines are group-committed by one writer, each commit
+// fsynced before any of its appends is acknowledged. Streams are found through an in-memory
+// index rebuilt at Open (see index), so a commit dirties only the pages at the log's end:
+// every page a commit writes costs a flush.
 //
 // It implements the port in app/eventstore and passes eventstoretest.
 package eventlog
@@ -10,9 +10,9 @@ package eventlog
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,8 +23,7 @@ import (
 )
 
 var (
-	bucketLog     = []byte("log")     // position → record
-	bucketStreams = []byte("streams") // stream 0x00 revision → position, event id
+	bucketLog = []byte("log") // position → record
 )
 
 // Limits on what one append may carry.
@@ -43,6 +42,8 @@ type Options struct {
 	MaxGroup int
 	// ReadBatch caps how many events a subscription delivers at once (default 512).
 	ReadBatch int
+
+	hash func(string) uint64 // the index's stream hash; tests force collisions with it
 }
 
 // Store is the embedded event store. It is safe for concurrent use.
@@ -56,6 +57,7 @@ type Store struct {
 	closeMu   sync.RWMutex
 	closed    bool
 
+	ix      *index
 	head    atomic.Uint64
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced after every commit
@@ -88,21 +90,24 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	var head uint64
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketLog, bucketStreams} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
+		log, err := tx.CreateBucketIfNotExists(bucketLog)
+		if err != nil {
+			return err
 		}
-		if k, _ := tx.Bucket(bucketLog).Cursor().Last(); k != nil {
-			head = binary.BigEndian.Uint64(k)
+		if k, _ := log.Cursor().Last(); k != nil {
+			head = be64(k)
 		}
 		return nil
 	})
+	ix := newIndex(opts.hash)
+	if err == nil {
+		err = db.View(func(tx *bolt.Tx) error { return ix.rebuild(tx.Bucket(bucketLog)) })
+	}
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("init event log %s: %w", path, err)
 	}
-	s := &Store{db: db, opts: opts, appends: make(chan *appendReq, opts.MaxGroup), closing: make(chan struct{}), changed: make(chan struct{})}
+	s := &Store{db: db, opts: opts, ix: ix, appends: make(chan *appendReq, opts.MaxGroup), closing: make(chan struct{}), changed: make(chan struct{})}
 	s.head.Store(head)
 	s.writerWG.Add(1)
 	go s.writer()
@@ -225,8 +230,9 @@ func (s *Store) failPending() {
 func (s *Store) commit(group []*appendReq) {
 	head := s.head.Load()
 	now := time.Now().UTC()
+	w := txWriter{ix: s.ix, pending: map[string]tail{}}
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		w := txWriter{log: tx.Bucket(bucketLog), streams: tx.Bucket(bucketStreams)}
+		w.log = tx.Bucket(bucketLog)
 		w.log.FillPercent = 1 // append-only keys: pack pages full
 		for _, r := range group {
 			r.res, r.err = w.apply(r, &head, now)
@@ -236,6 +242,9 @@ func (s *Store) commit(group []*appendReq) {
 		}
 		return nil
 	})
+	if err == nil {
+		err = s.publish(w.pending) // before any ack, so an acknowledged append is readable
+	}
 	if err != nil {
 		for _, r := range group {
 			if r.err == nil || r.err == err {
@@ -255,131 +264,182 @@ func (s *Store) commit(group []*appendReq) {
 	s.mu.Unlock()
 }
 
-type txWriter struct{ log, streams *bolt.Bucket }
-
-// A streams entry is keyed stream 0x00 revision and holds position (8 bytes) + event id (16).
-const streamEntry = 8 + 16
-
-// last returns the stream's last revision, found as the greatest key with its prefix.
-func (w txWriter) last(stream string) (uint64, bool) {
-	c := w.streams.Cursor()
-	after := append([]byte(stream), 1) // sorts after every "stream 0x00 revision" key
-	k, _ := c.Seek(after)
-	if k == nil {
-		k, _ = c.Last()
-	} else {
-		k, _ = c.Prev()
-	}
-	if len(k) != len(stream)+9 || string(k[:len(stream)]) != stream || k[len(stream)] != 0 {
-		return 0, false
-	}
-	return binary.BigEndian.Uint64(k[len(stream)+1:]), true
+// publish moves the tails a commit wrote into the index.
+func (s *Store) publish(pending map[string]tail) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		log := tx.Bucket(bucketLog)
+		s.ix.mu.Lock()
+		defer s.ix.mu.Unlock()
+		for stream, t := range pending {
+			if err := s.ix.set(log, stream, t); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
-func (w txWriter) apply(r *appendReq, head *uint64, now time.Time) (eventstore.AppendResult, error) {
-	last, exists := w.last(r.stream)
-	if res, ok, err := w.idempotent(r, last, exists); ok || err != nil {
+// txWriter applies appends inside one commit. pending holds the tails written by this commit,
+// which the index learns only once it is durable.
+type txWriter struct {
+	log     *bolt.Bucket
+	ix      *index
+	pending map[string]tail
+}
+
+// tailOf finds a stream's tail as this commit sees it. The writer is the index's only
+// mutator, so it may read it without the lock.
+func (w *txWriter) tailOf(stream string) (tail, bool, error) {
+	if t, ok := w.pending[stream]; ok {
+		return t, true, nil
+	}
+	return w.ix.lookup(w.log, stream)
+}
+
+func (w *txWriter) apply(r *appendReq, head *uint64, now time.Time) (eventstore.AppendResult, error) {
+	t, exists, err := w.tailOf(r.stream)
+	if err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	if res, ok, err := w.idempotent(r, t, exists); ok || err != nil {
 		return res, err
 	}
-	if !r.expected.Allows(last, exists) {
-		return eventstore.AppendResult{}, &eventstore.WrongExpectedRevisionError{Stream: r.stream, Expected: r.expected, Actual: last, ActualExists: exists}
+	if !r.expected.Allows(t.rev, exists) {
+		return eventstore.AppendResult{}, &eventstore.WrongExpectedRevisionError{Stream: r.stream, Expected: r.expected, Actual: t.rev, ActualExists: exists}
 	}
-	rev := uint64(0)
+	rev, prev := uint64(0), uint64(0)
 	if exists {
-		rev = last + 1
+		rev, prev = t.rev+1, t.pos
 	}
 	for _, e := range r.events {
 		*head++
-		pos := u64(*head)
 		// bbolt keeps the slices until commit: every record gets its own buffer.
-		rec := appendRecord(make([]byte, 0, 64+len(r.stream)+len(e.Type)+len(e.Data)+len(e.Metadata)), r.stream, rev, e, now)
-		if err := w.log.Put(pos, rec); err != nil {
+		rec := appendRecord(make([]byte, 0, 80+len(r.stream)+len(e.Type)+len(e.Data)+len(e.Metadata)), r.stream, rev, prev, e, now)
+		if err := w.log.Put(u64(*head), rec); err != nil {
 			return eventstore.AppendResult{}, err
 		}
-		if err := w.streams.Put(streamKey(r.stream, rev), append(pos, e.ID[:]...)); err != nil {
-			return eventstore.AppendResult{}, err
-		}
+		prev = *head
 		rev++
 	}
+	w.pending[r.stream] = tail{pos: *head, rev: rev - 1}
 	return eventstore.AppendResult{NextRevision: rev - 1, Position: eventstore.Position(*head)}, nil
 }
 
-// anyWindow is how far back from a stream's end an any/exists re-append is recognised.
-// EventStoreDB too checks idempotency of ExpectedRevision Any only best-effort.
+// anyWindow is how far back from a stream's end a re-append is recognised. EventStoreDB too
+// checks the idempotency of ExpectedRevision Any only best effort.
 const anyWindow = 1024
+
+// entry locates one event of a stream.
+type entry struct {
+	rev, pos uint64
+	id       []byte
+}
+
+// lastEntries returns up to n of the stream's last events, oldest first, following the chain.
+func (w *txWriter) lastEntries(t tail, n uint64) ([]entry, error) {
+	out := make([]entry, 0, min(n, t.rev+1))
+	pos := t.pos
+	for uint64(len(out)) < n {
+		h, err := readHeader(w.log.Get(u64(pos)))
+		if err != nil {
+			return nil, fmt.Errorf("follow stream chain at %d: %w", pos, err)
+		}
+		out = append(out, entry{rev: h.rev, pos: pos, id: h.id})
+		if h.rev == 0 {
+			break
+		}
+		pos = h.prev
+	}
+	slices.Reverse(out)
+	return out, nil
+}
 
 // idempotent recognises a re-append of events already written, following EventStoreDB: with
 // an exact or no-stream expectation the events at the expected place must carry the same ids;
 // with any/exists the first id is searched near the stream's end and the rest must follow it.
 // A partial match is a wrong expected revision (EventStoreDB's "corrupted idempotency").
-func (w txWriter) idempotent(r *appendReq, last uint64, exists bool) (eventstore.AppendResult, bool, error) {
+func (w *txWriter) idempotent(r *appendReq, t tail, exists bool) (eventstore.AppendResult, bool, error) {
 	if !exists {
 		return eventstore.AppendResult{}, false, nil
 	}
-	var first uint64
-	switch rev, exact := r.expected.Revision(); {
+	first := uint64(0)
+	rev, exact := r.expected.Revision()
+	switch {
 	case exact:
 		first = rev + 1
 	case r.expected.IsNoStream():
-		first = 0
 	default:
-		found, ok := w.findID(r.stream, last, r.events[0].ID[:])
-		if !ok {
+		first = t.rev + 1 // found below
+	}
+	if exact || r.expected.IsNoStream() {
+		if t.rev < first || t.rev-first >= anyWindow {
+			return eventstore.AppendResult{}, false, nil // nothing there yet, or too far back to tell
+		}
+	}
+	window, err := w.lastEntries(t, anyWindow)
+	if err != nil {
+		return eventstore.AppendResult{}, false, err
+	}
+	if !exact && !r.expected.IsNoStream() {
+		for _, e := range window {
+			if bytes.Equal(e.id, r.events[0].ID[:]) {
+				first = e.rev
+				break
+			}
+		}
+		if first > t.rev {
 			return eventstore.AppendResult{}, false, nil
 		}
-		first = found
 	}
-	if last < first {
-		return eventstore.AppendResult{}, false, nil // nothing written there yet
-	}
+	base := window[0].rev
 	var res eventstore.AppendResult
-	for i, e := range r.events {
-		rev := first + uint64(i)
-		v := w.streams.Get(streamKey(r.stream, rev))
-		if len(v) != streamEntry || !bytes.Equal(v[8:], e.ID[:]) {
-			if i == 0 && v != nil {
+	for i, ev := range r.events {
+		at := first + uint64(i)
+		if at > t.rev || !bytes.Equal(window[at-base].id, ev.ID[:]) {
+			if i == 0 {
 				return res, false, nil // other events there: the expectation decides
 			}
-			return res, false, &eventstore.WrongExpectedRevisionError{Stream: r.stream, Expected: r.expected, Actual: last, ActualExists: exists}
+			return res, false, &eventstore.WrongExpectedRevisionError{Stream: r.stream, Expected: r.expected, Actual: t.rev, ActualExists: true}
 		}
-		res = eventstore.AppendResult{NextRevision: rev, Position: eventstore.Position(binary.BigEndian.Uint64(v))}
+		res = eventstore.AppendResult{NextRevision: at, Position: eventstore.Position(window[at-base].pos)}
 	}
 	return res, true, nil
 }
 
-// findID looks for event id among the last anyWindow events of stream.
-func (w txWriter) findID(stream string, last uint64, id []byte) (uint64, bool) {
-	c := w.streams.Cursor()
-	k, v := c.Seek(streamKey(stream, last))
-	for n := 0; n < anyWindow && k != nil && len(k) == len(stream)+9 && string(k[:len(stream)]) == stream; n++ {
-		if len(v) == streamEntry && bytes.Equal(v[8:], id) {
-			return binary.BigEndian.Uint64(k[len(stream)+1:]), true
-		}
-		k, v = c.Prev()
-	}
-	return 0, false
-}
-
 // ReadStream returns up to limit events of stream from revision from, oldest first. A missing
-// stream reads as no events.
+// stream reads as no events. It walks the stream's chain back from its end, so its cost grows
+// with the stream's length after from.
 func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, limit int) ([]eventstore.RecordedEvent, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	t, _, ok := s.ix.snapshot(stream) // before the read transaction: it must see t.pos
+	if !ok || t.rev < from {
+		return nil, nil
+	}
 	var out []eventstore.RecordedEvent
 	err := s.db.View(func(tx *bolt.Tx) error {
 		log := tx.Bucket(bucketLog)
-		prefix := append([]byte(stream), 0)
-		c := tx.Bucket(bucketStreams).Cursor()
-		for k, p := c.Seek(streamKey(stream, from)); k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8; k, p = c.Next() {
-			if limit > 0 && len(out) >= limit {
-				break
-			}
-			e, err := decodeRecord(binary.BigEndian.Uint64(p), log.Get(p[:8]))
+		pos := t.pos
+		for {
+			rec := log.Get(u64(pos))
+			e, err := decodeRecord(pos, rec)
 			if err != nil {
 				return err
 			}
+			if e.Stream != stream {
+				return nil // the hash slot belongs to another stream: this one has no events
+			}
 			out = append(out, e)
+			h, _ := readHeader(rec)
+			if e.Revision == from || e.Revision == 0 {
+				break
+			}
+			pos = h.prev
+		}
+		slices.Reverse(out)
+		if limit > 0 && len(out) > limit {
+			out = out[:limit]
 		}
 		return nil
 	})
@@ -432,7 +492,7 @@ func (s *Store) readAll(from eventstore.Position, filter eventstore.Filter) (eve
 				break
 			}
 			scanned++
-			pos := binary.BigEndian.Uint64(k)
+			pos := be64(k)
 			b.Position = eventstore.Position(pos)
 			if len(prefix) > 0 {
 				name, err := streamOf(v)
