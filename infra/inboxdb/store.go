@@ -11,7 +11,12 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -28,11 +33,29 @@ var (
 )
 
 // Store is the embedded inbox read model. It is safe for concurrent use.
-type Store struct{ db *bolt.DB }
+type Store struct {
+	db     *bolt.DB
+	marker string
+	reset  bool
+}
 
 // Open opens (creating if needed) the read model file at path.
+//
+// The read model is derived from the event log, so its commits are not fsynced: a process
+// crash loses nothing (the kernel still holds every page written), and after a machine crash,
+// which may tear unflushed pages, the file is dropped and the projection rebuilds it from the
+// log. The machine crash is recognised by a marker beside the file holding the kernel's boot
+// id while the file is open. Where no boot id is available every commit is fsynced instead.
 func Open(path string) (*Store, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+	marker, boot := path+".open", bootID()
+	reset := false
+	if prev, err := os.ReadFile(marker); err == nil && string(prev) != boot {
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("drop read model %s left open across a machine restart: %w", path, err)
+		}
+		reset = true
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType, NoSync: boot != ""})
 	if err != nil {
 		return nil, fmt.Errorf("open read model %s: %w", path, err)
 	}
@@ -44,15 +67,68 @@ func Open(path string) (*Store, error) {
 		}
 		return nil
 	})
+	if err == nil {
+		err = db.Sync()
+	}
+	if err == nil && boot != "" {
+		err = writeSynced(marker, boot)
+	}
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("init read model %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, marker: marker, reset: reset}, nil
 }
 
-// Close closes the file.
-func (s *Store) Close() error { return s.db.Close() }
+// WasReset reports whether Open dropped a read model left open across a machine restart.
+func (s *Store) WasReset() bool { return s.reset }
+
+// Close flushes and closes the file; only then is the open marker removed.
+func (s *Store) Close() error {
+	err := s.db.Sync()
+	if cerr := s.db.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		if rerr := os.Remove(s.marker); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			err = rerr
+		}
+	}
+	return err
+}
+
+// bootID identifies the running kernel boot ("" where the system does not say).
+func bootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func writeSynced(path, content string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(content); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	dir, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	return dir.Sync()
+}
 
 // Checkpoint returns the position the named projection has applied up to.
 func (s *Store) Checkpoint(_ context.Context, name string) (eventstore.Position, error) {
@@ -66,7 +142,7 @@ func (s *Store) Checkpoint(_ context.Context, name string) (eventstore.Position,
 	return p, err
 }
 
-// Apply runs fn and stores the checkpoint in one durable transaction.
+// Apply runs fn and stores the checkpoint in one transaction.
 func (s *Store) Apply(_ context.Context, name string, to eventstore.Position, fn func(inbox.Tx) error) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		if err := fn(&txn{tx: tx}); err != nil {

@@ -1,10 +1,14 @@
 package inboxdb_test
 
 import (
+	"context"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/eventnotify/notify/infra/inboxdb"
+	"github.com/eventnotify/notify/projections/inbox"
 	"github.com/eventnotify/notify/projections/inbox/inboxtest"
 )
 
@@ -16,4 +20,56 @@ func TestContract(t *testing.T) {
 	}
 	t.Cleanup(func() { s.Close() })
 	inboxtest.Run(t, func(*testing.T) inboxtest.Store { return s })
+}
+
+// A read model left open when the machine went down may hold torn pages: it is dropped, and
+// the projection rebuilds it from position 0. Left open by a process that merely died, it is
+// kept: the kernel had every page.
+func TestOpen_DropsReadModelLeftOpenAcrossMachineRestart(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		marker    func() string // content of the open marker; "" for none
+		wantReset bool
+	}{
+		{"clean close", func() string { return "" }, false},
+		{"process crash", func() string {
+			b, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
+			return strings.TrimSpace(string(b))
+		}, false},
+		{"machine restart", func() string { return "00000000-0000-0000-0000-000000000000" }, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "inbox.db")
+			s, err := inboxdb.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Apply(context.Background(), "inbox", 7, func(inbox.Tx) error { return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(path + ".open"); !os.IsNotExist(err) {
+				t.Fatalf("clean close left the open marker: %v", err)
+			}
+			if m := tt.marker(); m != "" {
+				if err := os.WriteFile(path+".open", []byte(m), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s, err = inboxdb.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			cp, _ := s.Checkpoint(context.Background(), "inbox")
+			if s.WasReset() != tt.wantReset || (cp == 0) != tt.wantReset {
+				t.Fatalf("reset=%v checkpoint=%d, want reset=%v", s.WasReset(), cp, tt.wantReset)
+			}
+		})
+	}
 }

@@ -68,6 +68,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return err
 	}
 	defer rm.Close()
+	if rm.WasReset() {
+		logger.Warn("read model was open when the machine went down; dropped it, the projection rebuilds it from the log")
+	}
 	logger.Info("stores open", "event_store", "embedded", "read_model", "embedded", "data_dir", cfg.DataDir, "log_head", log.Head())
 	logger.Info("no Kafka brokers configured: commands arrive over HTTP only")
 
