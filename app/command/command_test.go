@@ -211,3 +211,31 @@ func TestSend_InvalidNamesField(t *testing.T) {
 		t.Fatalf("error = %v, want a validation error on content", err)
 	}
 }
+
+// A command redelivered after other commands changed the notification is still recognised by
+// its id and changes nothing: read(k), unread, read(k) again leaves the notification unread.
+func TestChange_RedeliveredAfterLaterChangesIsANoop(t *testing.T) {
+	t.Parallel()
+	h := setup(t)
+	ctx := context.Background()
+	sent, err := h.send.Handle(ctx, sendCmd("c-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := sent.Notification.ID()
+	readK := command.ReadNotification{Meta: command.Meta{CommandID: "k"}, NotificationID: id}
+	if _, err := h.read.Handle(ctx, readK); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.unread.Handle(ctx, command.UnreadNotification{Meta: command.Meta{CommandID: "u"}, NotificationID: id}); err != nil {
+		t.Fatal(err)
+	}
+	again, err := h.read.Handle(ctx, readK)
+	if err != nil || again.Changed || !again.Notification.ReadAt().IsZero() {
+		t.Fatalf("redelivered read: changed=%v readAt=%v err=%v; want a no-op leaving it unread", again.Changed, again.Notification.ReadAt(), err)
+	}
+	want := []string{notification.TypeSent, notification.TypeRead, notification.TypeUnread}
+	if got := h.types(t, id); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("stream = %v, want %v", got, want)
+	}
+}

@@ -75,28 +75,33 @@ func newRepository(store EventStore, now func() time.Time) repository {
 
 type decision func(n *notification.Notification, now time.Time) ([]notification.Event, error)
 
-// change parses the notification id and runs a decision on an existing notification.
+// change parses the notification id and runs a decision on an existing notification. A
+// command id that already produced events in the stream is a redelivery: it succeeds without
+// deciding again, even if later commands changed the notification since.
 func (r repository) change(ctx context.Context, id string, meta Meta, decide decision) (Result, error) {
 	id, err := notification.ParseID(id)
 	if err != nil {
 		return Result{}, err
 	}
-	return r.update(ctx, id, meta, decide)
+	return r.update(ctx, id, meta, decide, true)
 }
 
-func (r repository) update(ctx context.Context, id string, meta Meta, decide decision) (Result, error) {
+func (r repository) update(ctx context.Context, id string, meta Meta, decide decision, dedupe bool) (Result, error) {
 	if meta.CommandID == "" {
 		meta.CommandID = uuid.NewString()
 	}
 	stream := notification.Stream(id)
 	for attempt := 1; ; attempt++ {
-		n, last, err := r.load(ctx, id)
+		n, last, applied, err := r.load(ctx, id, meta.CommandID)
 		if err != nil {
 			return Result{}, err
 		}
+		if dedupe && applied {
+			return Result{Notification: n, Position: last}, nil
+		}
 		events, err := decide(n, r.now().UTC())
 		if err != nil {
-			return Result{Notification: n, Position: last}, fmt.Errorf("notification %s: %w", id, err)
+			return Result{Notification: n, Position: last}, err
 		}
 		if len(events) == 0 {
 			return Result{Notification: n, Position: last}, nil
@@ -126,23 +131,31 @@ func (r repository) update(ctx context.Context, id string, meta Meta, decide dec
 	}
 }
 
-// load folds the notification's stream into state and returns its last event's position.
-func (r repository) load(ctx context.Context, id string) (*notification.Notification, eventstore.Position, error) {
+// load folds the notification's stream into state and returns its last event's position and
+// whether commandID already produced one of its events.
+func (r repository) load(ctx context.Context, id, commandID string) (*notification.Notification, eventstore.Position, bool, error) {
 	recs, err := r.store.ReadStream(ctx, notification.Stream(id), 0, 0)
 	if err != nil {
-		return nil, 0, fmt.Errorf("load notification %s: %w", id, err)
+		return nil, 0, false, fmt.Errorf("load notification %s: %w", id, err)
 	}
 	n := notification.New(id)
-	var last eventstore.Position
+	var (
+		last    eventstore.Position
+		applied bool
+		md      metadata
+	)
 	for _, rec := range recs {
 		e, err := notification.Decode(rec.Type, rec.Data)
 		if err != nil {
-			return nil, 0, fmt.Errorf("load notification %s at revision %d: %w", id, rec.Revision, err)
+			return nil, 0, false, fmt.Errorf("load notification %s at revision %d: %w", id, rec.Revision, err)
 		}
 		n.Apply(e)
 		last = rec.Position
+		if !applied && json.Unmarshal(rec.Metadata, &md) == nil && md.CommandID == commandID {
+			applied = true
+		}
 	}
-	return n, last, nil
+	return n, last, applied, nil
 }
 
 func encode(events []notification.Event, meta Meta) ([]eventstore.EventData, error) {

@@ -2,6 +2,8 @@ package command
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -36,13 +38,19 @@ func (h SendNotificationHandler) Handle(ctx context.Context, cmd SendNotificatio
 	if cmd.Meta.CommandID == "" {
 		cmd.Meta.CommandID = uuid.NewString()
 	}
-	id := cmd.NotificationID
-	if id == "" {
+	id, derived := cmd.NotificationID, cmd.NotificationID == ""
+	if derived {
 		id = uuid.NewSHA1(Namespace, []byte(cmd.Meta.CommandID)).String()
 	} else if id, err = notification.ParseID(id); err != nil {
 		return Result{}, err
 	}
-	return h.repo.update(ctx, id, cmd.Meta, func(n *notification.Notification, now time.Time) ([]notification.Event, error) {
+	// No command-id dedupe here: the domain compares a redelivered send with the original and
+	// tells an identical redelivery (success) from a reused id with other content (conflict).
+	res, err := h.repo.update(ctx, id, cmd.Meta, func(n *notification.Notification, now time.Time) ([]notification.Event, error) {
 		return n.Send(args, now)
-	})
+	}, false)
+	if derived && errors.Is(err, notification.ErrConflict) {
+		return res, fmt.Errorf("%w: command id %q was already used to send different content (notification %s)", notification.ErrConflict, cmd.Meta.CommandID, id)
+	}
+	return res, err
 }

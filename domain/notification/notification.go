@@ -1,8 +1,10 @@
 package notification
 
 import (
+	"fmt"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -88,8 +90,14 @@ func (a SendArgs) Validate() (SendArgs, error) {
 	if c := utf8.RuneCountInString(a.Content); c < MinContent || c > MaxContent {
 		return a, invalid("content", "must be 5 to 240 characters after trimming")
 	}
+	if !printable(a.Content, true) {
+		return a, invalid("content", "must be valid UTF-8 without control characters other than newline and tab")
+	}
 	if c := utf8.RuneCountInString(a.Category); c < 1 || c > MaxCategory {
 		return a, invalid("category", "must be 1 to 64 characters after trimming")
+	}
+	if !printable(a.Category, false) {
+		return a, invalid("category", "must be valid UTF-8 without control characters")
 	}
 	return a, nil
 }
@@ -135,7 +143,7 @@ func (n *Notification) Unread(now time.Time) ([]Event, error) {
 // Cancel decides the events of canceling the notification. Canceling twice is a no-op.
 func (n *Notification) Cancel(now time.Time) ([]Event, error) {
 	if !n.Exists() {
-		return nil, ErrNotFound
+		return nil, n.notFound()
 	}
 	if !n.canceledAt.IsZero() {
 		return nil, nil
@@ -145,12 +153,16 @@ func (n *Notification) Cancel(now time.Time) ([]Event, error) {
 
 func (n *Notification) changeable(verb string) error {
 	if !n.Exists() {
-		return ErrNotFound
+		return n.notFound()
 	}
 	if !n.canceledAt.IsZero() {
 		return conflict("notification %s is canceled and cannot be marked %s", n.id, verb)
 	}
 	return nil
+}
+
+func (n *Notification) notFound() error {
+	return fmt.Errorf("%w: no notification has id %s", ErrNotFound, n.id)
 }
 
 // ValidateRecipient checks a recipient id: 1–128 characters of [A-Za-z0-9._:@-].
@@ -188,6 +200,20 @@ func ParseID(id string) (string, error) {
 		}
 	}
 	return string(b), nil
+}
+
+// printable reports whether s is valid UTF-8 free of control characters (newline and tab
+// allowed when multiline).
+func printable(s string, multiline bool) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) && !(multiline && (r == '\n' || r == '\t')) {
+			return false
+		}
+	}
+	return true
 }
 
 // StreamPrefix starts the name of every notification stream; it is the category filter on the

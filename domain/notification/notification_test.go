@@ -61,6 +61,11 @@ func TestDecisions(t *testing.T) {
 		{name: "empty recipient", when: send(notification.SendArgs{Content: "hello world", Category: "c"}), wantErr: notification.ErrInvalid, field: "recipientId"},
 		{name: "recipient with space", when: send(notification.SendArgs{RecipientID: "a b", Content: "hello world", Category: "c"}), wantErr: notification.ErrInvalid, field: "recipientId"},
 		{name: "recipient 129 chars", when: send(notification.SendArgs{RecipientID: strings.Repeat("a", 129), Content: "hello world", Category: "c"}), wantErr: notification.ErrInvalid, field: "recipientId"},
+		{name: "content with a NUL", when: send(notification.SendArgs{RecipientID: "r", Content: "hello\x00world", Category: "c"}), wantErr: notification.ErrInvalid, field: "content"},
+		{name: "content not UTF-8", when: send(notification.SendArgs{RecipientID: "r", Content: "hello \xff there", Category: "c"}), wantErr: notification.ErrInvalid, field: "content"},
+		{name: "content keeps newlines and tabs", when: send(notification.SendArgs{RecipientID: "r-1", Content: "line one\n\tline two", Category: "c"}),
+			then: []notification.Event{notification.Sent{NotificationID: id, RecipientID: "r-1", Content: "line one\n\tline two", Category: "c", SentAt: t1}}},
+		{name: "category with a newline", when: send(notification.SendArgs{RecipientID: "r", Content: "hello world", Category: "a\nb"}), wantErr: notification.ErrInvalid, field: "category"},
 		{name: "blank category", when: send(notification.SendArgs{RecipientID: "r", Content: "hello world", Category: "   "}), wantErr: notification.ErrInvalid, field: "category"},
 		{name: "category 65 chars", when: send(notification.SendArgs{RecipientID: "r", Content: "hello world", Category: strings.Repeat("c", 65)}), wantErr: notification.ErrInvalid, field: "category"},
 

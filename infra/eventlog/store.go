@@ -18,12 +18,14 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/eventnotify/notify/app/eventstore"
 )
 
 var (
-	bucketLog = []byte("log") // position → record
+	bucketLog         = []byte("log")         // position → record
+	bucketCheckpoints = []byte("checkpoints") // consumer name → position (e.g. the Kafka relay)
 )
 
 // Limits on what one append may carry.
@@ -86,12 +88,18 @@ func Open(path string, opts Options) (*Store, error) {
 		FreelistType:   bolt.FreelistMapType,
 	})
 	if err != nil {
+		if errors.Is(err, bolterrors.ErrTimeout) {
+			return nil, fmt.Errorf("open event log %s: the file is locked by another process (is another notify using this data dir?)", path)
+		}
 		return nil, fmt.Errorf("open event log %s: %w", path, err)
 	}
 	var head uint64
 	err = db.Update(func(tx *bolt.Tx) error {
 		log, err := tx.CreateBucketIfNotExists(bucketLog)
 		if err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucketIfNotExists(bucketCheckpoints); err != nil {
 			return err
 		}
 		if k, _ := log.Cursor().Last(); k != nil {
@@ -404,6 +412,25 @@ func (w *txWriter) idempotent(r *appendReq, t tail, exists bool) (eventstore.App
 		res = eventstore.AppendResult{NextRevision: at, Position: eventstore.Position(window[at-base].pos)}
 	}
 	return res, true, nil
+}
+
+// Checkpoint returns the position a named consumer of the log saved (0 if none).
+func (s *Store) Checkpoint(_ context.Context, name string) (eventstore.Position, error) {
+	var p eventstore.Position
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketCheckpoints).Get([]byte(name)); len(v) == 8 {
+			p = eventstore.Position(be64(v))
+		}
+		return nil
+	})
+	return p, err
+}
+
+// SaveCheckpoint durably records how far a named consumer of the log has got.
+func (s *Store) SaveCheckpoint(_ context.Context, name string, p eventstore.Position) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketCheckpoints).Put([]byte(name), u64(uint64(p)))
+	})
 }
 
 // ReadStream returns up to limit events of stream from revision from, oldest first. A missing

@@ -138,6 +138,11 @@ func TestSeedRoutes_Lifecycle(t *testing.T) {
 			t.Fatalf("after %s the status is %v, want %s", step.path, got.Notifications[0]["status"], step.status)
 		}
 	}
+	mail := a.do(t, "POST", "/notifications", jsonCT, `{"recipientId":"user@example.com","content":"Encoded recipients work","category":"c"}`)
+	a.waitFor(t, mail)
+	if r := a.do(t, "GET", "/notifications/count/from/user%40example.com", "", ""); r.status != 200 || r.body != `{"count":1}` {
+		t.Fatalf("count of an encoded recipient = %d %s", r.status, r.body)
+	}
 	if r := a.do(t, "GET", "/notifications/from/nobody", "", ""); r.status != 200 || r.body != `{"notifications":[]}` {
 		t.Fatalf("empty inbox = %d %s", r.status, r.body)
 	}
@@ -190,8 +195,9 @@ func TestErrors_AreProblemDocuments(t *testing.T) {
 		{"bad notification id", "PATCH", "/notifications/not-a-uuid/read", "", "", 400, "id", "UUID"},
 		{"unknown notification", "PATCH", "/notifications/" + unknown + "/read", "", "", 404, "", "not found"},
 		{"read a canceled one", "PATCH", "/notifications/" + n.Notification.ID + "/read", "", "", 409, "", "canceled"},
-		{"unknown route", "GET", "/nothing-here", "", "", 404, "", "Not Found"},
-		{"wrong method", "DELETE", "/notifications", "", "", 405, "", "Method Not Allowed"},
+		{"unknown route", "GET", "/nothing-here", "", "", 404, "", "no route GET /nothing-here"},
+		{"merge-patch is not JSON here", "POST", "/notifications", "application/merge-patch+json", `{}`, 415, "", "application/json"},
+		{"wrong method", "DELETE", "/notifications", "", "", 405, "", "DELETE is not allowed on /notifications (allowed: OPTIONS, POST)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -16,7 +16,7 @@ import (
 func decodeJSON(c echo.Context, limit int64, v any) error {
 	req := c.Request()
 	mt, _, err := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType))
-	if err != nil || !(mt == "application/json" || strings.HasSuffix(mt, "+json")) {
+	if err != nil || mt != "application/json" {
 		return fmt.Errorf("%w: send the body as application/json (got %q)", errUnsupportedMedia, req.Header.Get(echo.HeaderContentType))
 	}
 	if req.ContentLength > limit {

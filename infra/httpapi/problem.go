@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 
@@ -96,6 +97,15 @@ func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 		}
 		p := problemFor(err)
 		p.Instance = c.Request().URL.Path
+		switch p.Status {
+		case http.StatusNotFound, http.StatusMethodNotAllowed:
+			if p.Type == "about:blank" { // from the router, not from a handler
+				p.Detail = fmt.Sprintf("no route %s %s; the routes are listed in the README", c.Request().Method, p.Instance)
+				if p.Status == http.StatusMethodNotAllowed {
+					p.Detail = fmt.Sprintf("%s is not allowed on %s (allowed: %s)", c.Request().Method, p.Instance, c.Response().Header().Get(echo.HeaderAllow))
+				}
+			}
+		}
 		if p.Status >= 500 && !errors.Is(err, context.Canceled) { // a canceled request is a client that left
 			logger.Error("request failed", "method", c.Request().Method, "path", p.Instance, "status", p.Status, "err", err)
 		}

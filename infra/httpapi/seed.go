@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/labstack/echo/v4"
@@ -45,17 +46,17 @@ func (s seed) send(c echo.Context) error {
 }
 
 func (s seed) read(c echo.Context) error {
-	res, err := s.Read.Handle(c.Request().Context(), command.ReadNotification{Meta: commandMeta(c), NotificationID: c.Param("id")})
+	res, err := s.Read.Handle(c.Request().Context(), command.ReadNotification{Meta: commandMeta(c), NotificationID: param(c, "id")})
 	return s.changed(c, res, err)
 }
 
 func (s seed) unread(c echo.Context) error {
-	res, err := s.Unread.Handle(c.Request().Context(), command.UnreadNotification{Meta: commandMeta(c), NotificationID: c.Param("id")})
+	res, err := s.Unread.Handle(c.Request().Context(), command.UnreadNotification{Meta: commandMeta(c), NotificationID: param(c, "id")})
 	return s.changed(c, res, err)
 }
 
 func (s seed) cancel(c echo.Context) error {
-	res, err := s.Cancel.Handle(c.Request().Context(), command.CancelNotification{Meta: commandMeta(c), NotificationID: c.Param("id")})
+	res, err := s.Cancel.Handle(c.Request().Context(), command.CancelNotification{Meta: commandMeta(c), NotificationID: param(c, "id")})
 	return s.changed(c, res, err)
 }
 
@@ -68,12 +69,22 @@ func (s seed) changed(c echo.Context, res command.Result, err error) error {
 	return c.NoContent(http.StatusOK)
 }
 
+// param returns a path parameter decoded: Echo hands them over as sent, so an encoded
+// recipient such as user%40example.com must be unescaped before it is checked.
+func param(c echo.Context, name string) string {
+	raw := c.Param(name)
+	if v, err := url.PathUnescape(raw); err == nil {
+		return v
+	}
+	return raw
+}
+
 func setPosition(c echo.Context, res command.Result) {
 	c.Response().Header().Set(HeaderPosition, strconv.FormatUint(uint64(res.Position), 10))
 }
 
 func (s seed) count(c echo.Context) error {
-	counts, err := s.Inbox.Count(c.Request().Context(), c.Param("recipientId"))
+	counts, err := s.Inbox.Count(c.Request().Context(), param(c, "recipientId"))
 	if err != nil {
 		return err
 	}
@@ -82,7 +93,7 @@ func (s seed) count(c echo.Context) error {
 }
 
 func (s seed) list(c echo.Context) error {
-	docs, err := s.Inbox.List(c.Request().Context(), c.Param("recipientId"), 0)
+	docs, err := s.Inbox.List(c.Request().Context(), param(c, "recipientId"), 0)
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/eventnotify/notify/app/eventstore"
 	"github.com/eventnotify/notify/projections/inbox"
@@ -57,6 +58,9 @@ func Open(path string) (*Store, error) {
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType, NoSync: boot != ""})
 	if err != nil {
+		if errors.Is(err, bolterrors.ErrTimeout) {
+			return nil, fmt.Errorf("open read model %s: the file is locked by another process (is another notify using this data dir?)", path)
+		}
 		return nil, fmt.Errorf("open read model %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"time"
 )
@@ -37,7 +38,12 @@ var settings = []setting{
 	{"event-store", "NOTIFY_EVENT_STORE", "embedded", "event store: embedded", func(c *Config, v string) error { c.EventStore = v; return nil }},
 	{"read-model", "NOTIFY_READ_MODEL", "embedded", "read model: embedded", func(c *Config, v string) error { c.ReadModel = v; return nil }},
 	{"kafka-brokers", "NOTIFY_KAFKA_BROKERS", "", "comma-separated Kafka brokers; empty: no Kafka, HTTP commands only", func(c *Config, v string) error { c.KafkaBrokers = v; return nil }},
-	{"log-level", "NOTIFY_LOG_LEVEL", "info", "debug, info, warn or error", func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
+	{"log-level", "NOTIFY_LOG_LEVEL", "info", "debug, info, warn or error", func(c *Config, v string) error {
+		if c.LogLevel.UnmarshalText([]byte(v)) != nil {
+			return errors.New("must be debug, info, warn or error")
+		}
+		return nil
+	}},
 	{"log-format", "NOTIFY_LOG_FORMAT", "text", "text or json", func(c *Config, v string) error {
 		if v != "text" && v != "json" {
 			return errors.New("must be text or json")
@@ -93,6 +99,20 @@ func (c Config) validate() error {
 		return fmt.Errorf("--kafka-brokers %q: this build has no Kafka bridge yet; unset it to take commands over HTTP", c.KafkaBrokers)
 	case c.ShutdownTimeout <= 0:
 		return errors.New("--shutdown-timeout must be positive")
+	case c.PprofAddr != "" && !isLoopback(c.PprofAddr):
+		return fmt.Errorf("--pprof-addr %q: pprof may listen on a loopback address only (127.0.0.1:PORT, [::1]:PORT, localhost:PORT)", c.PprofAddr)
 	}
 	return nil
+}
+
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
