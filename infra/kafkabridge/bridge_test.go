@@ -1,0 +1,389 @@
+package kafkabridge_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/eventnotify/notify/app/command"
+	"github.com/eventnotify/notify/domain/notification"
+	"github.com/eventnotify/notify/infra/eventlog"
+	"github.com/eventnotify/notify/infra/inboxdb"
+	"github.com/eventnotify/notify/infra/kafkabridge"
+	"github.com/eventnotify/notify/projections"
+	"github.com/eventnotify/notify/projections/inbox"
+)
+
+// The suite runs against the in-process Kafka-protocol broker (kfake) by default and against
+// a real broker when KAFKA_BROKERS is set (CI starts one with deploy/kafka/kafka.sh).
+var (
+	fakeOnce    sync.Once
+	fakeBrokers []string
+)
+
+func brokers(t *testing.T) []string {
+	t.Helper()
+	if b := os.Getenv("KAFKA_BROKERS"); b != "" {
+		return strings.Split(b, ",")
+	}
+	fakeOnce.Do(func() {
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation())
+		if err != nil {
+			panic(err)
+		}
+		fakeBrokers = c.ListenAddrs()
+	})
+	return fakeBrokers
+}
+
+type fixture struct {
+	cfg    kafkabridge.Config
+	log    *eventlog.Store
+	rm     *inboxdb.Store
+	client *kgo.Client
+	cmds   kafkabridge.Commands
+}
+
+func newFixture(t *testing.T, tune func(*kafkabridge.Config)) *fixture {
+	t.Helper()
+	dir := t.TempDir()
+	log, err := eventlog.Open(filepath.Join(dir, "events.db"), eventlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rm, err := inboxdb.Open(filepath.Join(dir, "inbox.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := "t" + uuid.NewString()[:8] + "."
+	cfg := kafkabridge.Config{
+		Brokers: brokers(t), Group: p + "group",
+		SendTopic: p + "send-notification", CommandsTopic: p + "commands", EventsTopic: p + "events", PoisonTopic: p + "poison",
+	}
+	if tune != nil {
+		tune(&cfg)
+	}
+	client, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{cfg: cfg, log: log, rm: rm, client: client, cmds: kafkabridge.Commands{
+		Send:   command.NewSendNotificationHandler(log, nil),
+		Read:   command.NewReadNotificationHandler(log, nil),
+		Unread: command.NewUnreadNotificationHandler(log, nil),
+		Cancel: command.NewCancelNotificationHandler(log, nil),
+	}}
+	// Create the topics before anyone subscribes, as an operator would.
+	for _, topic := range []string{cfg.SendTopic, cfg.CommandsTopic, cfg.EventsTopic, cfg.PoisonTopic} {
+		f.produce(t, topic, "", `{"warmup":true}`, nil)
+	}
+	runner := projections.NewRunner(log, rm, inbox.Projection(), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { runner.Run(ctx); close(done) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		client.Close()
+		rm.Close()
+		log.Close()
+	})
+	return f
+}
+
+// start runs a bridge (with its own consumer group name if group != "") until the test ends.
+func (f *fixture) start(t *testing.T, group string) {
+	t.Helper()
+	cfg := f.cfg
+	if group != "" {
+		cfg.Group = group
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	b, err := kafkabridge.New(cfg, f.cmds, f.log, f.log, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	select {
+	case <-b.Running():
+	case <-time.After(30 * time.Second):
+		t.Fatal("bridge did not start")
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("bridge stopped with %v", err)
+		}
+	})
+}
+
+func (f *fixture) produce(t *testing.T, topic, key, value string, headers map[string]string) {
+	t.Helper()
+	r := &kgo.Record{Topic: topic, Value: []byte(value)}
+	if key != "" {
+		r.Key = []byte(key)
+	}
+	for k, v := range headers {
+		r.Headers = append(r.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := f.client.ProduceSync(ctx, r).FirstErr(); err != nil {
+		t.Fatalf("produce to %s: %v", topic, err)
+	}
+}
+
+func (f *fixture) command(t *testing.T, e kafkabridge.Envelope) {
+	t.Helper()
+	b, _ := json.Marshal(e)
+	f.produce(t, f.cfg.CommandsTopic, e.NotificationID, string(b), nil)
+}
+
+// consume reads topic from the start until want(records) holds.
+func consume(t *testing.T, f *fixture, topic string, want func([]*kgo.Record) bool) []*kgo.Record {
+	t.Helper()
+	c, err := kgo.NewClient(kgo.SeedBrokers(f.cfg.Brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var got []*kgo.Record
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if want(got) {
+			return got
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		fs := c.PollFetches(ctx)
+		cancel()
+		fs.EachRecord(func(r *kgo.Record) {
+			if !strings.Contains(string(r.Value), `"warmup"`) {
+				got = append(got, r)
+			}
+		})
+	}
+	t.Fatalf("%s: condition not met; %d records read", topic, len(got))
+	return nil
+}
+
+func eventually(t *testing.T, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (f *fixture) inbox(t *testing.T, recipient string) []inbox.View {
+	t.Helper()
+	raw, err := f.rm.List(context.Background(), recipient, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]inbox.View, len(raw))
+	for i, r := range raw {
+		json.Unmarshal(r, &out[i])
+	}
+	return out
+}
+
+func (f *fixture) waitInbox(t *testing.T, recipient string, n int) []inbox.View {
+	t.Helper()
+	var views []inbox.View
+	eventually(t, "inbox of "+recipient, func() error {
+		views = f.inbox(t, recipient)
+		if len(views) != n {
+			return fmt.Errorf("%d notifications, want %d", len(views), n)
+		}
+		return nil
+	})
+	return views
+}
+
+func header(r *kgo.Record, key string) string {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+// The original service's producers send {recipientId, content, category} with no headers.
+func TestSeedPayload_BecomesANotification(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	f.start(t, "")
+	f.produce(t, f.cfg.SendTopic, "", `{"recipientId":"4f1f5c8a-7a41-4d6e-9a1b-1b7c2b5c3d4e","content":"Você recebeu uma solicitação de amizade","category":"social"}`, nil)
+	got := f.waitInbox(t, "4f1f5c8a-7a41-4d6e-9a1b-1b7c2b5c3d4e", 1)
+	if got[0].Content != "Você recebeu uma solicitação de amizade" || got[0].Category != "social" {
+		t.Fatalf("notification = %+v", got[0])
+	}
+}
+
+// Typed commands drive the whole lifecycle; the events topic carries every event, keyed by
+// recipient, in log order, with the headers of DESIGN.md §4.
+func TestTypedCommands_LifecycleAndEventsOut(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	f.start(t, "")
+	id := uuid.NewString()
+	steps := []kafkabridge.Envelope{
+		{Type: kafkabridge.TypeSend, CommandID: "c1", CorrelationID: "order-1", NotificationID: id, RecipientID: "bob", Content: "Your order shipped", Category: "orders"},
+		{Type: kafkabridge.TypeRead, CommandID: "c2", NotificationID: id},
+		{Type: kafkabridge.TypeUnread, CommandID: "c3", NotificationID: id},
+		{Type: kafkabridge.TypeRead, CommandID: "c4", NotificationID: id},
+		{Type: kafkabridge.TypeCancel, CommandID: "c5", NotificationID: id},
+	}
+	for _, s := range steps {
+		f.command(t, s)
+	}
+	eventually(t, "canceled in the inbox", func() error {
+		v := f.inbox(t, "bob")
+		if len(v) != 1 || v[0].Status != inbox.StatusCanceled || v[0].ReadAt == nil {
+			return fmt.Errorf("inbox = %+v", v)
+		}
+		return nil
+	})
+	recs := consume(t, f, f.cfg.EventsTopic, func(r []*kgo.Record) bool { return len(r) >= 5 })
+	want := []string{notification.TypeSent, notification.TypeRead, notification.TypeUnread, notification.TypeRead, notification.TypeCanceled}
+	for i, r := range recs {
+		if string(r.Key) != "bob" || header(r, kafkabridge.HeaderEventType) != want[i] || header(r, kafkabridge.HeaderRevision) != fmt.Sprint(i) {
+			t.Fatalf("event %d: key %q type %q revision %q; want bob %s %d", i, r.Key, header(r, kafkabridge.HeaderEventType), header(r, kafkabridge.HeaderRevision), want[i], i)
+		}
+		for _, h := range []string{kafkabridge.HeaderEventID, kafkabridge.HeaderStream, kafkabridge.HeaderPosition, kafkabridge.HeaderSchemaVersion} {
+			if header(r, h) == "" {
+				t.Fatalf("event %d lacks header %s", i, h)
+			}
+		}
+		var data map[string]any
+		if json.Unmarshal(r.Value, &data) != nil || data["notificationId"] != id || data["recipientId"] != "bob" {
+			t.Fatalf("event %d payload = %s", i, r.Value)
+		}
+	}
+	if header(recs[0], kafkabridge.HeaderCorrelationID) != "order-1" || header(recs[0], kafkabridge.HeaderStream) != notification.Stream(id) {
+		t.Fatalf("first event headers = %v", recs[0].Headers)
+	}
+	if len(recs) != 5 {
+		t.Fatalf("%d events out, want 5", len(recs))
+	}
+}
+
+// Redelivery never duplicates: the same command id under new offsets, and every record read
+// again by a second consumer group, leave one event per command.
+func TestRedelivery_YieldsNoDuplicates(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	f.start(t, "")
+	send := kafkabridge.Envelope{Type: kafkabridge.TypeSend, CommandID: "same-command", RecipientID: "carol", Content: "Sent twice, stored once", Category: "c"}
+	f.command(t, send)
+	f.command(t, send)
+	seed := `{"recipientId":"carol","content":"Seed payload with a command id header","category":"c"}`
+	f.produce(t, f.cfg.SendTopic, "", seed, map[string]string{kafkabridge.HeaderCommandID: "seed-1"})
+	f.produce(t, f.cfg.SendTopic, "", seed, map[string]string{kafkabridge.HeaderCommandID: "seed-1"})
+	f.produce(t, f.cfg.SendTopic, "", `{"recipientId":"carol","content":"No id: the offset is the command id","category":"c"}`, nil)
+	f.waitInbox(t, "carol", 3)
+	head := f.log.Head()
+
+	// A second group reads every record again, as after a lost offset commit.
+	f.start(t, f.cfg.Group+"-replay")
+	time.Sleep(3 * time.Second)
+	if got := f.inbox(t, "carol"); len(got) != 3 {
+		t.Fatalf("after redelivery the inbox holds %d, want 3", len(got))
+	}
+	if f.log.Head() != head {
+		t.Fatalf("redelivery appended events: log head %d → %d", head, f.log.Head())
+	}
+}
+
+// Commands that can never succeed go to the poison topic with the reason and source, keyed as
+// received, and the partition keeps flowing.
+func TestPoison_ParksBadCommandsAndKeepsFlowing(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, func(c *kafkabridge.Config) { c.MaxMessageBytes = 512 })
+	f.start(t, "")
+	bad := []struct {
+		topic, key, value, reason string
+	}{
+		{f.cfg.CommandsTopic, "k1", `{"type":`, "malformed JSON"},
+		{f.cfg.CommandsTopic, "k2", `{"type":"ExplodeNotification"}`, `unknown command type "ExplodeNotification"`},
+		{f.cfg.CommandsTopic, "k3", `{"type":"SendNotification","recipientId":"dave","content":"hey","category":"c"}`, "content: must be 5 to 240 characters"},
+		{f.cfg.CommandsTopic, "k4", `{"type":"ReadNotification","notificationId":"` + uuid.NewString() + `"}`, "notification not found"},
+		{f.cfg.SendTopic, "k5", `{"recipientId":"dave","content":"` + strings.Repeat("x", 600) + `","category":"c"}`, "exceeds the limit of 512"},
+		{f.cfg.SendTopic, "k6", `{"recipientId":42,"content":"hello there","category":"c"}`, "field recipientId must be a string"},
+	}
+	for _, b := range bad {
+		f.produce(t, b.topic, b.key, b.value, nil)
+	}
+	f.produce(t, f.cfg.SendTopic, "", `{"recipientId":"dave","content":"After the poison","category":"c"}`, nil)
+	f.command(t, kafkabridge.Envelope{Type: kafkabridge.TypeSend, RecipientID: "dave", Content: "Also after the poison", Category: "c"})
+	f.waitInbox(t, "dave", 2)
+
+	recs := consume(t, f, f.cfg.PoisonTopic, func(r []*kgo.Record) bool { return len(r) >= len(bad) })
+	byKey := map[string]*kgo.Record{}
+	for _, r := range recs {
+		byKey[string(r.Key)] = r
+	}
+	for _, b := range bad {
+		r, ok := byKey[b.key]
+		if !ok {
+			t.Fatalf("%s (%s) is not on the poison topic", b.key, b.value)
+		}
+		if reason := header(r, "reason_poisoned"); !strings.Contains(reason, b.reason) {
+			t.Fatalf("%s: reason %q, want it to mention %q", b.key, reason, b.reason)
+		}
+		if src := header(r, "topic_poisoned"); src != b.topic {
+			t.Fatalf("%s: source topic %q, want %q", b.key, src, b.topic)
+		}
+		if string(r.Value) != b.value {
+			t.Fatalf("%s: poison body %q, want the original %q", b.key, r.Value, b.value)
+		}
+	}
+	if len(recs) != len(bad) {
+		t.Fatalf("%d poison messages, want %d", len(recs), len(bad))
+	}
+}
+
+// Events leave in log order per recipient, many recipients interleaved.
+func TestEventsOut_InOrderPerRecipient(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	f.start(t, "")
+	const n = 60
+	for i := range n {
+		f.command(t, kafkabridge.Envelope{Type: kafkabridge.TypeSend, RecipientID: fmt.Sprintf("r%d", i%3), Content: fmt.Sprintf("message number %d", i), Category: "c"})
+	}
+	recs := consume(t, f, f.cfg.EventsTopic, func(r []*kgo.Record) bool { return len(r) >= n })
+	last := map[string]int{}
+	for _, r := range recs {
+		var pos int
+		fmt.Sscan(header(r, kafkabridge.HeaderPosition), &pos)
+		if pos <= last[string(r.Key)] {
+			t.Fatalf("recipient %s: position %d after %d", r.Key, pos, last[string(r.Key)])
+		}
+		last[string(r.Key)] = pos
+	}
+	if len(recs) != n {
+		t.Fatalf("%d events out, want %d", len(recs), n)
+	}
+}

@@ -1,0 +1,177 @@
+package kafkabridge
+
+import (
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/xdg-go/scram"
+)
+
+// Config is how the bridge reaches Kafka and which topics it uses.
+type Config struct {
+	Brokers []string
+	// Group is the consumer group of the command subscriptions.
+	Group string
+	// SendTopic carries the seed service's payload {recipientId, content, category}.
+	SendTopic string
+	// CommandsTopic carries typed command envelopes.
+	CommandsTopic string
+	// EventsTopic receives every event of the log, keyed by recipient.
+	EventsTopic string
+	// PoisonTopic receives commands that can never succeed, with the reason in headers.
+	PoisonTopic string
+	// MaxMessageBytes caps an incoming command; bigger ones are poison.
+	MaxMessageBytes int
+	SASL            SASL
+	TLS             TLS
+}
+
+// SASL authenticates to the brokers. An empty Mechanism means none.
+type SASL struct {
+	Mechanism string // PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512
+	User      string
+	Password  string
+}
+
+// TLS encrypts the connection; CAFile verifies the brokers, CertFile+KeyFile authenticate us.
+type TLS struct {
+	Enabled  bool
+	CAFile   string
+	CertFile string
+	KeyFile  string
+}
+
+// Defaults for the topic names and limits (DESIGN.md §4).
+const (
+	DefaultGroup           = "notify"
+	DefaultSendTopic       = "notifications.send-notification"
+	DefaultCommandsTopic   = "notifications.commands"
+	DefaultEventsTopic     = "notifications.events"
+	DefaultPoisonTopic     = "notifications.commands.poison"
+	DefaultMaxMessageBytes = 64 << 10
+)
+
+func (c *Config) setDefaults() {
+	def := func(v *string, d string) {
+		if *v == "" {
+			*v = d
+		}
+	}
+	def(&c.Group, DefaultGroup)
+	def(&c.SendTopic, DefaultSendTopic)
+	def(&c.CommandsTopic, DefaultCommandsTopic)
+	def(&c.EventsTopic, DefaultEventsTopic)
+	def(&c.PoisonTopic, DefaultPoisonTopic)
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+}
+
+// Validate checks the settings that can be checked without a broker.
+func (c Config) Validate() error {
+	if len(c.Brokers) == 0 {
+		return errors.New("kafka: no brokers")
+	}
+	switch c.SASL.Mechanism {
+	case "":
+	case sarama.SASLTypePlaintext, sarama.SASLTypeSCRAMSHA256, sarama.SASLTypeSCRAMSHA512:
+		if c.SASL.User == "" || c.SASL.Password == "" {
+			return fmt.Errorf("kafka: SASL %s needs a user and a password", c.SASL.Mechanism)
+		}
+	default:
+		return fmt.Errorf("kafka: SASL mechanism %q is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512", c.SASL.Mechanism)
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		return errors.New("kafka: a TLS client certificate needs both the cert file and the key file")
+	}
+	return nil
+}
+
+// saramaConfig is the client configuration shared by producer and consumers: acks from every
+// in-sync replica, the idempotent producer, oldest offsets for a new group.
+func (c Config) saramaConfig() (*sarama.Config, error) {
+	sc := sarama.NewConfig()
+	sc.ClientID = "notify"
+	sc.Version = sarama.V3_6_0_0
+	sc.Producer.RequiredAcks = sarama.WaitForAll
+	sc.Producer.Idempotent = true
+	sc.Producer.Retry.Max = 10
+	sc.Producer.Return.Successes = true
+	sc.Net.MaxOpenRequests = 1 // required by the idempotent producer; keeps order
+	sc.Consumer.Return.Errors = true
+	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
+	sc.Consumer.Offsets.AutoCommit.Interval = 200 * time.Millisecond
+	sc.Metadata.Retry.Backoff = 500 * time.Millisecond
+
+	if c.SASL.Mechanism != "" {
+		sc.Net.SASL.Enable = true
+		sc.Net.SASL.Handshake = true
+		sc.Net.SASL.User = c.SASL.User
+		sc.Net.SASL.Password = c.SASL.Password
+		sc.Net.SASL.Mechanism = sarama.SASLMechanism(c.SASL.Mechanism)
+		switch c.SASL.Mechanism {
+		case sarama.SASLTypeSCRAMSHA256:
+			sc.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &scramClient{hash: scram.HashGeneratorFcn(sha256.New)} }
+		case sarama.SASLTypeSCRAMSHA512:
+			sc.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &scramClient{hash: scram.HashGeneratorFcn(sha512.New)} }
+		}
+	}
+	if c.TLS.Enabled {
+		tc, err := c.TLS.config()
+		if err != nil {
+			return nil, err
+		}
+		sc.Net.TLS.Enable = true
+		sc.Net.TLS.Config = tc
+	}
+	return sc, sc.Validate()
+}
+
+func (t TLS) config() (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("kafka TLS CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("kafka TLS CA %s: no PEM certificate in it", t.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("kafka TLS client certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+// scramClient runs a SCRAM conversation for sarama.
+type scramClient struct {
+	hash scram.HashGeneratorFcn
+	conv *scram.ClientConversation
+}
+
+func (s *scramClient) Begin(user, password, authzID string) error {
+	c, err := s.hash.NewClient(user, password, authzID)
+	if err != nil {
+		return err
+	}
+	s.conv = c.NewConversation()
+	return nil
+}
+
+func (s *scramClient) Step(challenge string) (string, error) { return s.conv.Step(challenge) }
+
+func (s *scramClient) Done() bool { return s.conv.Done() }

@@ -1,0 +1,190 @@
+package kafkabridge
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
+
+	"github.com/eventnotify/notify/app/eventstore"
+	"github.com/eventnotify/notify/domain/notification"
+)
+
+// Log is the event log the relay follows.
+type Log interface {
+	Subscribe(ctx context.Context, from eventstore.Position, filter eventstore.Filter, handle func(context.Context, eventstore.Batch) error) error
+}
+
+// Checkpoints keep how far the relay has published, durably.
+type Checkpoints interface {
+	Checkpoint(ctx context.Context, name string) (eventstore.Position, error)
+	SaveCheckpoint(ctx context.Context, name string, p eventstore.Position) error
+}
+
+// Headers of the events topic (DESIGN.md §4).
+const (
+	HeaderEventType     = "event-type"
+	HeaderEventID       = "event-id"
+	HeaderStream        = "stream"
+	HeaderRevision      = "revision"
+	HeaderPosition      = "position"
+	HeaderSchemaVersion = "schema-version"
+)
+
+// RelayCheckpoint names the relay's checkpoint in the event store.
+const RelayCheckpoint = "kafka-events"
+
+const logTopic = "event-log"
+
+// wireEvent is one event inside a relay batch message.
+type wireEvent struct {
+	Stream   string          `json:"stream"`
+	Revision uint64          `json:"revision"`
+	Position uint64          `json:"position"`
+	ID       uuid.UUID       `json:"id"`
+	Type     string          `json:"type"`
+	Data     json.RawMessage `json:"data"`
+	Metadata json.RawMessage `json:"metadata,omitempty"`
+}
+
+// logSubscriber is a Watermill subscriber over the event log. Each message carries one batch
+// of the log; its ack saves the relay checkpoint, its nack redelivers the same batch, so the
+// events topic gets every event at least once and in log order.
+type logSubscriber struct {
+	log     Log
+	cps     Checkpoints
+	logger  *slog.Logger
+	closing chan struct{}
+	once    sync.Once
+	wg      sync.WaitGroup
+}
+
+func newLogSubscriber(log Log, cps Checkpoints, logger *slog.Logger) *logSubscriber {
+	return &logSubscriber{log: log, cps: cps, logger: logger.With("component", "kafka-relay"), closing: make(chan struct{})}
+}
+
+// Subscribe starts following the log from the saved checkpoint.
+func (s *logSubscriber) Subscribe(ctx context.Context, _ string) (<-chan *message.Message, error) {
+	out := make(chan *message.Message)
+	ctx, cancel := context.WithCancel(ctx)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer close(out)
+		defer cancel()
+		go func() {
+			select {
+			case <-s.closing:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		s.follow(ctx, out)
+	}()
+	return out, nil
+}
+
+func (s *logSubscriber) follow(ctx context.Context, out chan<- *message.Message) {
+	backoff := 100 * time.Millisecond
+	filter := eventstore.Filter{StreamPrefix: notification.StreamPrefix}
+	for ctx.Err() == nil {
+		from, err := s.cps.Checkpoint(ctx, RelayCheckpoint)
+		if err == nil {
+			err = s.log.Subscribe(ctx, from, filter, func(ctx context.Context, b eventstore.Batch) error { return s.deliver(ctx, out, b) })
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		s.logger.Error("relay stopped; resuming from its checkpoint", "err", err, "retry_in", backoff)
+		sleep(ctx, backoff)
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+func (s *logSubscriber) deliver(ctx context.Context, out chan<- *message.Message, b eventstore.Batch) error {
+	if len(b.Events) == 0 {
+		return s.cps.SaveCheckpoint(ctx, RelayCheckpoint, b.Position)
+	}
+	wire := make([]wireEvent, len(b.Events))
+	for i, e := range b.Events {
+		wire[i] = wireEvent{Stream: e.Stream, Revision: e.Revision, Position: uint64(e.Position), ID: e.ID, Type: e.Type, Data: e.Data, Metadata: e.Metadata}
+	}
+	payload, err := json.Marshal(wire)
+	if err != nil {
+		return fmt.Errorf("encode batch up to %d: %w", b.Position, err)
+	}
+	msg := message.NewMessage(watermill.NewUUID(), payload)
+	for {
+		select {
+		case out <- msg:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		select {
+		case <-msg.Acked():
+			return s.cps.SaveCheckpoint(ctx, RelayCheckpoint, b.Position)
+		case <-msg.Nacked():
+			msg = msg.Copy()
+			sleep(ctx, time.Second)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Close stops following the log.
+func (s *logSubscriber) Close() error {
+	s.once.Do(func() { close(s.closing) })
+	s.wg.Wait()
+	return nil
+}
+
+// eventsToKafka turns one log batch into the events topic's messages: the event data as
+// payload, keyed by recipient, with the headers of DESIGN.md §4.
+func eventsToKafka(msg *message.Message) ([]*message.Message, error) {
+	var batch []wireEvent
+	if err := json.Unmarshal(msg.Payload, &batch); err != nil {
+		return nil, fmt.Errorf("decode relay batch: %w", err)
+	}
+	out := make([]*message.Message, 0, len(batch))
+	for _, e := range batch {
+		var data struct {
+			RecipientID string `json:"recipientId"`
+		}
+		var md struct {
+			CorrelationID string `json:"correlationId"`
+			SchemaVersion int    `json:"schemaVersion"`
+		}
+		_ = json.Unmarshal(e.Data, &data)
+		_ = json.Unmarshal(e.Metadata, &md)
+		m := message.NewMessage(e.ID.String(), []byte(e.Data))
+		m.Metadata.Set(HeaderEventType, e.Type)
+		m.Metadata.Set(HeaderEventID, e.ID.String())
+		m.Metadata.Set(HeaderStream, e.Stream)
+		m.Metadata.Set(HeaderRevision, strconv.FormatUint(e.Revision, 10))
+		m.Metadata.Set(HeaderPosition, strconv.FormatUint(e.Position, 10))
+		m.Metadata.Set(HeaderSchemaVersion, strconv.Itoa(max(md.SchemaVersion, 1)))
+		if md.CorrelationID != "" {
+			m.Metadata.Set(HeaderCorrelationID, md.CorrelationID)
+		}
+		m.Metadata.Set(keyMetadata, data.RecipientID)
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
