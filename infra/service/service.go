@@ -22,6 +22,7 @@ import (
 	"github.com/eventnotify/notify/infra/eventlog"
 	"github.com/eventnotify/notify/infra/httpapi"
 	"github.com/eventnotify/notify/infra/inboxdb"
+	"github.com/eventnotify/notify/infra/kafkabridge"
 	"github.com/eventnotify/notify/projections"
 	"github.com/eventnotify/notify/projections/inbox"
 )
@@ -72,8 +73,6 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		logger.Warn("read model was open when the machine went down; dropped it, the projection rebuilds it from the log")
 	}
 	logger.Info("stores open", "event_store", "embedded", "read_model", "embedded", "data_dir", cfg.DataDir, "log_head", log.Head())
-	logger.Info("no Kafka brokers configured: commands arrive over HTTP only")
-
 	runner := projections.NewRunner(log, rm, inbox.Projection(), logger)
 	startHead := log.Head()
 	runCtx, stopRunner := context.WithCancel(context.Background())
@@ -89,11 +88,23 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		logger.Info("projection stopped", "projection", runner.Name(), "position", runner.Position())
 	}()
 
-	api := httpapi.New(httpapi.Deps{
+	cmds := kafkabridge.Commands{
 		Send:   command.NewSendNotificationHandler(log, nil),
 		Read:   command.NewReadNotificationHandler(log, nil),
 		Unread: command.NewUnreadNotificationHandler(log, nil),
 		Cancel: command.NewCancelNotificationHandler(log, nil),
+	}
+	stopBridge, err := startBridge(cfg, cmds, log, logger)
+	if err != nil {
+		return err
+	}
+	defer stopBridge()
+
+	api := httpapi.New(httpapi.Deps{
+		Send:   cmds.Send,
+		Read:   cmds.Read,
+		Unread: cmds.Unread,
+		Cancel: cmds.Cancel,
 		Inbox:  query.NewInbox(rm),
 		Ready: func(context.Context) (map[string]any, error) {
 			p := runner.Position()
@@ -143,6 +154,35 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return fmt.Errorf("graceful shutdown: %w", err)
 	}
 	return nil
+}
+
+// startBridge runs the Kafka bridge when brokers are configured; the returned stop waits for
+// in-flight commands to finish.
+func startBridge(cfg Config, cmds kafkabridge.Commands, log *eventlog.Store, logger *slog.Logger) (func(), error) {
+	if len(cfg.Kafka.Brokers) == 0 {
+		logger.Info("no Kafka brokers configured: commands arrive over HTTP only, events are not published")
+		return func() {}, nil
+	}
+	b, err := kafkabridge.New(cfg.Kafka, cmds, log, log, logger)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := b.Run(ctx); err != nil {
+			logger.Error("kafka bridge stopped", "err", err)
+		}
+	}()
+	k := cfg.Kafka
+	logger.Info("kafka bridge started", "brokers", k.Brokers, "group", k.Group, "commands_from", []string{k.SendTopic, k.CommandsTopic},
+		"events_to", k.EventsTopic, "poison_to", k.PoisonTopic, "sasl", k.SASL.Mechanism, "tls", k.TLS.Enabled)
+	return func() {
+		cancel()
+		<-done
+		logger.Info("kafka bridge stopped")
+	}, nil
 }
 
 func servePprof(addr string, logger *slog.Logger) (func(), error) {
