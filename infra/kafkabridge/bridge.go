@@ -45,7 +45,7 @@ func New(cfg Config, cmds Commands, log Log, checkpoints Checkpoints, logger *sl
 	// the handler stops, and the poison middleware of the other handlers must outlive it.
 	poisonPub, err := newPublisher(cfg.Brokers, sc)
 	if err != nil {
-		return nil, fmt.Errorf("kafka producer: %w", err)
+		return nil, fmt.Errorf("cannot connect to Kafka brokers %v (check the addresses, TLS and SASL settings): %w", cfg.Brokers, err)
 	}
 	b := &Bridge{pubs: []*publisher{poisonPub}, logger: logger}
 	b.sub, err = kafka.NewSubscriber(kafka.SubscriberConfig{

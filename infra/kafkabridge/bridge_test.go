@@ -55,7 +55,9 @@ type fixture struct {
 	cmds   kafkabridge.Commands
 }
 
-func newFixture(t *testing.T, tune func(*kafkabridge.Config)) *fixture {
+// newFixture builds stores, a projection and topics; client, if given, is the test's Kafka
+// client (for a secured broker).
+func newFixture(t *testing.T, tune func(*kafkabridge.Config), client ...*kgo.Client) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	log, err := eventlog.Open(filepath.Join(dir, "events.db"), eventlog.Options{})
@@ -74,11 +76,15 @@ func newFixture(t *testing.T, tune func(*kafkabridge.Config)) *fixture {
 	if tune != nil {
 		tune(&cfg)
 	}
-	client, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.AllowAutoTopicCreation())
-	if err != nil {
-		t.Fatal(err)
+	if len(client) == 0 {
+		c, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.AllowAutoTopicCreation())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		client = append(client, c)
 	}
-	f := &fixture{cfg: cfg, log: log, rm: rm, client: client, cmds: kafkabridge.Commands{
+	f := &fixture{cfg: cfg, log: log, rm: rm, client: client[0], cmds: kafkabridge.Commands{
 		Send:   command.NewSendNotificationHandler(log, nil),
 		Read:   command.NewReadNotificationHandler(log, nil),
 		Unread: command.NewUnreadNotificationHandler(log, nil),
@@ -95,7 +101,6 @@ func newFixture(t *testing.T, tune func(*kafkabridge.Config)) *fixture {
 	t.Cleanup(func() {
 		cancel()
 		<-done
-		client.Close()
 		rm.Close()
 		log.Close()
 	})
