@@ -49,8 +49,26 @@ func TestMain(m *testing.M) {
 type service struct {
 	cmd  *exec.Cmd
 	url  string
-	logs *bytes.Buffer
+	logs *syncBuffer
 	done chan error
+}
+
+// syncBuffer collects a process's output; the process writes while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 func freePort(t *testing.T) string {
@@ -63,11 +81,23 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func startService(t *testing.T, dataDir, addr string, extraEnv ...string) *service {
+func startService(t *testing.T, dataDir, addr string) *service {
 	t.Helper()
-	cmd := exec.Command(binary, "--data-dir", dataDir, "--http-addr", addr)
-	cmd.Env = append(os.Environ(), extraEnv...)
-	s := &service{cmd: cmd, url: "http://" + addr, logs: &bytes.Buffer{}, done: make(chan error, 1)}
+	return startServiceArgs(t, []string{"--data-dir", dataDir, "--http-addr", addr})
+}
+
+// startServiceArgs starts the binary with args (which include --http-addr) and waits until
+// it is ready.
+func startServiceArgs(t *testing.T, args []string) *service {
+	t.Helper()
+	addr := ""
+	for i, a := range args {
+		if a == "--http-addr" && i+1 < len(args) {
+			addr = args[i+1]
+		}
+	}
+	cmd := exec.Command(binary, args...)
+	s := &service{cmd: cmd, url: "http://" + addr, logs: &syncBuffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = s.logs, s.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -161,7 +191,12 @@ func (s *service) count(t *testing.T, recipient string) int {
 // eventually retries check until it passes (the read model follows the log asynchronously).
 func eventually(t *testing.T, what string, check func() error) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	eventuallyWithin(t, 10*time.Second, what, check)
+}
+
+func eventuallyWithin(t *testing.T, limit time.Duration, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
 	for {
 		err := check()
 		if err == nil {
