@@ -37,20 +37,24 @@ func New(cfg Config, cmds Commands, log Log, checkpoints Checkpoints, logger *sl
 		logger = slog.Default()
 	}
 	wlog := watermill.NewSlogLoggerWithLevelMapping(logger.With("component", "kafka"), map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
-	sc, err := cfg.saramaConfig()
+	pc, err := cfg.producerConfig()
 	if err != nil {
-		return nil, fmt.Errorf("kafka client config: %w", err)
+		return nil, fmt.Errorf("kafka producer config: %w", err)
+	}
+	cc, err := cfg.consumerConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kafka consumer config: %w", err)
 	}
 	// One producer for poison, one for events: the router closes a handler's publisher when
 	// the handler stops, and the poison middleware of the other handlers must outlive it.
-	poisonPub, err := newPublisher(cfg.Brokers, sc)
+	poisonPub, err := newPublisher(cfg.Brokers, pc)
 	if err != nil {
 		return nil, fmt.Errorf("cannot connect to Kafka brokers %v (check the addresses, TLS and SASL settings): %w", cfg.Brokers, err)
 	}
 	b := &Bridge{pubs: []*publisher{poisonPub}, logger: logger}
 	b.sub, err = kafka.NewSubscriber(kafka.SubscriberConfig{
 		Brokers: cfg.Brokers, ConsumerGroup: cfg.Group, Unmarshaler: kafka.DefaultMarshaler{},
-		OverwriteSaramaConfig: sc, NackResendSleep: time.Second, ReconnectRetrySleep: time.Second,
+		OverwriteSaramaConfig: cc, NackResendSleep: time.Second, ReconnectRetrySleep: time.Second,
 	}, wlog)
 	if err != nil {
 		b.closeClients()
@@ -83,7 +87,7 @@ func New(cfg Config, cmds Commands, log Log, checkpoints Checkpoints, logger *sl
 		handler.AddMiddleware(recoverAsPermanent, poison, retry.Middleware)
 	}
 	if log != nil {
-		eventsPub, err := newPublisher(cfg.Brokers, sc)
+		eventsPub, err := newPublisher(cfg.Brokers, pc)
 		if err != nil {
 			b.closeClients()
 			return nil, fmt.Errorf("kafka producer: %w", err)

@@ -94,20 +94,44 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// saramaConfig is the client configuration shared by producer and consumers: acks from every
-// in-sync replica, the idempotent producer, oldest offsets for a new group.
-func (c Config) saramaConfig() (*sarama.Config, error) {
-	sc := sarama.NewConfig()
-	sc.ClientID = "notify"
-	sc.Version = sarama.V3_6_0_0
+// producerConfig: acks from every in-sync replica and the idempotent producer, which with
+// one request in flight per connection keeps the order of a partition's messages.
+func (c Config) producerConfig() (*sarama.Config, error) {
+	sc, err := c.clientConfig()
+	if err != nil {
+		return nil, err
+	}
 	sc.Producer.RequiredAcks = sarama.WaitForAll
 	sc.Producer.Idempotent = true
 	sc.Producer.Retry.Max = 10
 	sc.Producer.Return.Successes = true
-	sc.Net.MaxOpenRequests = 1 // required by the idempotent producer; keeps order
+	sc.Net.MaxOpenRequests = 1
+	return sc, sc.Validate()
+}
+
+// consumerConfig: oldest offsets for a new group, offsets committed every 200 ms (only ever
+// those of handled messages), and short fetch waits so a quiet partition does not hold up
+// the connection's other requests.
+func (c Config) consumerConfig() (*sarama.Config, error) {
+	sc, err := c.clientConfig()
+	if err != nil {
+		return nil, err
+	}
 	sc.Consumer.Return.Errors = true
 	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
 	sc.Consumer.Offsets.AutoCommit.Interval = 200 * time.Millisecond
+	sc.Consumer.MaxWaitTime = 100 * time.Millisecond
+	// A partition's records are handled one at a time, each after a durable append: let a
+	// full partition channel wait instead of pausing and re-fetching the partition.
+	sc.Consumer.MaxProcessingTime = time.Second
+	return sc, sc.Validate()
+}
+
+// clientConfig is what every client shares: version, metadata retries, SASL and TLS.
+func (c Config) clientConfig() (*sarama.Config, error) {
+	sc := sarama.NewConfig()
+	sc.ClientID = "notify"
+	sc.Version = sarama.V3_6_0_0
 	sc.Metadata.Retry.Backoff = 500 * time.Millisecond
 
 	if c.SASL.Mechanism != "" {
@@ -131,7 +155,7 @@ func (c Config) saramaConfig() (*sarama.Config, error) {
 		sc.Net.TLS.Enable = true
 		sc.Net.TLS.Config = tc
 	}
-	return sc, sc.Validate()
+	return sc, nil
 }
 
 func (t TLS) config() (*tls.Config, error) {

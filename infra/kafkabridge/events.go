@@ -64,7 +64,16 @@ type logSubscriber struct {
 	closing chan struct{}
 	once    sync.Once
 	wg      sync.WaitGroup
+
+	// The checkpoint is saved at most every checkpointEvery (and when the relay stops): each
+	// save is a durable commit on the event store, and after a crash the relay republishes
+	// at most that much, which at-least-once delivery allows.
+	lastSave  time.Time
+	unsaved   eventstore.Position
+	unsavedOK bool
 }
+
+const checkpointEvery = 250 * time.Millisecond
 
 func newLogSubscriber(log Log, cps Checkpoints, logger *slog.Logger) *logSubscriber {
 	return &logSubscriber{log: log, cps: cps, logger: logger.With("component", "kafka-relay"), closing: make(chan struct{})}
@@ -100,6 +109,9 @@ func (s *logSubscriber) follow(ctx context.Context, out chan<- *message.Message)
 			err = s.log.Subscribe(ctx, from, filter, func(ctx context.Context, b eventstore.Batch) error { return s.deliver(ctx, out, b) })
 		}
 		if ctx.Err() != nil {
+			if err := s.flush(context.Background()); err != nil {
+				s.logger.Error("save relay checkpoint on stop", "err", err)
+			}
 			return
 		}
 		s.logger.Error("relay stopped; resuming from its checkpoint", "err", err, "retry_in", backoff)
@@ -108,9 +120,29 @@ func (s *logSubscriber) follow(ctx context.Context, out chan<- *message.Message)
 	}
 }
 
+// published records that everything up to p is on Kafka, saving it if the last save is old.
+func (s *logSubscriber) published(ctx context.Context, p eventstore.Position) error {
+	s.unsaved, s.unsavedOK = p, true
+	if time.Since(s.lastSave) < checkpointEvery {
+		return nil
+	}
+	return s.flush(ctx)
+}
+
+func (s *logSubscriber) flush(ctx context.Context) error {
+	if !s.unsavedOK {
+		return nil
+	}
+	if err := s.cps.SaveCheckpoint(ctx, RelayCheckpoint, s.unsaved); err != nil {
+		return err
+	}
+	s.lastSave, s.unsavedOK = time.Now(), false
+	return nil
+}
+
 func (s *logSubscriber) deliver(ctx context.Context, out chan<- *message.Message, b eventstore.Batch) error {
 	if len(b.Events) == 0 {
-		return s.cps.SaveCheckpoint(ctx, RelayCheckpoint, b.Position)
+		return s.published(ctx, b.Position)
 	}
 	wire := make([]wireEvent, len(b.Events))
 	for i, e := range b.Events {
@@ -129,7 +161,7 @@ func (s *logSubscriber) deliver(ctx context.Context, out chan<- *message.Message
 		}
 		select {
 		case <-msg.Acked():
-			return s.cps.SaveCheckpoint(ctx, RelayCheckpoint, b.Position)
+			return s.published(ctx, b.Position)
 		case <-msg.Nacked():
 			msg = msg.Copy()
 			sleep(ctx, time.Second)
