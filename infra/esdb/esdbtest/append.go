@@ -197,7 +197,6 @@ func (s *Server) checkCommit(stream string, expected int64, events []proposed) (
 func (s *Server) append(stream string, expected int64, opts *streams.AppendReq_Options, events []proposed) *streams.AppendResp {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.appends++
 	verdict, cur, last := s.checkCommit(stream, expected, events)
 	switch verdict {
 	case decideWrongExpectedVersion:

@@ -41,7 +41,6 @@ type Server struct {
 	changed chan struct{} // closed and replaced after every write
 
 	subscriptions int // subscriptions confirmed, over the server's whole life
-	appends       int // Append calls answered
 
 	srvMu sync.Mutex // serialises Start and Stop
 	grpc  *grpc.Server
@@ -146,13 +145,6 @@ func (s *Server) Subscriptions() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.subscriptions
-}
-
-// Appends reports how many Append calls the double has answered since New.
-func (s *Server) Appends() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.appends
 }
 
 // Records reports how many records (events and others) the log holds.
