@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -23,6 +24,8 @@ import (
 	"github.com/eventnotify/notify/app/command"
 	"github.com/eventnotify/notify/app/eventstore"
 	"github.com/eventnotify/notify/domain/notification"
+	"github.com/eventnotify/notify/infra/esdb"
+	"github.com/eventnotify/notify/infra/esdb/esdbtest"
 	"github.com/eventnotify/notify/infra/eventlog"
 )
 
@@ -79,11 +82,6 @@ func freePort(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
-}
-
-func startService(t *testing.T, dataDir, addr string) *service {
-	t.Helper()
-	return startServiceArgs(t, []string{"--data-dir", dataDir, "--http-addr", addr})
 }
 
 // startServiceArgs starts the binary with args (which include --http-addr) and waits until
@@ -209,10 +207,62 @@ func eventuallyWithin(t *testing.T, limit time.Duration, what string, check func
 	}
 }
 
-// Every seed route, through the built binary, then a graceful stop on SIGTERM.
+// backend is an event store the binary runs on: the embedded log, or EventStoreDB played
+// by the in-process protocol double (infra/esdb/esdbtest) that the binary reaches over gRPC.
+type backend struct {
+	name string
+	// start returns the binary's extra flags and a function that reads the log the binary
+	// wrote (after it stopped) into a subscribable store with its head.
+	start func(t *testing.T, dataDir string) (flags []string, open func(t *testing.T) (logReader, eventstore.Position))
+}
+
+type logReader interface {
+	Subscribe(ctx context.Context, from eventstore.Position, filter eventstore.Filter, handle func(context.Context, eventstore.Batch) error) error
+}
+
+var backends = []backend{
+	{"embedded", func(_ *testing.T, dataDir string) ([]string, func(*testing.T) (logReader, eventstore.Position)) {
+		return nil, func(t *testing.T) (logReader, eventstore.Position) {
+			log, err := eventlog.Open(filepath.Join(dataDir, "events.db"), eventlog.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { log.Close() })
+			return log, log.Head()
+		}
+	}},
+	{"esdb-double", func(t *testing.T, _ string) ([]string, func(*testing.T) (logReader, eventstore.Position)) {
+		srv := esdbtest.Run(t)
+		return []string{"--event-store", srv.URL()}, func(t *testing.T) (logReader, eventstore.Position) {
+			es, err := esdb.Open(srv.URL(), esdb.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { es.Close() })
+			head, err := es.Head(context.Background(), eventstore.Filter{StreamPrefix: notification.StreamPrefix})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return es, head
+		}
+	}},
+}
+
+// Every seed route, through the built binary, then a graceful stop on SIGTERM; on each
+// event store.
 func TestSeedRoutesThroughTheBinary(t *testing.T) {
 	t.Parallel()
-	s := startService(t, t.TempDir(), freePort(t))
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			flags, _ := b.start(t, dir)
+			testSeedRoutes(t, startServiceArgs(t, append([]string{"--data-dir", dir, "--http-addr", freePort(t)}, flags...)))
+		})
+	}
+}
+
+func testSeedRoutes(t *testing.T, s *service) {
 	recipient := uuid.NewString()
 	code, _, b := s.do(t, "POST", "/notifications", fmt.Sprintf(`{"recipientId":%q,"content":"Você recebeu uma solicitação de amizade","category":"social"}`, recipient))
 	if code != 201 {
@@ -263,9 +313,20 @@ func TestSeedRoutesThroughTheBinary(t *testing.T) {
 // with their Idempotency-Key completes the set without duplicates.
 func TestKillDuringBurstLosesNothing(t *testing.T) {
 	t.Parallel()
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			testKillDuringBurst(t, b)
+		})
+	}
+}
+
+func testKillDuringBurst(t *testing.T, b backend) {
 	dir := t.TempDir()
 	addr := freePort(t)
-	s := startService(t, dir, addr)
+	flags, openLog := b.start(t, dir)
+	args := append([]string{"--data-dir", dir, "--http-addr", addr}, flags...)
+	s := startServiceArgs(t, args)
 
 	const workers, recipients, killAfter = 16, 8, 600
 	type attempt struct{ key, recipient, content string }
@@ -316,7 +377,7 @@ func TestKillDuringBurstLosesNothing(t *testing.T) {
 	wg.Wait()
 	t.Logf("%d POSTs sent, %d acknowledged before SIGKILL", len(attempts), len(acked))
 
-	s = startService(t, dir, addr)
+	s = startServiceArgs(t, args)
 	byID := map[string]attempt{}
 	for _, a := range attempts {
 		byID[uuid.NewSHA1(command.Namespace, []byte(a.key)).String()] = a
@@ -376,25 +437,20 @@ func TestKillDuringBurstLosesNothing(t *testing.T) {
 		t.Fatalf("SIGTERM exit: %v", err)
 	}
 	s.done <- nil
-	sent := countSent(t, filepath.Join(dir, "events.db"))
+	log, head := openLog(t)
+	sent := countSent(t, log, head)
 	if sent != len(attempts) {
 		t.Fatalf("event log holds %d NotificationSent, want %d", sent, len(attempts))
 	}
 }
 
-func countSent(t *testing.T, path string) int {
+func countSent(t *testing.T, log logReader, head eventstore.Position) int {
 	t.Helper()
-	log, err := eventlog.Open(path, eventlog.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer log.Close()
-	head := log.Head()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	n := 0
 	stop := fmt.Errorf("done")
-	err = log.Subscribe(ctx, 0, eventstore.Filter{StreamPrefix: notification.StreamPrefix}, func(_ context.Context, b eventstore.Batch) error {
+	err := log.Subscribe(ctx, 0, eventstore.Filter{StreamPrefix: notification.StreamPrefix}, func(_ context.Context, b eventstore.Batch) error {
 		for _, e := range b.Events {
 			if e.Type == notification.TypeSent {
 				n++
@@ -405,7 +461,7 @@ func countSent(t *testing.T, path string) int {
 		}
 		return nil
 	})
-	if err != stop {
+	if !errors.Is(err, stop) {
 		t.Fatalf("read the log: %v", err)
 	}
 	return n

@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -198,7 +199,7 @@ func eventsPerCommand(t *testing.T, path string) map[string]int {
 		}
 		return nil
 	})
-	if err != stop {
+	if !errors.Is(err, stop) {
 		t.Fatalf("read the log: %v", err)
 	}
 	return out

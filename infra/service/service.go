@@ -18,7 +18,9 @@ import (
 	"time"
 
 	"github.com/eventnotify/notify/app/command"
+	"github.com/eventnotify/notify/app/eventstore"
 	"github.com/eventnotify/notify/app/query"
+	"github.com/eventnotify/notify/infra/esdb"
 	"github.com/eventnotify/notify/infra/eventlog"
 	"github.com/eventnotify/notify/infra/httpapi"
 	"github.com/eventnotify/notify/infra/inboxdb"
@@ -59,11 +61,6 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
-	log, err := eventlog.Open(filepath.Join(cfg.DataDir, "events.db"), eventlog.Options{})
-	if err != nil {
-		return err
-	}
-	defer log.Close()
 	rm, err := inboxdb.Open(filepath.Join(cfg.DataDir, "inbox.db"))
 	if err != nil {
 		return err
@@ -72,9 +69,17 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if rm.WasReset() {
 		logger.Warn("read model was open when the machine went down; dropped it, the projection rebuilds it from the log")
 	}
-	logger.Info("stores open", "event_store", "embedded", "read_model", "embedded", "data_dir", cfg.DataDir, "log_head", log.Head())
+	log, err := openEventStore(cfg, rm, logger)
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	startHead, err := log.head(ctx)
+	if err != nil {
+		return fmt.Errorf("read the event store's head: %w", err)
+	}
+	logger.Info("stores open", "event_store", log.kind, "read_model", "embedded", "data_dir", cfg.DataDir, "log_head", startHead)
 	runner := projections.NewRunner(log, rm, inbox.Projection(), logger)
-	startHead := log.Head()
 	runCtx, stopRunner := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -94,7 +99,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		Unread: command.NewUnreadNotificationHandler(log, nil),
 		Cancel: command.NewCancelNotificationHandler(log, nil),
 	}
-	stopBridge, err := startBridge(cfg, cmds, log, logger)
+	stopBridge, err := startBridge(cfg, cmds, log, log.checkpoints, logger)
 	if err != nil {
 		return err
 	}
@@ -106,12 +111,16 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		Unread: cmds.Unread,
 		Cancel: cmds.Cancel,
 		Inbox:  query.NewInbox(rm),
-		Ready: func(context.Context) (map[string]any, error) {
+		Ready: func(ctx context.Context) (map[string]any, error) {
 			p := runner.Position()
 			if p < startHead {
 				return nil, fmt.Errorf("projection %s catching up: at %d of %d", runner.Name(), p, startHead)
 			}
-			return map[string]any{"logHead": log.Head(), "projections": map[string]any{runner.Name(): p}}, nil
+			head, err := log.head(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("event store unreachable: %w", err)
+			}
+			return map[string]any{"logHead": head, "projections": map[string]any{runner.Name(): p}}, nil
 		},
 		Logger: logger,
 	})
@@ -156,14 +165,48 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	return nil
 }
 
+// eventStore is the configured event store with what the wiring needs around it.
+type eventStore struct {
+	store
+	kind        string
+	head        func(context.Context) (eventstore.Position, error)
+	checkpoints kafkabridge.Checkpoints
+}
+
+type store interface {
+	command.EventStore
+	projections.Log
+	Close() error
+}
+
+// openEventStore opens the embedded log or EventStoreDB. The Kafka relay keeps its checkpoint
+// in the embedded log, or in the read model's file when the events live in EventStoreDB.
+func openEventStore(cfg Config, rm *inboxdb.Store, logger *slog.Logger) (*eventStore, error) {
+	if cfg.EventStore == "embedded" {
+		log, err := eventlog.Open(filepath.Join(cfg.DataDir, "events.db"), eventlog.Options{})
+		if err != nil {
+			return nil, err
+		}
+		head := func(context.Context) (eventstore.Position, error) { return log.Head(), nil }
+		return &eventStore{store: log, kind: "embedded", head: head, checkpoints: log}, nil
+	}
+	es, err := esdb.Open(cfg.EventStore, esdb.Options{Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	filter := inbox.Projection().Filter
+	head := func(ctx context.Context) (eventstore.Position, error) { return es.Head(ctx, filter) }
+	return &eventStore{store: es, kind: "esdb", head: head, checkpoints: rm}, nil
+}
+
 // startBridge runs the Kafka bridge when brokers are configured; the returned stop waits for
 // in-flight commands to finish.
-func startBridge(cfg Config, cmds kafkabridge.Commands, log *eventlog.Store, logger *slog.Logger) (func(), error) {
+func startBridge(cfg Config, cmds kafkabridge.Commands, log kafkabridge.Log, cps kafkabridge.Checkpoints, logger *slog.Logger) (func(), error) {
 	if len(cfg.Kafka.Brokers) == 0 {
 		logger.Info("no Kafka brokers configured: commands arrive over HTTP only, events are not published")
 		return func() {}, nil
 	}
-	b, err := kafkabridge.New(cfg.Kafka, cmds, log, log, logger)
+	b, err := kafkabridge.New(cfg.Kafka, cmds, log, cps, logger)
 	if err != nil {
 		return nil, err
 	}
