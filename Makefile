@@ -1,5 +1,5 @@
 # Targets a newcomer needs; each is one line of what it runs.
-.PHONY: run test test-integration bench lint kafka-up kafka-down
+.PHONY: run test test-integration test-esdb bench bench-kafka lint kafka-up kafka-down
 
 run:              ## run the service on its embedded store in ./data
 	go run .
@@ -7,12 +7,20 @@ run:              ## run the service on its embedded store in ./data
 test:             ## every test, with the race detector (the README's test command)
 	go test -race ./...
 
-test-integration: ## the end-to-end suite alone: builds the binary and drives it over HTTP
-	go test -race -count=1 -v ./infra/e2e/
+test-integration: ## Kafka suites and end-to-end tests on a real Kafka 4 broker (started here)
+	eval "$$(deploy/kafka/kafka.sh up-secure | sed 's/^/export /')" && \
+	  go test -race -count=1 -v ./infra/kafkabridge/ ./infra/e2e/
+
+test-esdb:        ## event-store contract against a real EventStoreDB: make test-esdb ESDB_URL='esdb://127.0.0.1:2113?tls=false'
+	@test -n "$(ESDB_URL)" || { echo "set ESDB_URL, e.g. make test-esdb ESDB_URL='esdb://127.0.0.1:2113?tls=false'"; exit 1; }
+	ESDB_URL='$(ESDB_URL)' go test -race -count=1 -v -run TestContract_RealServer ./infra/esdb/
 
 bench:            ## HTTP benchmarks with wrk (installs it) and the event-log benchmark
 	deploy/bench/bench.sh
 	go test -run '^$$' -bench . -benchtime 20000x ./infra/eventlog/
+
+bench-kafka:      ## Kafka commands → inbox throughput and latency (starts a broker if KAFKA_BROKERS is unset)
+	deploy/bench/kafka-bench.sh
 
 lint:             ## gofmt, go vet, staticcheck (pinned)
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
