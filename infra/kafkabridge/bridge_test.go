@@ -392,3 +392,71 @@ func TestEventsOut_InOrderPerRecipient(t *testing.T) {
 		t.Fatalf("%d events out, want %d", len(recs), n)
 	}
 }
+
+// flaky fails its first n calls with a transient (non-domain) error, then delegates.
+type flaky struct {
+	mu    sync.Mutex
+	fails int
+	calls int
+	next  interface {
+		Handle(context.Context, command.SendNotification) (command.Result, error)
+	}
+}
+
+func (f *flaky) Handle(ctx context.Context, c command.SendNotification) (command.Result, error) {
+	f.mu.Lock()
+	f.calls++
+	fail := f.calls <= f.fails
+	f.mu.Unlock()
+	if fail {
+		return command.Result{}, fmt.Errorf("event store unavailable (injected, call %d)", f.calls)
+	}
+	return f.next.Handle(ctx, c)
+}
+
+// A transient failure is retried with backoff, not poisoned, and the partition's later
+// records wait for it: they are applied after it, in order.
+func TestTransientFailure_RetriedNotPoisoned(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	fl := &flaky{fails: 3, next: f.cmds.Send}
+	f.cmds.Send = fl
+	f.start(t, "")
+	for i := range 3 {
+		f.command(t, kafkabridge.Envelope{Type: kafkabridge.TypeSend, CommandID: fmt.Sprintf("t-%d", i), RecipientID: "erin", Content: fmt.Sprintf("In order, number %d", i), Category: "c"})
+	}
+	views := f.waitInbox(t, "erin", 3)
+	for i, v := range views { // newest first
+		if want := fmt.Sprintf("In order, number %d", 2-i); v.Content != want {
+			t.Fatalf("inbox[%d] = %q, want %q (order broken)", i, v.Content, want)
+		}
+	}
+	if fl.calls < 4 {
+		t.Fatalf("handler called %d times; the 3 injected failures were not retried", fl.calls)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if poisoned := consumeNow(t, f, f.cfg.PoisonTopic); len(poisoned) != 0 {
+		t.Fatalf("a transient failure was poisoned: %d messages", len(poisoned))
+	}
+}
+
+// consumeNow reads what a topic holds right now.
+func consumeNow(t *testing.T, f *fixture, topic string) []*kgo.Record {
+	t.Helper()
+	c, err := kgo.NewClient(kgo.SeedBrokers(f.cfg.Brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var got []*kgo.Record
+	for range 3 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		c.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			if !strings.Contains(string(r.Value), `"warmup"`) {
+				got = append(got, r)
+			}
+		})
+		cancel()
+	}
+	return got
+}
