@@ -431,8 +431,11 @@ func TestTransientFailure_RetriedNotPoisoned(t *testing.T) {
 			t.Fatalf("inbox[%d] = %q, want %q (order broken)", i, v.Content, want)
 		}
 	}
-	if fl.calls < 4 {
-		t.Fatalf("handler called %d times; the 3 injected failures were not retried", fl.calls)
+	fl.mu.Lock()
+	calls := fl.calls
+	fl.mu.Unlock()
+	if calls < 4 {
+		t.Fatalf("handler called %d times; the 3 injected failures were not retried", calls)
 	}
 	time.Sleep(500 * time.Millisecond)
 	if poisoned := consumeNow(t, f, f.cfg.PoisonTopic); len(poisoned) != 0 {
