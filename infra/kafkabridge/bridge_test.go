@@ -406,10 +406,10 @@ type flaky struct {
 func (f *flaky) Handle(ctx context.Context, c command.SendNotification) (command.Result, error) {
 	f.mu.Lock()
 	f.calls++
-	fail := f.calls <= f.fails
+	call := f.calls
 	f.mu.Unlock()
-	if fail {
-		return command.Result{}, fmt.Errorf("event store unavailable (injected, call %d)", f.calls)
+	if call <= f.fails {
+		return command.Result{}, fmt.Errorf("event store unavailable (injected, call %d)", call)
 	}
 	return f.next.Handle(ctx, c)
 }
