@@ -15,13 +15,21 @@ var (
 	ErrInvalid = errors.New("invalid")
 )
 
-// ValidationError names the field and the rule it broke. It matches ErrInvalid.
+// ValidationError names the field and the rule it broke, and any other broken rules of the
+// same input in Others. It matches ErrInvalid.
 type ValidationError struct {
-	Field string
-	Rule  string
+	Field  string
+	Rule   string
+	Others []ValidationError
 }
 
-func (e *ValidationError) Error() string { return fmt.Sprintf("%s: %s", e.Field, e.Rule) }
+func (e *ValidationError) Error() string {
+	msg := fmt.Sprintf("%s: %s", e.Field, e.Rule)
+	for _, o := range e.Others {
+		msg += fmt.Sprintf("; %s: %s", o.Field, o.Rule)
+	}
+	return msg
+}
 
 // Is makes errors.Is(err, ErrInvalid) true.
 func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }

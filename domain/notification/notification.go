@@ -1,6 +1,7 @@
 package notification
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -80,26 +81,35 @@ type SendArgs struct {
 	Category    string
 }
 
-// Validate checks the send rules and returns the normalized arguments (trimmed text).
+// Validate checks the send rules and returns the normalized arguments (trimmed text). The
+// error names every broken rule, the first one in Field and Rule.
 func (a SendArgs) Validate() (SendArgs, error) {
 	a.Content = strings.TrimSpace(a.Content)
 	a.Category = strings.TrimSpace(a.Category)
-	if err := ValidateRecipient(a.RecipientID); err != nil {
-		return a, err
+	var broken []ValidationError
+	add := func(err error) {
+		var ve *ValidationError
+		if errors.As(err, &ve) {
+			broken = append(broken, *ve)
+		}
 	}
+	add(ValidateRecipient(a.RecipientID))
 	if c := utf8.RuneCountInString(a.Content); c < MinContent || c > MaxContent {
-		return a, invalid("content", "must be 5 to 240 characters after trimming")
-	}
-	if !printable(a.Content, true) {
-		return a, invalid("content", "must be valid UTF-8 without control characters other than newline and tab")
+		add(invalid("content", "must be 5 to 240 characters after trimming"))
+	} else if !printable(a.Content, true) {
+		add(invalid("content", "must be valid UTF-8 without control characters other than newline and tab"))
 	}
 	if c := utf8.RuneCountInString(a.Category); c < 1 || c > MaxCategory {
-		return a, invalid("category", "must be 1 to 64 characters after trimming")
+		add(invalid("category", "must be 1 to 64 characters after trimming"))
+	} else if !printable(a.Category, false) {
+		add(invalid("category", "must be valid UTF-8 without control characters"))
 	}
-	if !printable(a.Category, false) {
-		return a, invalid("category", "must be valid UTF-8 without control characters")
+	if len(broken) == 0 {
+		return a, nil
 	}
-	return a, nil
+	first := broken[0]
+	first.Others = broken[1:]
+	return a, &first
 }
 
 // Send decides the events of sending this notification. Sending again with identical recipient,

@@ -58,8 +58,12 @@ func problemFor(err error) Problem {
 	)
 	switch {
 	case errors.As(err, &ve):
-		return Problem{Type: "urn:notify:problem:invalid-input", Title: "Invalid input", Status: http.StatusBadRequest,
+		p := Problem{Type: "urn:notify:problem:invalid-input", Title: "Invalid input", Status: http.StatusBadRequest,
 			Detail: ve.Error(), Errors: []FieldRule{{Field: ve.Field, Rule: ve.Rule}}}
+		for _, o := range ve.Others {
+			p.Errors = append(p.Errors, FieldRule{Field: o.Field, Rule: o.Rule})
+		}
+		return p
 	case errors.As(err, &be):
 		p := Problem{Type: "urn:notify:problem:malformed-body", Title: "Malformed request body", Status: http.StatusBadRequest, Detail: be.Error()}
 		if be.field != "" {
