@@ -1,0 +1,86 @@
+package service
+
+import (
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
+
+func TestParseConfig_Precedence(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want func(Config) bool
+	}{
+		{"defaults", nil, nil, func(c Config) bool {
+			return c.HTTPAddr == "127.0.0.1:8080" && c.DataDir == "./data" && c.EventStore == "embedded" &&
+				len(c.Kafka.Brokers) == 0 && c.ShutdownTimeout == 15*time.Second
+		}},
+		{"environment over default", nil, map[string]string{"NOTIFY_HTTP_ADDR": "127.0.0.1:9999", "NOTIFY_SHUTDOWN_TIMEOUT": "3s"}, func(c Config) bool {
+			return c.HTTPAddr == "127.0.0.1:9999" && c.ShutdownTimeout == 3*time.Second
+		}},
+		{"flag over environment", []string{"--http-addr", "127.0.0.1:7777"}, map[string]string{"NOTIFY_HTTP_ADDR": "127.0.0.1:9999"}, func(c Config) bool {
+			return c.HTTPAddr == "127.0.0.1:7777"
+		}},
+		{"empty environment is unset", nil, map[string]string{"NOTIFY_HTTP_ADDR": ""}, func(c Config) bool { return c.HTTPAddr == "127.0.0.1:8080" }},
+		{"kafka brokers and SASL", []string{"--kafka-brokers", " a:1, b:2 ,", "--kafka-sasl-mechanism", "SCRAM-SHA-512", "--kafka-sasl-user", "u"},
+			map[string]string{"NOTIFY_KAFKA_SASL_PASSWORD": "s3cret"}, func(c Config) bool {
+				return strings.Join(c.Kafka.Brokers, "|") == "a:1|b:2" && c.Kafka.SASL.Password == "s3cret" && c.Kafka.Group == "notify"
+			}},
+		{"esdb connection string", []string{"--event-store", "esdb://admin:changeit@127.0.0.1:2113?tls=false"}, nil, func(c Config) bool {
+			return strings.HasPrefix(c.EventStore, "esdb://")
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := ParseConfig(tt.args, env(tt.env), io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.want(c) {
+				t.Fatalf("config = %+v", c)
+			}
+		})
+	}
+}
+
+func TestParseConfig_Refusals(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		mention string
+		secret  string // must not appear in the message
+	}{
+		{"bad log level", []string{"--log-level", "loud"}, nil, "debug, info, warn or error", ""},
+		{"bad log format", []string{"--log-format", "xml"}, nil, "text or json", ""},
+		{"bad duration", []string{"--shutdown-timeout", "soon"}, nil, "--shutdown-timeout", ""},
+		{"unknown event store", []string{"--event-store", "mysql://x"}, nil, "esdb://", ""},
+		{"postgres read model not built", []string{"--read-model", "postgres://x"}, nil, "embedded", ""},
+		{"pprof off loopback", []string{"--pprof-addr", "0.0.0.0:6060"}, nil, "loopback", ""},
+		{"SASL without password", []string{"--kafka-brokers", "a:1", "--kafka-sasl-mechanism", "PLAIN", "--kafka-sasl-user", "u"}, nil, "needs a user and a password", ""},
+		{"unknown SASL mechanism", []string{"--kafka-brokers", "a:1", "--kafka-sasl-mechanism", "GSSAPI"}, nil, "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512", ""},
+		{"cert without key", []string{"--kafka-brokers", "a:1", "--kafka-tls-cert-file", "c.pem"}, nil, "both the cert file and the key file", ""},
+		{"stray argument", []string{"serve"}, nil, `unexpected argument "serve"`, ""},
+		{"password file missing", []string{"--kafka-sasl-password-file", "/nonexistent/pw"}, map[string]string{"NOTIFY_KAFKA_SASL_PASSWORD": "hunter2"}, "/nonexistent/pw", "hunter2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := ParseConfig(tt.args, env(tt.env), io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.mention) {
+				t.Fatalf("error = %v, want one mentioning %q", err, tt.mention)
+			}
+			if tt.secret != "" && strings.Contains(err.Error(), tt.secret) {
+				t.Fatalf("error %q reveals a secret", err)
+			}
+		})
+	}
+}
