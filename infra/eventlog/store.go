@@ -60,6 +60,7 @@ type Store struct {
 	closed    bool
 
 	ix      *index
+	broken  atomic.Pointer[error] // set when a commit could not be indexed
 	head    atomic.Uint64
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced after every commit
@@ -145,6 +146,9 @@ func (s *Store) Head() eventstore.Position { return eventstore.Position(s.head.L
 func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events ...eventstore.EventData) (eventstore.AppendResult, error) {
 	if err := validateAppend(stream, events); err != nil {
 		return eventstore.AppendResult{}, err
+	}
+	if broken := s.broken.Load(); broken != nil {
+		return eventstore.AppendResult{}, fmt.Errorf("eventlog: stopped taking appends after an index failure (restart to rebuild it): %w", *broken)
 	}
 	r := &appendReq{stream: stream, expected: expected, events: events, done: make(chan struct{})}
 	if err := s.enqueue(ctx, r); err != nil {
@@ -251,7 +255,13 @@ func (s *Store) commit(group []*appendReq) {
 		return nil
 	})
 	if err == nil {
-		err = s.publish(w.pending) // before any ack, so an acknowledged append is readable
+		if err = s.publish(w.pending); err != nil { // before any ack: an acked append is readable
+			// Committed but not indexed: appending on would trust stale stream ends. Stop
+			// taking appends; a restart rebuilds the index from the log.
+			s.broken.Store(&err)
+			head, _ = s.readHead()
+			s.head.Store(head)
+		}
 	}
 	if err != nil {
 		for _, r := range group {
@@ -270,6 +280,17 @@ func (s *Store) commit(group []*appendReq) {
 	close(s.changed)
 	s.changed = make(chan struct{})
 	s.mu.Unlock()
+}
+
+func (s *Store) readHead() (uint64, error) {
+	var head uint64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if k, _ := tx.Bucket(bucketLog).Cursor().Last(); k != nil {
+			head = be64(k)
+		}
+		return nil
+	})
+	return head, err
 }
 
 // publish moves the tails a commit wrote into the index.
