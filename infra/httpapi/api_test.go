@@ -26,8 +26,14 @@ type api struct {
 	runner *projections.Runner[inbox.Tx]
 }
 
-// start serves the API over real HTTP on the real embedded stores.
+// start serves the API over real HTTP on the real embedded stores, with no authentication.
 func start(t *testing.T) api {
+	t.Helper()
+	return startWith(t, httpapi.Security{})
+}
+
+// startWith serves the API with the given security settings.
+func startWith(t *testing.T, sec httpapi.Security) api {
 	t.Helper()
 	dir := t.TempDir()
 	log, err := eventlog.Open(filepath.Join(dir, "events.db"), eventlog.Options{})
@@ -43,11 +49,12 @@ func start(t *testing.T) api {
 	done := make(chan struct{})
 	go func() { runner.Run(ctx); close(done) }()
 	srv := httptest.NewServer(httpapi.New(httpapi.Deps{
-		Send:   command.NewSendNotificationHandler(log, nil),
-		Read:   command.NewReadNotificationHandler(log, nil),
-		Unread: command.NewUnreadNotificationHandler(log, nil),
-		Cancel: command.NewCancelNotificationHandler(log, nil),
-		Inbox:  query.NewInbox(rm),
+		Send:     command.NewSendNotificationHandler(log, nil),
+		Read:     command.NewReadNotificationHandler(log, nil),
+		Unread:   command.NewUnreadNotificationHandler(log, nil),
+		Cancel:   command.NewCancelNotificationHandler(log, nil),
+		Inbox:    query.NewInbox(rm),
+		Security: sec,
 	}))
 	t.Cleanup(func() {
 		srv.Close()

@@ -11,6 +11,10 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
+// MaxDepth caps how deeply a request body's JSON may nest. Our bodies are flat objects; the
+// cap keeps a body of 64 KiB of brackets from costing more than a flat one.
+const MaxDepth = 16
+
 // decodeJSON reads a JSON object body of at most limit bytes into v, with errors that say
 // what is wrong and where.
 func decodeJSON(c echo.Context, limit int64, v any) error {
@@ -37,6 +41,9 @@ func unmarshalBody(body []byte, v any) error {
 	if len(strings.TrimSpace(string(body))) == 0 {
 		return &bodyError{rule: "the body is empty; send a JSON object"}
 	}
+	if depth(body) > MaxDepth {
+		return &bodyError{rule: fmt.Sprintf("the JSON nests deeper than %d levels", MaxDepth)}
+	}
 	var (
 		syn *json.SyntaxError
 		typ *json.UnmarshalTypeError
@@ -56,4 +63,36 @@ func unmarshalBody(body []byte, v any) error {
 		return &bodyError{rule: "malformed JSON: the body ends too early"}
 	}
 	return &bodyError{rule: "malformed JSON: " + err.Error()}
+}
+
+// depth returns the deepest nesting of objects and arrays in body, skipping brackets inside
+// strings. It does not validate: json.Unmarshal does that afterwards.
+func depth(body []byte) int {
+	var (
+		d, deepest     int
+		inString, skip bool
+	)
+	for _, c := range body {
+		switch {
+		case skip:
+			skip = false
+		case inString:
+			switch c {
+			case '\\':
+				skip = true
+			case '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			d++
+			if d > deepest {
+				deepest = d
+			}
+		case c == '}' || c == ']':
+			d--
+		}
+	}
+	return deepest
 }
