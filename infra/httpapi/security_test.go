@@ -227,3 +227,14 @@ func TestLimits_DeepJSONIsRefused(t *testing.T) {
 		t.Fatalf("JSON at the depth limit, brackets in a string = %d %s, want 201", r.status, r.body)
 	}
 }
+
+func TestLimits_RequestTimeoutIs503(t *testing.T) {
+	t.Parallel()
+	a := startWith(t, httpapi.Security{RequestTimeout: time.Nanosecond})
+	// A command waits on the event store, which honours the deadline. (Embedded inbox reads
+	// are bounded by the page cap and do not consult the context.)
+	r := a.do(t, "POST", "/notifications", jsonCT, `{"recipientId":"r","content":"hello there","category":"c"}`)
+	if r.status != http.StatusServiceUnavailable || !strings.Contains(r.body, "did not complete in time") {
+		t.Fatalf("POST past its deadline = %d %s, want 503", r.status, r.body)
+	}
+}
