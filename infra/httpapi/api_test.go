@@ -193,6 +193,7 @@ func TestErrors_AreProblemDocuments(t *testing.T) {
 		{"body too large", "POST", "/notifications", jsonCT, `{"content":"` + strings.Repeat("a", httpapi.MaxBody) + `"}`, 413, "", "limit"},
 		{"empty body", "POST", "/notifications", jsonCT, ``, 400, "", "empty"},
 		{"malformed JSON", "POST", "/notifications", jsonCT, `{"recipientId":`, 400, "", "malformed JSON"},
+		{"invalid UTF-8", "POST", "/notifications", jsonCT, "{\"recipientId\":\"r\",\"content\":\"hello \xff there\",\"category\":\"c\"}", 400, "", "UTF-8"},
 		{"array body", "POST", "/notifications", jsonCT, `[1,2]`, 400, "", "JSON object"},
 		{"content not a string", "POST", "/notifications", jsonCT, `{"recipientId":"r","content":42,"category":"c"}`, 400, "content", "must be a string"},
 		{"content too short", "POST", "/notifications", jsonCT, `{"recipientId":"r","content":"hey","category":"c"}`, 400, "content", "5 to 240"},

@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 )
@@ -40,6 +41,10 @@ func decodeJSON(c echo.Context, limit int64, v any) error {
 func unmarshalBody(body []byte, v any) error {
 	if len(strings.TrimSpace(string(body))) == 0 {
 		return &bodyError{rule: "the body is empty; send a JSON object"}
+	}
+	if !utf8.Valid(body) {
+		// encoding/json would silently turn the bad bytes into U+FFFD; RFC 8259 §8.1 wants UTF-8.
+		return &bodyError{rule: "the body is not valid UTF-8"}
 	}
 	if depth(body) > MaxDepth {
 		return &bodyError{rule: fmt.Sprintf("the JSON nests deeper than %d levels", MaxDepth)}

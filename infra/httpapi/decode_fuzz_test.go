@@ -16,7 +16,7 @@ func FuzzDecodeJSON(f *testing.F) {
 		var b sendBody
 		err := unmarshalBody(body, &b)
 		if err == nil {
-			if !json.Valid(body) || depth(body) > MaxDepth {
+			if !json.Valid(body) || !utf8.Valid(body) || depth(body) > MaxDepth {
 				t.Fatalf("accepted %q: invalid or too deep", body)
 			}
 			return
