@@ -115,10 +115,18 @@ func HashKey(key string) string {
 // JWTConfig verifies end-user tokens. Either Secret (HS256) or JWKS (RS256/ES256 public
 // keys) or both; Issuer and Audience are required whenever tokens are accepted.
 type JWTConfig struct {
-	Secret   []byte
-	JWKS     []byte // a JSON Web Key Set document
-	Issuer   string
-	Audience string
+	Secret []byte
+	JWKS   []byte // a JSON Web Key Set document
+	// JWKSURL is where to fetch a JWKS (https, or http to loopback); it is fetched at start
+	// (failure stops New), again when older than JWKSRefresh, and when a token names an
+	// unknown kid, never more often than JWKSMinRefetch. Zero durations take the defaults.
+	JWKSURL        string
+	JWKSRefresh    time.Duration
+	JWKSMinRefetch time.Duration
+	// HTTPClient fetches JWKSURL; nil means a client with a 10s timeout.
+	HTTPClient *http.Client
+	Issuer     string
+	Audience   string
 	// Leeway tolerates clock skew on exp and nbf.
 	Leeway time.Duration
 }
@@ -137,6 +145,7 @@ type Authenticator struct {
 	keys    []APIKey
 	secret  []byte
 	jwks    keySet
+	remote  *remoteKeys
 	parser  *jwt.Parser
 	jwtOn   bool
 	anyAuth bool
@@ -159,6 +168,15 @@ func New(cfg Config) (*Authenticator, error) {
 			return nil, err
 		}
 		a.jwks = ks
+	}
+	if cfg.JWT.JWKSURL != "" {
+		r, err := newRemoteKeys(cfg.JWT)
+		if err != nil {
+			return nil, err
+		}
+		a.remote = r
+	}
+	if a.jwks != nil || a.remote != nil {
 		methods = append(methods, jwt.SigningMethodRS256.Alg(), jwt.SigningMethodES256.Alg())
 	}
 	if len(methods) > 0 {
@@ -243,7 +261,15 @@ func (a *Authenticator) verificationKey(t *jwt.Token) (any, error) {
 		return a.secret, nil
 	case jwt.SigningMethodRS256.Alg(), jwt.SigningMethodES256.Alg():
 		kid, _ := t.Header["kid"].(string)
-		return a.jwks.find(kid, t.Method.Alg())
+		if k, err := a.jwks.find(kid, t.Method.Alg()); err == nil || a.remote == nil {
+			return k, err
+		}
+		now := time.Now()
+		if k, err := a.remote.current(now).find(kid, t.Method.Alg()); err == nil {
+			return k, nil
+		}
+		_ = a.remote.refresh(now) // the issuer may have rotated its keys
+		return a.remote.current(now).find(kid, t.Method.Alg())
 	}
 	return nil, fmt.Errorf("algorithm %s is not accepted", t.Method.Alg())
 }

@@ -1,6 +1,7 @@
 package auth_test
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -8,9 +9,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/big"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -174,5 +179,79 @@ func TestNew_RefusesWeakOrIncompleteConfiguration(t *testing.T) {
 	}
 	if p, err := a.Authenticate(http.Header{auth.HeaderAPIKey: {"anything"}}); err != nil || p.Kind != auth.Anonymous {
 		t.Fatalf("disabled authenticator = %+v %v, want Anonymous", p, err)
+	}
+}
+
+func TestJWKSURL_FetchedAtStartRefetchedOnRotation(t *testing.T) {
+	t.Parallel()
+	k1, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	k2, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	var (
+		mu   sync.Mutex
+		doc  = jwks(t, &rsaKey.PublicKey, &k1.PublicKey) // EC key kid e1
+		down bool
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if down {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write(doc)
+	}))
+	defer srv.Close()
+	a, err := auth.New(auth.Config{JWT: auth.JWTConfig{JWKSURL: srv.URL, JWKSMinRefetch: time.Millisecond, Issuer: iss, Audience: aud}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Authenticate(bearer(sign(t, jwt.SigningMethodES256, k1, "e1", claims("alice", time.Minute)))); err != nil {
+		t.Fatalf("a token of the fetched key: %v", err)
+	}
+	// The issuer rotates: e1 goes, e2 comes. A token naming e2 triggers a refetch.
+	mu.Lock()
+	doc = bytes.Replace(jwks(t, &rsaKey.PublicKey, &k2.PublicKey), []byte(`"kid":"e1"`), []byte(`"kid":"e2"`), 1)
+	mu.Unlock()
+	time.Sleep(5 * time.Millisecond)
+	if _, err := a.Authenticate(bearer(sign(t, jwt.SigningMethodES256, k2, "e2", claims("alice", time.Minute)))); err != nil {
+		t.Fatalf("a token of the rotated-in key: %v", err)
+	}
+	if _, err := a.Authenticate(bearer(sign(t, jwt.SigningMethodES256, k1, "e1", claims("alice", time.Minute)))); !errors.Is(err, auth.ErrInvalidCredentials) {
+		t.Fatalf("a token of the rotated-out key = %v, want refused", err)
+	}
+	// The issuer goes down: the keys we have keep working.
+	mu.Lock()
+	down = true
+	mu.Unlock()
+	time.Sleep(5 * time.Millisecond)
+	if _, err := a.Authenticate(bearer(sign(t, jwt.SigningMethodES256, k2, "e2", claims("alice", time.Minute)))); err != nil {
+		t.Fatalf("with the issuer down, a known key: %v", err)
+	}
+	if _, err := auth.New(auth.Config{JWT: auth.JWTConfig{JWKSURL: srv.URL, Issuer: iss, Audience: aud}}); err == nil {
+		t.Fatal("start with an unreachable JWKS succeeded")
+	}
+	if _, err := auth.New(auth.Config{JWT: auth.JWTConfig{JWKSURL: "http://id.example.com/jwks", Issuer: iss, Audience: aud}}); err == nil || !strings.Contains(err.Error(), "https") {
+		t.Fatalf("plain http to a remote host = %v, want refused", err)
+	}
+}
+
+func TestJWKSURL_ForgedKidsDoNotHammerTheIssuer(t *testing.T) {
+	t.Parallel()
+	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	doc := jwks(t, &rsaKey.PublicKey, &ecKey.PublicKey)
+	var fetches atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fetches.Add(1); w.Write(doc) }))
+	defer srv.Close()
+	a, err := auth.New(auth.Config{JWT: auth.JWTConfig{JWKSURL: srv.URL, Issuer: iss, Audience: aud}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 50; i++ {
+		a.Authenticate(bearer(sign(t, jwt.SigningMethodES256, ecKey, fmt.Sprintf("forged-%d", i), claims("alice", time.Minute))))
+	}
+	if n := fetches.Load(); n != 1 {
+		t.Fatalf("50 unknown kids caused %d fetches, want 1 (the start) within the minimum gap", n)
 	}
 }

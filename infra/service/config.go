@@ -40,7 +40,7 @@ type Config struct {
 
 // AuthConfigured reports whether any caller authentication is configured.
 func (c Config) AuthConfigured() bool {
-	return len(c.Auth.APIKeys) > 0 || len(c.Auth.JWT.Secret) > 0 || len(c.Auth.JWT.JWKS) > 0
+	return len(c.Auth.APIKeys) > 0 || len(c.Auth.JWT.Secret) > 0 || len(c.Auth.JWT.JWKS) > 0 || c.Auth.JWT.JWKSURL != ""
 }
 
 // setting describes one flag and its environment twin; the README's table is built from
@@ -153,6 +153,7 @@ var settings = []setting{
 		}
 		return err
 	}, false},
+	{"auth-jwt-jwks-url", "NOTIFY_AUTH_JWT_JWKS_URL", "", "URL of the issuer's JWKS (https; refetched every 10m and on an unknown kid)", str(func(c *Config) *string { return &c.Auth.JWT.JWKSURL }), false},
 	{"auth-jwt-issuer", "NOTIFY_AUTH_JWT_ISSUER", "", "required iss of recipient tokens", str(func(c *Config) *string { return &c.Auth.JWT.Issuer }), false},
 	{"auth-jwt-audience", "NOTIFY_AUTH_JWT_AUDIENCE", "", "required aud of recipient tokens", str(func(c *Config) *string { return &c.Auth.JWT.Audience }), false},
 	{"auth-jwt-leeway", "NOTIFY_AUTH_JWT_LEEWAY", "30s", "clock skew tolerated on exp and nbf", func(c *Config, v string) (err error) {

@@ -189,7 +189,7 @@ func logAuth(cfg Config, logger *slog.Logger) {
 		logger.Warn("no authentication configured: every caller may send, and read and change every inbox; serving on loopback only unless --insecure")
 	} else {
 		j := cfg.Auth.JWT
-		logger.Info("authentication on", "api_keys", len(cfg.Auth.APIKeys), "tokens_hs256", len(j.Secret) > 0, "tokens_jwks", len(j.JWKS) > 0,
+		logger.Info("authentication on", "api_keys", len(cfg.Auth.APIKeys), "tokens_hs256", len(j.Secret) > 0, "tokens_jwks_file", len(j.JWKS) > 0, "tokens_jwks_url", auth.RedactURL(j.JWKSURL),
 			"token_issuer", j.Issuer, "token_audience", j.Audience)
 	}
 	if cfg.RateLimit > 0 {
