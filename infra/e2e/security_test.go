@@ -22,9 +22,10 @@ import (
 // that the service still serves a normal send and read afterwards.
 func TestHostileInputsAgainstTheBinary(t *testing.T) {
 	t.Parallel()
-	secret := strings.Repeat("k", 32)
-	s := startServiceEnv(t, []string{"--data-dir", t.TempDir(), "--http-addr", freePort(t), "--auth-jwt-issuer", "iss", "--auth-jwt-audience", "notify"},
-		"NOTIFY_AUTH_API_KEYS="+auth.HashKey("svc")+":send", "NOTIFY_AUTH_JWT_SECRET="+secret)
+	secret, key := "token-secret-5b1e8c0f9a7d4e2b6c3a1f0e", "svc-key-d41c7e09b2"
+	s := startServiceEnv(t, []string{"--data-dir", t.TempDir(), "--http-addr", freePort(t), "--log-level", "debug",
+		"--auth-jwt-issuer", "iss", "--auth-jwt-audience", "notify"},
+		"NOTIFY_AUTH_API_KEYS="+auth.HashKey(key)+":send", "NOTIFY_AUTH_JWT_SECRET="+secret)
 	tok := func(key, alg string) string {
 		m := map[string]jwt.SigningMethod{"HS256": jwt.SigningMethodHS256, "none": jwt.SigningMethodNone}[alg]
 		k := any([]byte(key))
@@ -34,7 +35,7 @@ func TestHostileInputsAgainstTheBinary(t *testing.T) {
 		v, _ := jwt.NewWithClaims(m, jwt.MapClaims{"sub": "alice", "iss": "iss", "aud": "notify", "exp": time.Now().Add(time.Minute).Unix()}).SignedString(k)
 		return "Bearer " + v
 	}
-	svc := []string{auth.HeaderAPIKey, "svc"}
+	svc := []string{auth.HeaderAPIKey, key}
 	cases := []struct {
 		name    string
 		method  string
@@ -105,6 +106,11 @@ func TestHostileInputsAgainstTheBinary(t *testing.T) {
 		}
 		return nil
 	})
+	for _, v := range []string{secret, key, auth.HashKey(key)} {
+		if strings.Contains(s.logs.String(), v) {
+			t.Fatalf("the logs (at debug level) contain a secret:\n%s", s.logs)
+		}
+	}
 }
 
 // TestRefusesUnauthenticatedBeyondLoopback: the binary will not serve every inbox to the
