@@ -186,6 +186,15 @@ func TestAuthorization_WrongRecipientLearnsNothing(t *testing.T) {
 	if r := a.do(t, "GET", "/notifications/count/from/bob", "", "", bob...); r.status != 200 || r.body != `{"count":1}` {
 		t.Fatalf("bob's own count = %d %s", r.status, r.body)
 	}
+	// The path is compared decoded and exactly: an encoded subject is the same recipient, a
+	// differently cased one is not.
+	mail := []string{"Authorization", "Bearer " + token(t, jwtSecret, "user@example.com", audience, time.Minute)}
+	if r := a.do(t, "GET", "/notifications/count/from/user%40example.com", "", "", mail...); r.status != 200 {
+		t.Fatalf("an encoded own recipient = %d %s", r.status, r.body)
+	}
+	if r := a.do(t, "GET", "/notifications/count/from/User@example.com", "", "", mail...); r.status != 404 {
+		t.Fatalf("a differently cased recipient = %d %s, want 404", r.status, r.body)
+	}
 }
 
 func TestRateLimit_PerCredentialWithRetryAfter(t *testing.T) {
