@@ -1,11 +1,15 @@
 # Targets a newcomer needs; each is one line of what it runs.
-.PHONY: run test test-integration test-esdb bench bench-kafka lint kafka-up kafka-down
+.PHONY: run test fuzz test-integration test-esdb bench bench-kafka lint kafka-up kafka-down
 
 run:              ## run the service on its embedded store in ./data
 	go run .
 
 test:             ## every test, with the race detector (the README's test command)
 	go test -race ./...
+
+fuzz:             ## the HTTP body and Kafka command decoders, 20s each (FUZZTIME=1m to change)
+	go test -run '^$$' -fuzz '^FuzzDecodeJSON$$' -fuzztime $${FUZZTIME:-20s} ./infra/httpapi/
+	go test -run '^$$' -fuzz '^FuzzCommand$$' -fuzztime $${FUZZTIME:-20s} ./infra/kafkabridge/
 
 test-integration: ## Kafka suites and end-to-end tests on a real Kafka 4 broker (started here)
 	eval "$$(deploy/kafka/kafka.sh up-secure | sed 's/^/export /')" && \

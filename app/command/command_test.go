@@ -239,3 +239,35 @@ func TestChange_RedeliveredAfterLaterChangesIsANoop(t *testing.T) {
 		t.Fatalf("stream = %v, want %v", got, want)
 	}
 }
+
+func TestChange_ForARecipient_OnlyTheirOwn(t *testing.T) {
+	t.Parallel()
+	h := setup(t)
+	ctx := context.Background()
+	sent, err := h.send.Handle(ctx, sendCmd("send-own")) // recipient r-1
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := sent.Notification.ID()
+	owner, stranger := command.Meta{CommandID: "c-owner", Recipient: "r-1"}, command.Meta{CommandID: "c-stranger", Recipient: "r-2"}
+
+	_, errRead := h.read.Handle(ctx, command.ReadNotification{Meta: stranger, NotificationID: id})
+	_, errUnknown := h.read.Handle(ctx, command.ReadNotification{Meta: stranger, NotificationID: "00000000-0000-4000-8000-000000000000"})
+	if !errors.Is(errRead, notification.ErrNotFound) || !errors.Is(errUnknown, notification.ErrNotFound) {
+		t.Fatalf("another recipient's read = %v, unknown = %v; want ErrNotFound for both", errRead, errUnknown)
+	}
+	if _, err := h.cancel.Handle(ctx, command.CancelNotification{Meta: stranger, NotificationID: id}); !errors.Is(err, notification.ErrNotFound) {
+		t.Fatalf("another recipient's cancel = %v, want ErrNotFound", err)
+	}
+	if _, err := h.read.Handle(ctx, command.ReadNotification{Meta: owner, NotificationID: id}); err != nil {
+		t.Fatalf("the owner's read = %v", err)
+	}
+	// Reusing the owner's command id (a replayed Idempotency-Key) does not get past the check.
+	replay := command.Meta{CommandID: "c-owner", Recipient: "r-2"}
+	if _, err := h.unread.Handle(ctx, command.UnreadNotification{Meta: replay, NotificationID: id}); !errors.Is(err, notification.ErrNotFound) {
+		t.Fatalf("a stranger replaying the owner's command id = %v, want ErrNotFound", err)
+	}
+	if got := h.types(t, id); len(got) != 2 {
+		t.Fatalf("events = %v, want Sent and Read only", got)
+	}
+}

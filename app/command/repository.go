@@ -36,6 +36,10 @@ type Meta struct {
 	CorrelationID string
 	CausationID   string
 	Tenant        string
+	// Recipient, when set, is the end user the command acts for: a read, unread or cancel of
+	// a notification that is not theirs fails with notification.ErrNotFound, exactly as if it
+	// did not exist, so a caller learns nothing about other inboxes.
+	Recipient string
 }
 
 // Result is the outcome of a command.
@@ -95,6 +99,9 @@ func (r repository) update(ctx context.Context, id string, meta Meta, decide dec
 		n, last, applied, err := r.load(ctx, id, meta.CommandID)
 		if err != nil {
 			return Result{}, err
+		}
+		if meta.Recipient != "" && n.RecipientID() != meta.Recipient {
+			return Result{}, fmt.Errorf("%w: no notification has id %s", notification.ErrNotFound, id)
 		}
 		if dedupe && applied {
 			return Result{Notification: n, Position: last}, nil

@@ -20,7 +20,7 @@ fi
 work=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 go build -o "$work/notify" .
-"$work/notify" --data-dir "$work/data" --http-addr "127.0.0.1:$PORT" --log-level warn ${BENCH_FLAGS:-} &
+"$work/notify" --data-dir "$work/data" --http-addr "127.0.0.1:$PORT" --log-level warn --rate-limit 0 ${BENCH_FLAGS:-} &
 pid=$!
 for _ in $(seq 100); do curl -fsS "$URL/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 sleep 1

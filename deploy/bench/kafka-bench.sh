@@ -23,7 +23,7 @@ go build -o "$work/notify" .
 go build -o "$work/kafkaload" ./deploy/bench/kafkaload
 "$work/notify" --data-dir "$work/data" --http-addr "127.0.0.1:$PORT" --log-level warn \
   --kafka-brokers "$KAFKA_BROKERS" --kafka-group "${p}group" --kafka-topic-send "${p}send" \
-  --kafka-topic-commands "${p}commands" --kafka-topic-events "${p}events" --kafka-topic-poison "${p}poison" ${BENCH_FLAGS:-} &
+  --kafka-topic-commands "${p}commands" --kafka-topic-events "${p}events" --kafka-topic-poison "${p}poison" --rate-limit 0 ${BENCH_FLAGS:-} &
 pid=$!
 for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 sleep 3 # consumer group join

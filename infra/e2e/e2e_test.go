@@ -88,6 +88,12 @@ func freePort(t *testing.T) string {
 // it is ready.
 func startServiceArgs(t *testing.T, args []string) *service {
 	t.Helper()
+	return startServiceEnv(t, args)
+}
+
+// startServiceEnv starts the binary with args and extra environment entries (KEY=value).
+func startServiceEnv(t *testing.T, args []string, env ...string) *service {
+	t.Helper()
 	addr := ""
 	for i, a := range args {
 		if a == "--http-addr" && i+1 < len(args) {
@@ -95,6 +101,8 @@ func startServiceArgs(t *testing.T, args []string) *service {
 		}
 	}
 	cmd := exec.Command(binary, args...)
+	// The bursts below come from one client IP; the rate limit is tested in infra/httpapi.
+	cmd.Env = append(append(os.Environ(), "NOTIFY_RATE_LIMIT=0"), env...)
 	s := &service{cmd: cmd, url: "http://" + addr, logs: &syncBuffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = s.logs, s.logs
 	if err := cmd.Start(); err != nil {

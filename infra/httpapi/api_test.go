@@ -26,8 +26,14 @@ type api struct {
 	runner *projections.Runner[inbox.Tx]
 }
 
-// start serves the API over real HTTP on the real embedded stores.
+// start serves the API over real HTTP on the real embedded stores, with no authentication.
 func start(t *testing.T) api {
+	t.Helper()
+	return startWith(t, httpapi.Security{})
+}
+
+// startWith serves the API with the given security settings.
+func startWith(t *testing.T, sec httpapi.Security) api {
 	t.Helper()
 	dir := t.TempDir()
 	log, err := eventlog.Open(filepath.Join(dir, "events.db"), eventlog.Options{})
@@ -43,11 +49,12 @@ func start(t *testing.T) api {
 	done := make(chan struct{})
 	go func() { runner.Run(ctx); close(done) }()
 	srv := httptest.NewServer(httpapi.New(httpapi.Deps{
-		Send:   command.NewSendNotificationHandler(log, nil),
-		Read:   command.NewReadNotificationHandler(log, nil),
-		Unread: command.NewUnreadNotificationHandler(log, nil),
-		Cancel: command.NewCancelNotificationHandler(log, nil),
-		Inbox:  query.NewInbox(rm),
+		Send:     command.NewSendNotificationHandler(log, nil),
+		Read:     command.NewReadNotificationHandler(log, nil),
+		Unread:   command.NewUnreadNotificationHandler(log, nil),
+		Cancel:   command.NewCancelNotificationHandler(log, nil),
+		Inbox:    query.NewInbox(rm),
+		Security: sec,
 	}))
 	t.Cleanup(func() {
 		srv.Close()
@@ -186,6 +193,7 @@ func TestErrors_AreProblemDocuments(t *testing.T) {
 		{"body too large", "POST", "/notifications", jsonCT, `{"content":"` + strings.Repeat("a", httpapi.MaxBody) + `"}`, 413, "", "limit"},
 		{"empty body", "POST", "/notifications", jsonCT, ``, 400, "", "empty"},
 		{"malformed JSON", "POST", "/notifications", jsonCT, `{"recipientId":`, 400, "", "malformed JSON"},
+		{"invalid UTF-8", "POST", "/notifications", jsonCT, "{\"recipientId\":\"r\",\"content\":\"hello \xff there\",\"category\":\"c\"}", 400, "", "UTF-8"},
 		{"array body", "POST", "/notifications", jsonCT, `[1,2]`, 400, "", "JSON object"},
 		{"content not a string", "POST", "/notifications", jsonCT, `{"recipientId":"r","content":42,"category":"c"}`, 400, "content", "must be a string"},
 		{"content too short", "POST", "/notifications", jsonCT, `{"recipientId":"r","content":"hey","category":"c"}`, 400, "content", "5 to 240"},

@@ -7,9 +7,14 @@ import (
 	"io"
 	"mime"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 )
+
+// MaxDepth caps how deeply a request body's JSON may nest. Our bodies are flat objects; the
+// cap keeps a body of 64 KiB of brackets from costing more than a flat one.
+const MaxDepth = 16
 
 // decodeJSON reads a JSON object body of at most limit bytes into v, with errors that say
 // what is wrong and where.
@@ -37,6 +42,13 @@ func unmarshalBody(body []byte, v any) error {
 	if len(strings.TrimSpace(string(body))) == 0 {
 		return &bodyError{rule: "the body is empty; send a JSON object"}
 	}
+	if !utf8.Valid(body) {
+		// encoding/json would silently turn the bad bytes into U+FFFD; RFC 8259 §8.1 wants UTF-8.
+		return &bodyError{rule: "the body is not valid UTF-8"}
+	}
+	if depth(body) > MaxDepth {
+		return &bodyError{rule: fmt.Sprintf("the JSON nests deeper than %d levels", MaxDepth)}
+	}
 	var (
 		syn *json.SyntaxError
 		typ *json.UnmarshalTypeError
@@ -56,4 +68,36 @@ func unmarshalBody(body []byte, v any) error {
 		return &bodyError{rule: "malformed JSON: the body ends too early"}
 	}
 	return &bodyError{rule: "malformed JSON: " + err.Error()}
+}
+
+// depth returns the deepest nesting of objects and arrays in body, skipping brackets inside
+// strings. It does not validate: json.Unmarshal does that afterwards.
+func depth(body []byte) int {
+	var (
+		d, deepest     int
+		inString, skip bool
+	)
+	for _, c := range body {
+		switch {
+		case skip:
+			skip = false
+		case inString:
+			switch c {
+			case '\\':
+				skip = true
+			case '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			d++
+			if d > deepest {
+				deepest = d
+			}
+		case c == '}' || c == ']':
+			d--
+		}
+	}
+	return deepest
 }

@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/eventnotify/notify/domain/notification"
+	"github.com/eventnotify/notify/infra/auth"
 )
 
 // Problem is an RFC 9457 problem document.
@@ -54,6 +57,7 @@ func problemFor(err error) Problem {
 		ve  *notification.ValidationError
 		be  *bodyError
 		he  *echo.HTTPError
+		rl  *rateLimitedError
 		msg = err.Error()
 	)
 	switch {
@@ -74,6 +78,14 @@ func problemFor(err error) Problem {
 		return Problem{Type: "urn:notify:problem:body-too-large", Title: "Request body too large", Status: http.StatusRequestEntityTooLarge, Detail: msg}
 	case errors.Is(err, errUnsupportedMedia):
 		return Problem{Type: "urn:notify:problem:unsupported-media-type", Title: "Unsupported media type", Status: http.StatusUnsupportedMediaType, Detail: msg}
+	case errors.Is(err, auth.ErrInvalidCredentials), errors.Is(err, errUnauthenticated):
+		return Problem{Type: "urn:notify:problem:unauthenticated", Title: "Unauthorized", Status: http.StatusUnauthorized, Detail: msg}
+	case errors.Is(err, errForbidden):
+		return Problem{Type: "urn:notify:problem:forbidden", Title: "Forbidden", Status: http.StatusForbidden, Detail: msg}
+	case errors.Is(err, errNotYours):
+		return Problem{Type: "urn:notify:problem:not-found", Title: "Not found", Status: http.StatusNotFound, Detail: "no such inbox"}
+	case errors.As(err, &rl):
+		return Problem{Type: "urn:notify:problem:rate-limited", Title: "Too many requests", Status: http.StatusTooManyRequests, Detail: msg}
 	case errors.Is(err, notification.ErrNotFound):
 		return Problem{Type: "urn:notify:problem:not-found", Title: "Notification not found", Status: http.StatusNotFound, Detail: msg}
 	case errors.Is(err, notification.ErrConflict):
@@ -101,6 +113,13 @@ func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 		}
 		p := problemFor(err)
 		p.Instance = c.Request().URL.Path
+		var rl *rateLimitedError
+		switch {
+		case p.Status == http.StatusUnauthorized:
+			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="notify"`)
+		case errors.As(err, &rl):
+			c.Response().Header().Set(echo.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(rl.retryAfter.Seconds()))))
+		}
 		switch p.Status {
 		case http.StatusNotFound, http.StatusMethodNotAllowed:
 			if p.Type == "about:blank" { // from the router, not from a handler

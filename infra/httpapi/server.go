@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/eventnotify/notify/app/command"
+	"github.com/eventnotify/notify/infra/auth"
 	"github.com/eventnotify/notify/projections/inbox"
 )
 
@@ -49,8 +50,9 @@ type Deps struct {
 	Inbox  Inbox
 	// Ready reports whether the service can serve fresh reads (projections caught up) and
 	// details for the answer body (positions), ready or not.
-	Ready  func(context.Context) (map[string]any, error)
-	Logger *slog.Logger
+	Ready    func(context.Context) (map[string]any, error)
+	Logger   *slog.Logger
+	Security Security
 }
 
 // New builds the Echo instance with every route.
@@ -61,6 +63,9 @@ func New(d Deps) *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(d.Logger)
+	// The client IP (the rate-limit key of callers without credentials) is the peer address:
+	// X-Forwarded-For and X-Real-IP are set by clients too, and would let them pick their bucket.
+	e.IPExtractor = echo.ExtractIPDirect()
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 			d.Logger.Error("panic in handler", "path", c.Request().URL.Path, "err", err, "stack", string(stack))
@@ -68,13 +73,16 @@ func New(d Deps) *echo.Echo {
 		},
 	}))
 
+	sec := d.Security
+	e.Use(sec.guard(newLimiter(sec.RatePerSecond, sec.Burst)))
+
 	s := seed{d}
-	e.POST("/notifications", s.send)
-	e.PATCH("/notifications/:id/read", s.read)
-	e.PATCH("/notifications/:id/unread", s.unread)
-	e.PATCH("/notifications/:id/cancel", s.cancel)
-	e.GET("/notifications/count/from/:recipientId", s.count)
-	e.GET("/notifications/from/:recipientId", s.list)
+	e.POST("/notifications", s.send, sec.allow(sender))
+	e.PATCH("/notifications/:id/read", s.read, sec.allow(changer))
+	e.PATCH("/notifications/:id/unread", s.unread, sec.allow(changer))
+	e.PATCH("/notifications/:id/cancel", s.cancel, sec.allow(changer))
+	e.GET("/notifications/count/from/:recipientId", s.count, sec.allow(inboxReader))
+	e.GET("/notifications/from/:recipientId", s.list, sec.allow(inboxReader))
 
 	e.GET("/healthz", func(c echo.Context) error {
 		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, []byte(`{"status":"ok"}`))
@@ -102,5 +110,9 @@ func commandMeta(c echo.Context) command.Meta {
 	if corr == "" {
 		corr = h.Get(echo.HeaderXRequestID)
 	}
-	return command.Meta{CommandID: h.Get("Idempotency-Key"), CorrelationID: corr}
+	m := command.Meta{CommandID: h.Get("Idempotency-Key"), CorrelationID: corr}
+	if p := principal(c); p.Kind == auth.Recipient {
+		m.Recipient = p.Subject // the handler refuses notifications of other recipients
+	}
+	return m
 }

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/eventnotify/notify/infra/auth"
 	"github.com/eventnotify/notify/infra/kafkabridge"
 )
 
@@ -27,6 +29,18 @@ type Config struct {
 	LogFormat       string
 	ShutdownTimeout time.Duration
 	PprofAddr       string
+	// Auth is who may call the HTTP API; empty means nobody is checked (loopback only).
+	Auth auth.Config
+	// Insecure allows serving beyond loopback with no authentication.
+	Insecure       bool
+	RateLimit      float64
+	RateBurst      int
+	RequestTimeout time.Duration
+}
+
+// AuthConfigured reports whether any caller authentication is configured.
+func (c Config) AuthConfigured() bool {
+	return len(c.Auth.APIKeys) > 0 || len(c.Auth.JWT.Secret) > 0 || len(c.Auth.JWT.JWKS) > 0 || c.Auth.JWT.JWKSURL != ""
 }
 
 // setting describes one flag and its environment twin; the README's table is built from
@@ -105,7 +119,92 @@ var settings = []setting{
 		c.ShutdownTimeout, err = time.ParseDuration(v)
 		return err
 	}, false},
+	{"", "NOTIFY_AUTH_API_KEYS", "", "API keys as sha256hex:scope[+scope], comma-separated (environment only)", addAPIKeys, true},
+	{"auth-api-keys-file", "NOTIFY_AUTH_API_KEYS_FILE", "", "file of API keys, one sha256hex:scope[+scope] a line", func(c *Config, v string) error {
+		if v == "" {
+			return nil
+		}
+		b, err := os.ReadFile(v)
+		if err != nil {
+			return err
+		}
+		return addAPIKeys(c, string(b))
+	}, false},
+	{"", "NOTIFY_AUTH_JWT_SECRET", "", "HS256 secret of recipient tokens (environment only)", func(c *Config, v string) error {
+		if v != "" {
+			c.Auth.JWT.Secret = []byte(v)
+		}
+		return nil
+	}, true},
+	{"auth-jwt-secret-file", "NOTIFY_AUTH_JWT_SECRET_FILE", "", "file holding the HS256 secret of recipient tokens", func(c *Config, v string) error {
+		if v == "" {
+			return nil
+		}
+		b, err := os.ReadFile(v)
+		if err != nil {
+			return err
+		}
+		c.Auth.JWT.Secret = []byte(strings.TrimRight(string(b), "\r\n"))
+		return nil
+	}, false},
+	{"auth-jwt-jwks-file", "NOTIFY_AUTH_JWT_JWKS_FILE", "", "JWKS file with the RS256/ES256 public keys of recipient tokens", func(c *Config, v string) (err error) {
+		if v != "" {
+			c.Auth.JWT.JWKS, err = os.ReadFile(v)
+		}
+		return err
+	}, false},
+	{"auth-jwt-jwks-url", "NOTIFY_AUTH_JWT_JWKS_URL", "", "URL of the issuer's JWKS (https; refetched every 10m and on an unknown kid)", str(func(c *Config) *string { return &c.Auth.JWT.JWKSURL }), false},
+	{"auth-jwt-issuer", "NOTIFY_AUTH_JWT_ISSUER", "", "required iss of recipient tokens", str(func(c *Config) *string { return &c.Auth.JWT.Issuer }), false},
+	{"auth-jwt-audience", "NOTIFY_AUTH_JWT_AUDIENCE", "", "required aud of recipient tokens", str(func(c *Config) *string { return &c.Auth.JWT.Audience }), false},
+	{"auth-jwt-leeway", "NOTIFY_AUTH_JWT_LEEWAY", "30s", "clock skew tolerated on exp and nbf", func(c *Config, v string) (err error) {
+		c.Auth.JWT.Leeway, err = time.ParseDuration(v)
+		if err == nil && (c.Auth.JWT.Leeway < 0 || c.Auth.JWT.Leeway > 5*time.Minute) {
+			err = errors.New("must be between 0s and 5m")
+		}
+		return err
+	}, false},
+	{"insecure", "NOTIFY_INSECURE", "false", "allow listening beyond loopback with no authentication", func(c *Config, v string) (err error) {
+		c.Insecure, err = strconv.ParseBool(v)
+		return err
+	}, false},
+	{"rate-limit", "NOTIFY_RATE_LIMIT", "100", "requests per second per credential (API key, token subject, else client IP); 0: off", func(c *Config, v string) (err error) {
+		c.RateLimit, err = strconv.ParseFloat(v, 64)
+		if err == nil && (c.RateLimit < 0 || math.IsNaN(c.RateLimit) || math.IsInf(c.RateLimit, 0)) {
+			err = errors.New("must be 0 or a positive number")
+		}
+		return err
+	}, false},
+	{"rate-burst", "NOTIFY_RATE_BURST", "200", "requests a credential may make at once above the rate", func(c *Config, v string) (err error) {
+		c.RateBurst, err = strconv.Atoi(v)
+		if err == nil && c.RateBurst < 1 {
+			err = errors.New("must be at least 1")
+		}
+		return err
+	}, false},
+	{"request-timeout", "NOTIFY_REQUEST_TIMEOUT", "10s", "how long one request may take before it is answered 503", func(c *Config, v string) (err error) {
+		c.RequestTimeout, err = time.ParseDuration(v)
+		if err == nil && c.RequestTimeout <= 0 {
+			err = errors.New("must be positive")
+		}
+		return err
+	}, false},
 	{"pprof-addr", "NOTIFY_PPROF_ADDR", "", "address for net/http/pprof (loopback only); empty: off", func(c *Config, v string) error { c.PprofAddr = v; return nil }, false},
+}
+
+// boolFlags may be given bare (--insecure) as well as --insecure=true.
+var boolFlags = map[string]bool{"insecure": true}
+
+// boolFlag is a string flag that flag.FlagSet treats as boolean.
+type boolFlag string
+
+func (b *boolFlag) String() string     { return string(*b) }
+func (b *boolFlag) Set(v string) error { *b = boolFlag(v); return nil }
+func (b *boolFlag) IsBoolFlag() bool   { return true }
+
+func addAPIKeys(c *Config, spec string) error {
+	keys, err := auth.ParseAPIKeys(spec)
+	c.Auth.APIKeys = append(c.Auth.APIKeys, keys...)
+	return err
 }
 
 // ParseConfig reads args and the environment (getenv) into a Config.
@@ -120,6 +219,12 @@ func ParseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 		}
 		if s.envOnly {
 			values[i] = &def
+			continue
+		}
+		if boolFlags[s.flag] {
+			v := boolFlag(def)
+			fs.Var(&v, s.flag, fmt.Sprintf("%s (env %s)", s.usage, s.env))
+			values[i] = (*string)(&v)
 			continue
 		}
 		values[i] = fs.String(s.flag, def, fmt.Sprintf("%s (env %s)", s.usage, s.env))
@@ -156,6 +261,11 @@ func (c Config) validate() error {
 		return errors.New("--shutdown-timeout must be positive")
 	case c.PprofAddr != "" && !isLoopback(c.PprofAddr):
 		return fmt.Errorf("--pprof-addr %q: pprof may listen on a loopback address only (127.0.0.1:PORT, [::1]:PORT, localhost:PORT)", c.PprofAddr)
+	case !c.AuthConfigured() && !c.Insecure && !isLoopback(c.HTTPAddr):
+		return fmt.Errorf("--http-addr %q is not a loopback address and no authentication is configured: set NOTIFY_AUTH_API_KEYS and/or recipient token verification (see README, Security), or pass --insecure to serve every inbox to anyone who can reach it", c.HTTPAddr)
+	}
+	if _, err := auth.New(c.Auth); err != nil {
+		return fmt.Errorf("authentication: %w", err)
 	}
 	if len(c.Kafka.Brokers) > 0 {
 		return c.Kafka.Validate()

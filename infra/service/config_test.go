@@ -7,8 +7,6 @@ import (
 	"time"
 )
 
-func env(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
-
 func TestParseConfig_Precedence(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

@@ -20,6 +20,7 @@ import (
 	"github.com/eventnotify/notify/app/command"
 	"github.com/eventnotify/notify/app/eventstore"
 	"github.com/eventnotify/notify/app/query"
+	"github.com/eventnotify/notify/infra/auth"
 	"github.com/eventnotify/notify/infra/esdb"
 	"github.com/eventnotify/notify/infra/eventlog"
 	"github.com/eventnotify/notify/infra/httpapi"
@@ -105,6 +106,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	defer stopBridge()
 
+	authn, err := auth.New(cfg.Auth)
+	if err != nil {
+		return fmt.Errorf("authentication: %w", err)
+	}
+	logAuth(cfg, logger)
 	api := httpapi.New(httpapi.Deps{
 		Send:   cmds.Send,
 		Read:   cmds.Read,
@@ -123,6 +129,12 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 			return map[string]any{"logHead": head, "projections": map[string]any{runner.Name(): p}}, nil
 		},
 		Logger: logger,
+		Security: httpapi.Security{
+			Auth:           authn,
+			RatePerSecond:  cfg.RateLimit,
+			Burst:          cfg.RateBurst,
+			RequestTimeout: cfg.RequestTimeout,
+		},
 	})
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -135,12 +147,18 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
+	// The address was checked in the configuration; the bound one is checked again in case a
+	// name such as localhost resolved beyond loopback.
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() && !authn.Enabled() {
+		if !cfg.Insecure {
+			ln.Close()
+			return fmt.Errorf("refusing to serve on %s with no authentication (pass --insecure to do it anyway)", ln.Addr())
+		}
+		logger.Warn("listening beyond loopback with no authentication (--insecure): anyone who can reach this address can read and change every inbox")
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	logger.Info("listening", "addr", ln.Addr().String())
-	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() {
-		logger.Warn("listening beyond loopback with no authentication: anyone who can reach this address can read and change every inbox")
-	}
 
 	if cfg.PprofAddr != "" {
 		stopPprof, err := servePprof(cfg.PprofAddr, logger)
@@ -163,6 +181,20 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return fmt.Errorf("graceful shutdown: %w", err)
 	}
 	return nil
+}
+
+// logAuth says which authentication is on, never a secret: counts, issuer and audience.
+func logAuth(cfg Config, logger *slog.Logger) {
+	if !cfg.AuthConfigured() {
+		logger.Warn("no authentication configured: every caller may send, and read and change every inbox; serving on loopback only unless --insecure")
+	} else {
+		j := cfg.Auth.JWT
+		logger.Info("authentication on", "api_keys", len(cfg.Auth.APIKeys), "tokens_hs256", len(j.Secret) > 0, "tokens_jwks_file", len(j.JWKS) > 0, "tokens_jwks_url", auth.RedactURL(j.JWKSURL),
+			"token_issuer", j.Issuer, "token_audience", j.Audience)
+	}
+	if cfg.RateLimit > 0 {
+		logger.Info("rate limit", "per_second", cfg.RateLimit, "burst", cfg.RateBurst, "request_timeout", cfg.RequestTimeout.String())
+	}
 }
 
 // eventStore is the configured event store with what the wiring needs around it.

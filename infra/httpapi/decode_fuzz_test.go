@@ -1,0 +1,36 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"testing"
+	"unicode/utf8"
+)
+
+// FuzzDecodeJSON: whatever the body, decoding never panics, and a refusal is a 400 problem
+// whose detail says what is wrong. The seed corpus is in testdata/fuzz/FuzzDecodeJSON.
+func FuzzDecodeJSON(f *testing.F) {
+	f.Add([]byte(`{"recipientId":"alice","content":"hello there","category":"c"}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var b sendBody
+		err := unmarshalBody(body, &b)
+		if err == nil {
+			if !json.Valid(body) || !utf8.Valid(body) || depth(body) > MaxDepth {
+				t.Fatalf("accepted %q: invalid or too deep", body)
+			}
+			return
+		}
+		var be *bodyError
+		if !errors.As(err, &be) || be.rule == "" {
+			t.Fatalf("%q: error %T %v is not a bodyError with a rule", body, err, err)
+		}
+		p := problemFor(err)
+		if p.Status != http.StatusBadRequest || p.Detail == "" || !utf8.ValidString(p.Detail) {
+			t.Fatalf("%q: problem %+v, want a 400 with a readable detail", body, p)
+		}
+		if _, err := json.Marshal(p); err != nil {
+			t.Fatalf("%q: the problem does not encode: %v", body, err)
+		}
+	})
+}
