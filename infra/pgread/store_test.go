@@ -201,4 +201,3 @@ func TestPut_WithoutGetKeepsCounts(t *testing.T) {
 		t.Fatalf("a refused move left counts %+v on the other recipient", c)
 	}
 }
-
