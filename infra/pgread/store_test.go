@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -199,5 +200,73 @@ func TestPut_WithoutGetKeepsCounts(t *testing.T) {
 	}
 	if c, _ := s.Count(ctx, "r2"); c != (inbox.Counts{}) {
 		t.Fatalf("a refused move left counts %+v on the other recipient", c)
+	}
+}
+
+// Replay-sized batches (new rows by COPY, updates of rows from earlier batches) build the same
+// inboxes, byte for byte, as the embedded read model.
+func TestApply_BatchesMatchEmbedded(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		batch int
+	}{
+		{"batches of 1", 1},
+		{"batches of 31", 31},
+		{"batches of 512", 512},
+	}
+	events := workload(1500, 20)
+	emb, err := inboxdb.Open(filepath.Join(t.TempDir(), "inbox.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { emb.Close() })
+	ctx := context.Background()
+	p := inbox.Projection()
+	for i := 0; i < len(events); i += 512 {
+		b := events[i:min(i+512, len(events))]
+		if err := emb.Apply(ctx, inbox.Name, b[len(b)-1].Position, func(tx inbox.Tx) error {
+			for _, e := range b {
+				if err := p.Apply(tx, e); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := open(t, freshSchema(t), pgread.Options{})
+			l, err := s.Lead(ctx, inbox.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			project(t, l, inbox.Name, events, tt.batch)
+			l.Release()
+			for r := range 20 {
+				rid := "r-" + strconv.Itoa(r)
+				got, err := s.List(ctx, rid, 1000)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, _ := emb.List(ctx, rid, 1000)
+				if len(got) != len(want) {
+					t.Fatalf("%s: postgres lists %d, embedded %d", rid, len(got), len(want))
+				}
+				for i := range got {
+					if !bytes.Equal(got[i], want[i]) {
+						t.Fatalf("%s document %d differs\npostgres: %s\nembedded: %s", rid, i, got[i], want[i])
+					}
+				}
+				gc, _ := s.Count(ctx, rid)
+				wc, _ := emb.Count(ctx, rid)
+				if gc != wc {
+					t.Fatalf("%s: counts postgres %+v, embedded %+v", rid, gc, wc)
+				}
+			}
+		})
 	}
 }

@@ -151,8 +151,8 @@ func (t *txn) flush(name string, to int64) error {
 	// Rows in key order, so that concurrent transactions lock them in the same order.
 	slices.Sort(t.written)
 	n := len(t.written)
-	ids, recipients, statuses, docs := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
-	seqs := make([]int64, 0, n)
+	var inserts [][]any // rows the table does not hold yet
+	var upIDs, upStatuses, upDocs []string
 	deltas := map[string]*inbox.Counts{}
 	var order []string
 	for _, id := range t.written {
@@ -164,7 +164,11 @@ func (t *txn) flush(name string, to int64) error {
 		if err != nil {
 			return fmt.Errorf("pgread: encode %s: %w", id, err)
 		}
-		ids, recipients, seqs, statuses, docs = append(ids, id), append(recipients, v.RecipientID), append(seqs, int64(v.Seq)), append(statuses, string(v.Status)), append(docs, string(doc))
+		if was.exists {
+			upIDs, upStatuses, upDocs = append(upIDs, id), append(upStatuses, string(v.Status)), append(upDocs, string(doc))
+		} else {
+			inserts = append(inserts, []any{id, v.RecipientID, int64(v.Seq), string(v.Status), string(doc)})
+		}
 
 		d := deltas[v.RecipientID]
 		if d == nil {
@@ -178,12 +182,30 @@ func (t *txn) flush(name string, to int64) error {
 		add(d, v.Status, 1)
 	}
 
+	// New rows are inserted plainly, without ON CONFLICT: the transaction has read that they
+	// are absent, and a concurrent writer (possible only without a Lease) makes the insert
+	// fail, and the whole batch with it, rather than count a notification twice. Many rows go
+	// by COPY, the fastest way into a table; a few ride in the batch below.
 	b := &pgx.Batch{}
+	// The read model is derived from the log: a commit need not wait for its WAL flush. A
+	// server crash may lose the last batches (up to about 3 × wal_writer_delay), but their
+	// checkpoint goes with them, so the projection applies them again; nothing is torn.
+	b.Queue(`SET LOCAL synchronous_commit = off`)
+	if len(inserts) >= copyFrom {
+		if _, err := t.tx.CopyFrom(t.ctx, pgx.Identifier{"inbox_notifications"}, []string{"id", "recipient_id", "seq", "status", "doc"}, pgx.CopyFromRows(inserts)); err != nil {
+			return fmt.Errorf("pgread: copy %d notifications: %w", len(inserts), err)
+		}
+	} else {
+		for _, row := range inserts {
+			b.Queue(`INSERT INTO inbox_notifications (id, recipient_id, seq, status, doc) VALUES ($1, $2, $3, $4, $5)`, row...)
+		}
+	}
+	if len(upIDs) > 0 {
+		b.Queue(`UPDATE inbox_notifications AS n SET status = u.st, doc = u.d
+			FROM unnest($1::text[], $2::text[], $3::text[]) AS u(i, st, d) WHERE n.id = u.i`,
+			upIDs, upStatuses, upDocs)
+	}
 	if n > 0 {
-		b.Queue(`INSERT INTO inbox_notifications AS n (id, recipient_id, seq, status, doc)
-			SELECT i, r, s, st, d::json FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[]) AS u(i, r, s, st, d)
-			ON CONFLICT (id) DO UPDATE SET status = excluded.status, doc = excluded.doc`,
-			ids, recipients, seqs, statuses, docs)
 		var rs []string
 		var total, unread, canceled []int64
 		slices.Sort(order)
@@ -209,6 +231,9 @@ func (t *txn) flush(name string, to int64) error {
 	}
 	return nil
 }
+
+// copyFrom is how many new rows make COPY, with its extra round trip, worth it.
+const copyFrom = 32
 
 // add counts a notification of status s d times: unread means neither read nor canceled.
 func add(c *inbox.Counts, s inbox.Status, d int) {
