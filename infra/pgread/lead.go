@@ -41,7 +41,16 @@ type Lease struct {
 // lease is held no other Lease of that name exists on the database. Project through it (it is
 // a projections.Store) until Done is closed, then Release it.
 func (s *Store) Lead(ctx context.Context, name string) (*Lease, error) {
-	conn, err := pgx.ConnectConfig(ctx, s.connCfg.Copy())
+	cfg := s.connCfg.Copy()
+	// The server frees the lock when it notices the session is gone. A process that dies closes
+	// its socket at once; a host that vanishes sends nothing, so ask the server to probe the
+	// connection and drop it after about 10s of silence instead of the system's default hours.
+	for k, v := range map[string]string{"tcp_keepalives_idle": "4", "tcp_keepalives_interval": "2", "tcp_keepalives_count": "3"} {
+		if _, set := cfg.RuntimeParams[k]; !set {
+			cfg.RuntimeParams[k] = v
+		}
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("pgread: connect to lead %s: %w", name, err)
 	}
