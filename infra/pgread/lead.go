@@ -54,7 +54,7 @@ func (s *Store) Lead(ctx context.Context, name string) (*Lease, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pgread: connect to lead %s: %w", name, err)
 	}
-	key := lockKey(s.opts.Schema, name)
+	key := lockKey("lead", s.opts.Schema, name)
 	tick := time.NewTicker(s.opts.LeadPoll)
 	defer tick.Stop()
 	for {

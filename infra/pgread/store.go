@@ -97,7 +97,7 @@ func (s *Store) Close() { s.pool.Close() }
 
 func (s *Store) migrate(ctx context.Context) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(s.opts.Schema, "migrate")); err != nil {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey("migrate", s.opts.Schema, "")); err != nil {
 			return err
 		}
 		if s.opts.Schema != "" {
@@ -272,11 +272,11 @@ func (s *Store) Count(ctx context.Context, recipient string) (inbox.Counts, erro
 	return c, nil
 }
 
-// lockKey names an advisory lock; the schema is part of it so read models in separate schemas
-// of one database are led separately.
-func lockKey(schema, name string) int64 {
+// lockKey names an advisory lock of a kind ("lead", "migrate"); the schema is part of it so
+// read models in separate schemas of one database are led and migrated separately.
+func lockKey(kind, schema, name string) int64 {
 	h := fnv.New64a()
-	fmt.Fprintf(h, "notify/pgread/%s/%s", schema, name)
+	fmt.Fprintf(h, "notify/pgread/%s/%q/%q", kind, schema, name)
 	return int64(h.Sum64())
 }
 
