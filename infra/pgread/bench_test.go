@@ -1,0 +1,174 @@
+package pgread_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/eventnotify/notify/app/eventstore"
+	"github.com/eventnotify/notify/domain/notification"
+	"github.com/eventnotify/notify/infra/pgread"
+	"github.com/eventnotify/notify/projections/inbox"
+)
+
+// workload returns n recorded events as a replay sees them: sends to recipients recipients,
+// about a third later read and a tenth canceled, a few hundred positions after their send.
+func workload(n, recipients int) []eventstore.RecordedEvent {
+	rng := rand.New(rand.NewPCG(1, 2))
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	type pending struct {
+		at int
+		e  notification.Event
+	}
+	var later []pending
+	out := make([]eventstore.RecordedEvent, 0, n)
+	add := func(e notification.Event) {
+		data, _ := json.Marshal(e)
+		out = append(out, eventstore.RecordedEvent{Stream: notification.Stream(e.Notification()), Position: eventstore.Position(len(out) + 1), ID: uuid.New(), Type: e.Type(), Data: data})
+	}
+	for len(out) < n {
+		if len(later) > 0 && later[0].at <= len(out) {
+			add(later[0].e)
+			later = later[1:]
+			continue
+		}
+		id, r := uuid.NewString(), "r-"+strconv.Itoa(rng.IntN(recipients))
+		at := t0.Add(time.Duration(len(out)) * time.Millisecond)
+		add(notification.Sent{NotificationID: id, RecipientID: r, Content: fmt.Sprintf("You have a new follower number %d", len(out)), Category: "social", SentAt: at})
+		var e notification.Event
+		switch x := rng.IntN(100); {
+		case x < 30:
+			e = notification.Read{NotificationID: id, RecipientID: r, ReadAt: at.Add(time.Minute)}
+		case x < 40:
+			e = notification.Canceled{NotificationID: id, RecipientID: r, CanceledAt: at.Add(time.Minute)}
+		default:
+			continue
+		}
+		p := pending{len(out) + 200 + rng.IntN(400), e}
+		i, _ := slices.BinarySearchFunc(later, p, func(a, b pending) int { return a.at - b.at })
+		later = slices.Insert(later, i, p)
+	}
+	return out
+}
+
+// project applies events in batches of batch through a lease, as a replaying runner does.
+func project(tb testing.TB, l *pgread.Lease, name string, events []eventstore.RecordedEvent, batch int) {
+	p := inbox.Projection()
+	for i := 0; i < len(events); i += batch {
+		b := events[i:min(i+batch, len(events))]
+		err := l.Apply(context.Background(), name, b[len(b)-1].Position, func(tx inbox.Tx) error {
+			for _, e := range b {
+				if err := p.Apply(tx, e); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkReplay is the inbox projection's apply rate into PostgreSQL from position 0, in the
+// runner's batches of 512, through the projector's lease: b.N events into empty tables.
+//
+//	go test -run '^$' -bench Replay -benchtime 200000x ./infra/pgread/
+func BenchmarkReplay(b *testing.B) {
+	s := open(b, freshSchema(b), pgread.Options{})
+	events := workload(b.N, 10_000)
+	l, err := s.Lead(context.Background(), inbox.Name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Release()
+	pid := l.BackendPID()
+	b.ResetTimer()
+	start, cpu := time.Now(), serverCPU(pid)
+	project(b, l, inbox.Name, events, 512)
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+	if cpu >= 0 {
+		b.ReportMetric(float64((serverCPU(pid)-cpu).Microseconds())/float64(b.N), "server-cpu-us/event")
+	}
+}
+
+// serverCPU is the CPU time the server process pid has used, when it runs on this machine
+// (-1 otherwise): on a shared machine it measures the server's work without its waits.
+func serverCPU(pid uint32) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return -1
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	if len(f) < 13 {
+		return -1
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond // clock ticks of 1/100 s
+}
+
+// BenchmarkInboxPage is the latency of a 20-item inbox page and of a count of a random
+// recipient, with PGREAD_BENCH_ROWS events stored (default 100,000; about 70% are sends), one
+// recipient per 100 events, so that every page is full whatever the total.
+//
+//	PGREAD_BENCH_ROWS=1000000 go test -run '^$' -bench InboxPage -benchtime 20000x ./infra/pgread/
+func BenchmarkInboxPage(b *testing.B) {
+	rows := 100_000
+	if v, err := strconv.Atoi(os.Getenv("PGREAD_BENCH_ROWS")); err == nil && v > 0 {
+		rows = v
+	}
+	recipients := max(rows/100, 10)
+	s := open(b, freshSchema(b), pgread.Options{})
+	l, err := s.Lead(context.Background(), inbox.Name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	project(b, l, inbox.Name, workload(rows, recipients), 2048)
+	l.Release()
+	b.Logf("stored %d events in %v", rows, time.Since(start).Round(time.Millisecond))
+
+	for _, q := range []struct {
+		name string
+		run  func(ctx context.Context, r string) error
+	}{
+		{"list20", func(ctx context.Context, r string) error {
+			docs, err := s.List(ctx, r, 20)
+			if err == nil && len(docs) < 20 {
+				err = fmt.Errorf("recipient %s has %d notifications, want a full page", r, len(docs))
+			}
+			return err
+		}},
+		{"count", func(ctx context.Context, r string) error { _, err := s.Count(ctx, r); return err }},
+	} {
+		b.Run(q.name, func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(3, 4))
+			lat := make([]time.Duration, 0, b.N)
+			ctx := context.Background()
+			b.ResetTimer()
+			for range b.N {
+				r := "r-" + strconv.Itoa(rng.IntN(recipients))
+				t := time.Now()
+				if err := q.run(ctx, r); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(t))
+			}
+			b.StopTimer()
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-us")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-us")
+		})
+	}
+}

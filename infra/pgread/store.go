@@ -1,0 +1,288 @@
+// Package pgread is the PostgreSQL inbox read model, for several API instances sharing one
+// read model. Each recipient's notifications are rows holding their published JSON (the bytes
+// infra/inboxdb serves), with counts per recipient and the projection checkpoints updated in
+// the same transaction. Exactly one instance projects at a time: see Lead.
+//
+// It implements the inbox projection's transaction, the runner's store and the inbox queries,
+// and passes inboxtest. It imports the ports only, never another adapter.
+package pgread
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/eventnotify/notify/app/eventstore"
+	"github.com/eventnotify/notify/projections/inbox"
+)
+
+// Options tune the store; the zero value suits production.
+type Options struct {
+	// Schema holds the tables; it is created if missing. Empty: the connection's default
+	// (normally public). Separate schemas keep separate read models in one database.
+	Schema string
+	// LeadPoll is how often a contender retries the projector lock and a leader checks that
+	// its lock connection is alive (default 500ms): a dead leader is replaced within about
+	// two polls once the server has noticed its connection drop.
+	LeadPoll time.Duration
+}
+
+// Store is the PostgreSQL inbox read model. It is safe for concurrent use.
+type Store struct {
+	pool    *pgxpool.Pool
+	connCfg *pgx.ConnConfig // for the dedicated connections that hold projector locks
+	opts    Options
+}
+
+// migrations bring the schema from version i to i+1; append only, never edit one.
+var migrations = []string{
+	// Keys compare bytewise (COLLATE "C"): ids need no linguistic order, and memcmp keeps the
+	// B-tree inserts cheap. Rows leave room on their pages (fillfactor) so that status and count
+	// updates stay heap-only (HOT) and do not touch the indexes. doc is the published JSON as
+	// text: served as stored, byte for byte, without the json type's parse on every write.
+	`CREATE TABLE inbox_notifications (
+		id           text COLLATE "C" PRIMARY KEY,
+		recipient_id text COLLATE "C" NOT NULL,
+		seq          bigint NOT NULL,
+		status       text   NOT NULL CHECK (status IN ('sent', 'read', 'canceled')),
+		doc          text   NOT NULL
+	) WITH (fillfactor = 80);
+	CREATE INDEX inbox_notifications_recipient_seq ON inbox_notifications (recipient_id, seq DESC);
+	CREATE TABLE inbox_counts (
+		recipient_id text COLLATE "C" PRIMARY KEY,
+		total        bigint NOT NULL,
+		unread       bigint NOT NULL,
+		canceled     bigint NOT NULL
+	) WITH (fillfactor = 50);
+	CREATE TABLE checkpoints (
+		name     text COLLATE "C" PRIMARY KEY,
+		position bigint NOT NULL
+	) WITH (fillfactor = 50);`,
+}
+
+// Open connects to the database at url (postgres://…) and creates or migrates the schema.
+// Concurrent Opens of one schema are safe: migrations run under a database lock.
+func Open(ctx context.Context, url string, opts Options) (*Store, error) {
+	if opts.LeadPoll <= 0 {
+		opts.LeadPoll = 500 * time.Millisecond
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("pgread: parse connection string: %w", err)
+	}
+	if opts.Schema != "" {
+		cfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{opts.Schema}.Sanitize()
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("pgread: connect: %w", err)
+	}
+	s := &Store{pool: pool, connCfg: cfg.ConnConfig.Copy(), opts: opts}
+	if err := s.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes the connection pool. Leases keep their own connections: release them first.
+func (s *Store) Close() { s.pool.Close() }
+
+func (s *Store) migrate(ctx context.Context) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey("migrate", s.opts.Schema, "")); err != nil {
+			return err
+		}
+		if s.opts.Schema != "" {
+			if _, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+pgx.Identifier{s.opts.Schema}.Sanitize()); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS pgread_schema (version int NOT NULL)`); err != nil {
+			return err
+		}
+		var version int
+		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM pgread_schema`).Scan(&version); err != nil {
+			return err
+		}
+		if version > len(migrations) {
+			return fmt.Errorf("schema version %d is newer than this build knows (%d): refusing to touch it", version, len(migrations))
+		}
+		for i := version; i < len(migrations); i++ {
+			if _, err := tx.Exec(ctx, migrations[i]); err != nil {
+				return fmt.Errorf("migration %d: %w", i+1, err)
+			}
+		}
+		if version < len(migrations) {
+			_, err := tx.Exec(ctx, `DELETE FROM pgread_schema; INSERT INTO pgread_schema VALUES (`+fmt.Sprint(len(migrations))+`)`)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("pgread: migrate schema %q: %w", s.opts.Schema, err)
+	}
+	return nil
+}
+
+// Checkpoint returns the position the named projection has applied up to (0 if none).
+func (s *Store) Checkpoint(ctx context.Context, name string) (eventstore.Position, error) {
+	var p int64
+	err := s.pool.QueryRow(ctx, `SELECT position FROM checkpoints WHERE name = $1`, name).Scan(&p)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("pgread: checkpoint %s: %w", name, err)
+	}
+	return eventstore.Position(p), nil
+}
+
+// SaveCheckpoint records how far a named consumer of the log has got (the Kafka relay, when
+// the events live in EventStoreDB).
+func (s *Store) SaveCheckpoint(ctx context.Context, name string, p eventstore.Position) error {
+	pos, err := position(p)
+	if err == nil {
+		_, err = s.pool.Exec(ctx, upsertCheckpoint, name, pos)
+	}
+	if err != nil {
+		return fmt.Errorf("pgread: save checkpoint %s: %w", name, err)
+	}
+	return nil
+}
+
+// Apply runs fn and stores the checkpoint in one transaction: both happen or neither.
+//
+// fn runs twice: first against a recording transaction that answers every Get with a
+// placeholder, to learn which rows the batch touches so that they are fetched in one query,
+// then for real. It must therefore act only through its transaction (the inbox projection and
+// the runner's batch function do). Writes are sent in one round trip at the end (new rows by
+// COPY when there are many), and the commit does not wait for the WAL flush: after a crash of
+// the database server the projection may find itself a few batches back, and re-applies them.
+//
+// Apply does not exclude other writers: with several instances, project through a Lease.
+func (s *Store) Apply(ctx context.Context, name string, to eventstore.Position, fn func(inbox.Tx) error) error {
+	return apply(ctx, s.pool, name, to, fn)
+}
+
+// beginner is a pool or a single connection.
+type beginner interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+const upsertCheckpoint = `INSERT INTO checkpoints (name, position) VALUES ($1, $2)
+	ON CONFLICT (name) DO UPDATE SET position = excluded.position`
+
+func apply(ctx context.Context, db beginner, name string, to eventstore.Position, fn func(inbox.Tx) error) error {
+	pos, err := position(to)
+	if err != nil {
+		return err
+	}
+	rec := recordIDs(fn)
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("pgread: begin: %w", err)
+	}
+	defer tx.Rollback(ctx) // a no-op after Commit
+	t := newTxn(ctx, tx)
+	if err := t.load(rec); err != nil {
+		return err
+	}
+	if err := fn(t); err != nil {
+		return err
+	}
+	if t.err != nil {
+		return t.err // fn swallowed a store error; its writes cannot be trusted
+	}
+	if err := t.flush(name, pos); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("pgread: commit %s at %d: %w", name, to, err)
+	}
+	return nil
+}
+
+// recordIDs runs fn against a transaction that says every notification exists, collecting
+// the ids it asks for. Its errors and panics are ignored: the real run reports them.
+func recordIDs(fn func(inbox.Tx) error) (ids []string) {
+	r := &recorder{seen: map[string]bool{}}
+	defer func() {
+		// A placeholder view may upset fn; the real run reports whatever goes wrong.
+		_ = recover()
+		ids = r.ids
+	}()
+	_ = fn(r)
+	return r.ids
+}
+
+type recorder struct {
+	seen map[string]bool
+	ids  []string
+}
+
+func (r *recorder) Get(id string) (inbox.View, bool, error) {
+	if !r.seen[id] {
+		r.seen[id] = true
+		r.ids = append(r.ids, id)
+	}
+	return inbox.View{ID: id, Status: inbox.StatusSent}, true, nil
+}
+
+func (r *recorder) Put(inbox.View) error { return nil }
+
+// List returns up to limit of the recipient's notifications, newest first, as published JSON.
+func (s *Store) List(ctx context.Context, recipient string, limit int) ([]json.RawMessage, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT doc FROM inbox_notifications WHERE recipient_id = $1 ORDER BY seq DESC LIMIT $2`, recipient, limit)
+	if err != nil {
+		return nil, fmt.Errorf("pgread: list %s: %w", recipient, err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (json.RawMessage, error) {
+		var doc []byte
+		err := row.Scan(&doc)
+		return json.RawMessage(doc), err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pgread: list %s: %w", recipient, err)
+	}
+	return out, nil
+}
+
+// Count returns the recipient's counts, kept per recipient so reading them is one row.
+func (s *Store) Count(ctx context.Context, recipient string) (inbox.Counts, error) {
+	var c inbox.Counts
+	err := s.pool.QueryRow(ctx, `SELECT total, unread, canceled FROM inbox_counts WHERE recipient_id = $1`, recipient).
+		Scan(&c.Total, &c.Unread, &c.Canceled)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return inbox.Counts{}, nil
+	}
+	if err != nil {
+		return c, fmt.Errorf("pgread: count %s: %w", recipient, err)
+	}
+	return c, nil
+}
+
+// lockKey names an advisory lock of a kind ("lead", "migrate"); the schema is part of it so
+// read models in separate schemas of one database are led and migrated separately.
+func lockKey(kind, schema, name string) int64 {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "notify/pgread/%s/%q/%q", kind, schema, name)
+	return int64(h.Sum64())
+}
+
+func position(p eventstore.Position) (int64, error) {
+	if p > math.MaxInt64 {
+		return 0, fmt.Errorf("pgread: position %d does not fit a bigint", p)
+	}
+	return int64(p), nil
+}
