@@ -60,7 +60,7 @@ var settings = []setting{
 	{"http-addr", "NOTIFY_HTTP_ADDR", "127.0.0.1:8080", "address the HTTP API listens on", func(c *Config, v string) error { c.HTTPAddr = v; return nil }, false},
 	{"data-dir", "NOTIFY_DATA_DIR", "./data", "directory of the embedded event log and read model", func(c *Config, v string) error { c.DataDir = v; return nil }, false},
 	{"event-store", "NOTIFY_EVENT_STORE", "embedded", "event store: embedded, or an EventStoreDB connection string esdb://…", func(c *Config, v string) error { c.EventStore = v; return nil }, false},
-	{"read-model", "NOTIFY_READ_MODEL", "embedded", "read model: embedded", func(c *Config, v string) error { c.ReadModel = v; return nil }, false},
+	{"read-model", "NOTIFY_READ_MODEL", "embedded", "read model: embedded, or a PostgreSQL URL postgres://… shared by several instances", func(c *Config, v string) error { c.ReadModel = v; return nil }, false},
 	{"kafka-brokers", "NOTIFY_KAFKA_BROKERS", "", "comma-separated Kafka brokers; empty: no Kafka, HTTP commands only", func(c *Config, v string) error {
 		for _, b := range strings.Split(v, ",") {
 			if b = strings.TrimSpace(b); b != "" {
@@ -255,8 +255,8 @@ func (c Config) validate() error {
 		return errors.New("--data-dir / NOTIFY_DATA_DIR must not be empty")
 	case c.EventStore != "embedded" && !strings.HasPrefix(c.EventStore, "esdb://") && !strings.HasPrefix(c.EventStore, "esdb+discover://"):
 		return errors.New("--event-store / NOTIFY_EVENT_STORE: want \"embedded\" or an esdb:// (esdb+discover://) connection string")
-	case c.ReadModel != "embedded":
-		return fmt.Errorf("--read-model %q: this build supports only \"embedded\" (PostgreSQL support is not built yet)", c.ReadModel)
+	case c.ReadModel != "embedded" && !strings.HasPrefix(c.ReadModel, "postgres://") && !strings.HasPrefix(c.ReadModel, "postgresql://"):
+		return errors.New("--read-model / NOTIFY_READ_MODEL: want \"embedded\" or a postgres:// connection string")
 	case c.ShutdownTimeout <= 0:
 		return errors.New("--shutdown-timeout must be positive")
 	case c.PprofAddr != "" && !isLoopback(c.PprofAddr):

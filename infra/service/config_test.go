@@ -61,7 +61,7 @@ func TestParseConfig_Refusals(t *testing.T) {
 		{"bad log format", []string{"--log-format", "xml"}, nil, "text or json", ""},
 		{"bad duration", []string{"--shutdown-timeout", "soon"}, nil, "--shutdown-timeout", ""},
 		{"unknown event store", []string{"--event-store", "mysql://x"}, nil, "esdb://", ""},
-		{"postgres read model not built", []string{"--read-model", "postgres://x"}, nil, "embedded", ""},
+		{"unknown read model", []string{"--read-model", "mysql://x"}, nil, "postgres://", ""},
 		{"pprof off loopback", []string{"--pprof-addr", "0.0.0.0:6060"}, nil, "loopback", ""},
 		{"SASL without password", []string{"--kafka-brokers", "a:1", "--kafka-sasl-mechanism", "PLAIN", "--kafka-sasl-user", "u"}, nil, "needs a user and a password", ""},
 		{"unknown SASL mechanism", []string{"--kafka-brokers", "a:1", "--kafka-sasl-mechanism", "GSSAPI"}, nil, "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512", ""},

@@ -26,6 +26,7 @@ import (
 	"github.com/eventnotify/notify/infra/httpapi"
 	"github.com/eventnotify/notify/infra/inboxdb"
 	"github.com/eventnotify/notify/infra/kafkabridge"
+	"github.com/eventnotify/notify/infra/pgread"
 	"github.com/eventnotify/notify/projections"
 	"github.com/eventnotify/notify/projections/inbox"
 )
@@ -62,15 +63,12 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
-	rm, err := inboxdb.Open(filepath.Join(cfg.DataDir, "inbox.db"))
+	rm, err := openReadModel(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
-	defer rm.Close()
-	if rm.WasReset() {
-		logger.Warn("read model was open when the machine went down; dropped it, the projection rebuilds it from the log")
-	}
-	log, err := openEventStore(cfg, rm, logger)
+	defer rm.close()
+	log, err := openEventStore(cfg, rm.checkpoints, logger)
 	if err != nil {
 		return err
 	}
@@ -79,19 +77,19 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("read the event store's head: %w", err)
 	}
-	logger.Info("stores open", "event_store", log.kind, "read_model", "embedded", "data_dir", cfg.DataDir, "log_head", startHead)
-	runner := projections.NewRunner(log, rm, inbox.Projection(), logger)
+	logger.Info("stores open", "event_store", log.kind, "read_model", rm.kind, "data_dir", cfg.DataDir, "log_head", startHead)
 	runCtx, stopRunner := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		_ = runner.Run(runCtx)
+		rm.project(runCtx, log)
 	}()
 	defer func() {
 		stopRunner()
 		wg.Wait()
-		logger.Info("projection stopped", "projection", runner.Name(), "position", runner.Position())
+		p, _ := rm.position(context.Background())
+		logger.Info("projection stopped", "projection", inbox.Name, "position", p)
 	}()
 
 	cmds := kafkabridge.Commands{
@@ -116,17 +114,20 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		Read:   cmds.Read,
 		Unread: cmds.Unread,
 		Cancel: cmds.Cancel,
-		Inbox:  query.NewInbox(rm),
+		Inbox:  query.NewInbox(rm.queries),
 		Ready: func(ctx context.Context) (map[string]any, error) {
-			p := runner.Position()
+			p, err := rm.position(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("read model unreachable: %w", err)
+			}
 			if p < startHead {
-				return nil, fmt.Errorf("projection %s catching up: at %d of %d", runner.Name(), p, startHead)
+				return nil, fmt.Errorf("projection %s catching up: at %d of %d", inbox.Name, p, startHead)
 			}
 			head, err := log.head(ctx)
 			if err != nil {
 				return nil, fmt.Errorf("event store unreachable: %w", err)
 			}
-			return map[string]any{"logHead": head, "projections": map[string]any{runner.Name(): p}}, nil
+			return map[string]any{"logHead": head, "projections": map[string]any{inbox.Name: p}}, nil
 		},
 		Logger: logger,
 		Security: httpapi.Security{
@@ -213,7 +214,7 @@ type store interface {
 
 // openEventStore opens the embedded log or EventStoreDB. The Kafka relay keeps its checkpoint
 // in the embedded log, or in the read model's file when the events live in EventStoreDB.
-func openEventStore(cfg Config, rm *inboxdb.Store, logger *slog.Logger) (*eventStore, error) {
+func openEventStore(cfg Config, rmCheckpoints kafkabridge.Checkpoints, logger *slog.Logger) (*eventStore, error) {
 	if cfg.EventStore == "embedded" {
 		log, err := eventlog.Open(filepath.Join(cfg.DataDir, "events.db"), eventlog.Options{})
 		if err != nil {
@@ -228,7 +229,55 @@ func openEventStore(cfg Config, rm *inboxdb.Store, logger *slog.Logger) (*eventS
 	}
 	filter := inbox.Projection().Filter
 	head := func(ctx context.Context) (eventstore.Position, error) { return es.Head(ctx, filter) }
-	return &eventStore{store: es, kind: "esdb", head: head, checkpoints: rm}, nil
+	return &eventStore{store: es, kind: "esdb", head: head, checkpoints: rmCheckpoints}, nil
+}
+
+// readModel is the configured inbox read model and the loop that keeps it projected.
+type readModel struct {
+	kind        string
+	queries     query.ReadModel
+	checkpoints kafkabridge.Checkpoints
+	// project follows the log until ctx ends; position tells how far the read model is.
+	project  func(ctx context.Context, log projections.Log)
+	position func(ctx context.Context) (eventstore.Position, error)
+	close    func()
+}
+
+// openReadModel opens the embedded read model, or PostgreSQL, where several instances share
+// one read model and a database lock elects the one that projects; the others serve queries.
+func openReadModel(ctx context.Context, cfg Config, logger *slog.Logger) (*readModel, error) {
+	if cfg.ReadModel == "embedded" {
+		rm, err := inboxdb.Open(filepath.Join(cfg.DataDir, "inbox.db"))
+		if err != nil {
+			return nil, err
+		}
+		if rm.WasReset() {
+			logger.Warn("read model was open when the machine went down; dropped it, the projection rebuilds it from the log")
+		}
+		return &readModel{
+			kind: "embedded", queries: rm, checkpoints: rm,
+			project: func(ctx context.Context, log projections.Log) {
+				_ = projections.NewRunner(log, rm, inbox.Projection(), logger).Run(ctx)
+			},
+			position: func(ctx context.Context) (eventstore.Position, error) { return rm.Checkpoint(ctx, inbox.Name) },
+			close:    func() { rm.Close() },
+		}, nil
+	}
+	pg, err := pgread.Open(ctx, cfg.ReadModel, pgread.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return &readModel{
+		kind: "postgres", queries: pg, checkpoints: pg,
+		project: func(ctx context.Context, log projections.Log) {
+			pg.RunLeading(ctx, inbox.Name, func(ctx context.Context, lease *pgread.Lease) error {
+				logger.Info("leading the inbox projection", "backend_pid", lease.BackendPID())
+				return projections.NewRunner(log, lease, inbox.Projection(), logger).Run(ctx)
+			}, func(err error) { logger.Error("inbox projector", "err", err) })
+		},
+		position: func(ctx context.Context) (eventstore.Position, error) { return pg.Checkpoint(ctx, inbox.Name) },
+		close:    pg.Close,
+	}, nil
 }
 
 // startBridge runs the Kafka bridge when brokers are configured; the returned stop waits for

@@ -1,0 +1,77 @@
+package e2e_test
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/eventnotify/notify/infra/esdb/esdbtest"
+)
+
+// Two instances share one event store (the EventStoreDB double) and one PostgreSQL read
+// model. One of them projects; killing it with SIGKILL hands the projection to the other
+// within seconds, and every notification is counted exactly once. Needs PG_URL (CI starts
+// PostgreSQL with deploy/postgres/pg.sh).
+func TestPostgres_TwoInstancesTakeOverWithoutDoubleApply(t *testing.T) {
+	t.Parallel()
+	pg := os.Getenv("PG_URL")
+	if pg == "" {
+		t.Skip("PG_URL is not set: start PostgreSQL with `deploy/postgres/pg.sh up` (CI does) to run this test")
+	}
+	srv := esdbtest.Run(t)
+	start := func() *service {
+		return startServiceArgs(t, []string{"--data-dir", t.TempDir(), "--http-addr", freePort(t),
+			"--event-store", srv.URL(), "--read-model", pg, "--log-level", "info"})
+	}
+	a, b := start(), start()
+	recipient := "pg-" + uuid.NewString()[:8]
+	send := func(s *service, n int, from int) {
+		for i := from; i < from+n; i++ {
+			code, _, body := s.do(t, "POST", "/notifications", fmt.Sprintf(`{"recipientId":%q,"content":"Shared read model %d","category":"c"}`, recipient, i))
+			if code != 201 {
+				t.Fatalf("POST %d = %d %s", i, code, body)
+			}
+		}
+	}
+	send(a, 50, 0)
+	send(b, 50, 50)
+	for _, s := range []*service{a, b} {
+		eventuallyWithin(t, 20*time.Second, "both instances see 100", func() error {
+			if c := s.count(t, recipient); c != 100 {
+				return fmt.Errorf("count %d", c)
+			}
+			return nil
+		})
+	}
+	leader, follower := a, b
+	if !strings.Contains(a.logs.String(), "leading the inbox projection") {
+		leader, follower = b, a
+	}
+	if !strings.Contains(leader.logs.String(), "leading the inbox projection") || strings.Contains(follower.logs.String(), "leading the inbox projection") {
+		t.Fatalf("want exactly one leader; logs:\nA: %s\nB: %s", a.logs, b.logs)
+	}
+	leader.cmd.Process.Signal(syscall.SIGKILL)
+	<-leader.done
+	leader.done <- nil
+	killed := time.Now()
+
+	send(follower, 40, 100)
+	eventuallyWithin(t, 30*time.Second, "the survivor takes over and projects", func() error {
+		if c := follower.count(t, recipient); c != 140 {
+			return fmt.Errorf("count %d, want 140", c)
+		}
+		return nil
+	})
+	t.Logf("the survivor projected every event %v after the leader was killed", time.Since(killed).Round(10*time.Millisecond))
+	if got := len(follower.inbox(t, recipient)); got != 140 {
+		t.Fatalf("inbox lists %d, want 140", got)
+	}
+	if !strings.Contains(follower.logs.String(), "leading the inbox projection") {
+		t.Fatalf("the survivor never took the lead:\n%s", follower.logs)
+	}
+}
