@@ -24,9 +24,10 @@ func TestPostgres_TwoInstancesTakeOverWithoutDoubleApply(t *testing.T) {
 		t.Skip("PG_URL is not set: start PostgreSQL with `deploy/postgres/pg.sh up` (CI does) to run this test")
 	}
 	srv := esdbtest.Run(t)
+	schema := "e2e_" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
 	start := func() *service {
 		return startServiceArgs(t, []string{"--data-dir", t.TempDir(), "--http-addr", freePort(t),
-			"--event-store", srv.URL(), "--read-model", pg, "--log-level", "info"})
+			"--event-store", srv.URL(), "--read-model", pg, "--read-model-schema", schema, "--log-level", "info"})
 	}
 	a, b := start(), start()
 	recipient := "pg-" + uuid.NewString()[:8]

@@ -24,6 +24,7 @@ type Config struct {
 	DataDir         string
 	EventStore      string
 	ReadModel       string
+	ReadModelSchema string
 	Kafka           kafkabridge.Config
 	LogLevel        slog.Level
 	LogFormat       string
@@ -61,6 +62,7 @@ var settings = []setting{
 	{"data-dir", "NOTIFY_DATA_DIR", "./data", "directory of the embedded event log and read model", func(c *Config, v string) error { c.DataDir = v; return nil }, false},
 	{"event-store", "NOTIFY_EVENT_STORE", "embedded", "event store: embedded, or an EventStoreDB connection string esdb://…", func(c *Config, v string) error { c.EventStore = v; return nil }, false},
 	{"read-model", "NOTIFY_READ_MODEL", "embedded", "read model: embedded, or a PostgreSQL URL postgres://… shared by several instances", func(c *Config, v string) error { c.ReadModel = v; return nil }, false},
+	{"read-model-schema", "NOTIFY_READ_MODEL_SCHEMA", "", "PostgreSQL schema of the read model (created if missing); empty: the connection's default", str(func(c *Config) *string { return &c.ReadModelSchema }), false},
 	{"kafka-brokers", "NOTIFY_KAFKA_BROKERS", "", "comma-separated Kafka brokers; empty: no Kafka, HTTP commands only", func(c *Config, v string) error {
 		for _, b := range strings.Split(v, ",") {
 			if b = strings.TrimSpace(b); b != "" {

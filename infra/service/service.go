@@ -263,7 +263,7 @@ func openReadModel(ctx context.Context, cfg Config, logger *slog.Logger) (*readM
 			close:    func() { rm.Close() },
 		}, nil
 	}
-	pg, err := pgread.Open(ctx, cfg.ReadModel, pgread.Options{})
+	pg, err := pgread.Open(ctx, cfg.ReadModel, pgread.Options{Schema: cfg.ReadModelSchema})
 	if err != nil {
 		return nil, err
 	}
