@@ -65,20 +65,24 @@ func (s Security) guard(lim *limiter) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			p, err := s.Auth.Authenticate(c.Request().Header)
-			key := "ip:" + c.RealIP()
-			if err == nil && p.Kind != auth.Anonymous {
-				key = p.Subject
-				if p.Kind == auth.Recipient {
-					key = "sub:" + p.Subject
+			if lim != nil { // the key costs a header parse and an allocation: only when limiting
+				key := "ip:" + c.RealIP()
+				if err == nil && p.Kind != auth.Anonymous {
+					key = p.Subject
+					if p.Kind == auth.Recipient {
+						key = "sub:" + p.Subject
+					}
 				}
-			}
-			if wait, ok := lim.allow(key, time.Now()); !ok {
-				return &rateLimitedError{retryAfter: wait}
+				if wait, ok := lim.allow(key, time.Now()); !ok {
+					return &rateLimitedError{retryAfter: wait}
+				}
 			}
 			if err != nil {
 				return err
 			}
-			c.Set(principalKey, p)
+			if p.Kind != auth.Anonymous {
+				c.Set(principalKey, p) // absent reads as the anonymous zero value
+			}
 			if s.RequestTimeout > 0 {
 				ctx, cancel := context.WithTimeout(c.Request().Context(), s.RequestTimeout)
 				defer cancel()
