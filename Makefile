@@ -1,5 +1,8 @@
 # Targets a newcomer needs; each is one line of what it runs.
-.PHONY: run test fuzz test-integration test-esdb bench bench-kafka lint kafka-up kafka-down
+.PHONY: help run test fuzz test-integration test-esdb bench bench-kafka lint kafka-up kafka-down
+
+help:             ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
 
 run:              ## run the service on its embedded store in ./data
 	go run .
@@ -11,9 +14,11 @@ fuzz:             ## the HTTP body and Kafka command decoders, 20s each (FUZZTIM
 	go test -run '^$$' -fuzz '^FuzzDecodeJSON$$' -fuzztime $${FUZZTIME:-20s} ./infra/httpapi/
 	go test -run '^$$' -fuzz '^FuzzCommand$$' -fuzztime $${FUZZTIME:-20s} ./infra/kafkabridge/
 
-test-integration: ## Kafka suites and end-to-end tests on a real Kafka 4 broker (started here)
+test-integration: ## Kafka, PostgreSQL and end-to-end suites on a real Kafka 4 broker and PostgreSQL (started and stopped here)
 	eval "$$(deploy/kafka/kafka.sh up-secure | sed 's/^/export /')" && \
-	  go test -race -count=1 -v ./infra/kafkabridge/ ./infra/e2e/
+	  eval "$$(deploy/postgres/pg.sh up | sed 's/^/export /')" && \
+	  go test -race -count=1 -v ./infra/kafkabridge/ ./infra/pgread/ ./infra/e2e/; \
+	  status=$$?; deploy/kafka/kafka.sh down; deploy/postgres/pg.sh down; exit $$status
 
 test-esdb:        ## event-store contract against a real EventStoreDB: make test-esdb ESDB_URL='esdb://127.0.0.1:2113?tls=false'
 	@test -n "$(ESDB_URL)" || { echo "set ESDB_URL, e.g. make test-esdb ESDB_URL='esdb://127.0.0.1:2113?tls=false'"; exit 1; }
@@ -31,8 +36,8 @@ lint:             ## gofmt, go vet, staticcheck (pinned)
 	go vet ./...
 	go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
-kafka-up:         ## start a real Apache Kafka 4 broker on loopback (for the Kafka issue)
+kafka-up:         ## start a real Apache Kafka 4 broker on 127.0.0.1:19092
 	deploy/kafka/kafka.sh up
 
-kafka-down:
+kafka-down:       ## stop it
 	deploy/kafka/kafka.sh down

@@ -97,7 +97,7 @@ var settings = []setting{
 		c.Kafka.SASL.Password = strings.TrimRight(string(b), "\r\n")
 		return nil
 	}, false},
-	{"kafka-tls", "NOTIFY_KAFKA_TLS", "false", "connect to the brokers over TLS", func(c *Config, v string) (err error) {
+	{"kafka-tls", "NOTIFY_KAFKA_TLS", "false", "true: connect to the brokers over TLS (takes a value: --kafka-tls true)", func(c *Config, v string) (err error) {
 		c.Kafka.TLS.Enabled, err = strconv.ParseBool(v)
 		return err
 	}, false},
@@ -155,7 +155,7 @@ var settings = []setting{
 		}
 		return err
 	}, false},
-	{"auth-jwt-jwks-url", "NOTIFY_AUTH_JWT_JWKS_URL", "", "URL of the issuer's JWKS (https; refetched every 10m and on an unknown kid)", str(func(c *Config) *string { return &c.Auth.JWT.JWKSURL }), false},
+	{"auth-jwt-jwks-url", "NOTIFY_AUTH_JWT_JWKS_URL", "", "URL of the issuer's JWKS (https, or http to a loopback host; refetched every 10m and on an unknown kid)", str(func(c *Config) *string { return &c.Auth.JWT.JWKSURL }), false},
 	{"auth-jwt-issuer", "NOTIFY_AUTH_JWT_ISSUER", "", "required iss of recipient tokens", str(func(c *Config) *string { return &c.Auth.JWT.Issuer }), false},
 	{"auth-jwt-audience", "NOTIFY_AUTH_JWT_AUDIENCE", "", "required aud of recipient tokens", str(func(c *Config) *string { return &c.Auth.JWT.Audience }), false},
 	{"auth-jwt-leeway", "NOTIFY_AUTH_JWT_LEEWAY", "30s", "clock skew tolerated on exp and nbf", func(c *Config, v string) (err error) {
@@ -269,8 +269,28 @@ func (c Config) validate() error {
 	if _, err := auth.New(c.Auth); err != nil {
 		return fmt.Errorf("authentication: %w", err)
 	}
+	if err := c.unused(); err != nil {
+		return err
+	}
 	if len(c.Kafka.Brokers) > 0 {
 		return c.Kafka.Validate()
+	}
+	return nil
+}
+
+// unused refuses settings that would do nothing as configured: someone who set them expects
+// an effect (an issuer without a key would leave tokens unchecked and the API open).
+func (c Config) unused() error {
+	j := c.Auth.JWT
+	noKeys := len(j.Secret) == 0 && len(j.JWKS) == 0 && j.JWKSURL == ""
+	k := c.Kafka
+	switch {
+	case noKeys && (j.Issuer != "" || j.Audience != ""):
+		return errors.New("--auth-jwt-issuer / --auth-jwt-audience are set but no token key is (NOTIFY_AUTH_JWT_SECRET, --auth-jwt-jwks-file or --auth-jwt-jwks-url): tokens would not be checked")
+	case c.ReadModelSchema != "" && c.ReadModel == "embedded":
+		return errors.New("--read-model-schema applies to a PostgreSQL read model only; the read model is embedded")
+	case len(k.Brokers) == 0 && (k.TLS.Enabled || k.TLS.CAFile != "" || k.TLS.CertFile != "" || k.SASL.Mechanism != "" || k.SASL.User != ""):
+		return errors.New("--kafka-tls / --kafka-sasl-* are set but --kafka-brokers is empty: Kafka is off")
 	}
 	return nil
 }

@@ -67,6 +67,9 @@ func TestParseConfig_Refusals(t *testing.T) {
 		{"unknown SASL mechanism", []string{"--kafka-brokers", "a:1", "--kafka-sasl-mechanism", "GSSAPI"}, nil, "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512", ""},
 		{"cert without key", []string{"--kafka-brokers", "a:1", "--kafka-tls-cert-file", "c.pem"}, nil, "both the cert file and the key file", ""},
 		{"stray argument", []string{"serve"}, nil, `unexpected argument "serve"`, ""},
+		{"issuer without a key", []string{"--auth-jwt-issuer", "x", "--auth-jwt-audience", "y"}, nil, "tokens would not be checked", ""},
+		{"schema without PostgreSQL", []string{"--read-model-schema", "foo"}, nil, "PostgreSQL read model only", ""},
+		{"Kafka TLS without brokers", []string{"--kafka-tls", "true"}, nil, "Kafka is off", ""},
 		{"password file missing", []string{"--kafka-sasl-password-file", "/nonexistent/pw"}, map[string]string{"NOTIFY_KAFKA_SASL_PASSWORD": "hunter2"}, "/nonexistent/pw", "hunter2"},
 	}
 	for _, tt := range tests {
