@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/eventnotify/notify/app/command"
+	"github.com/eventnotify/notify/app/eventstore"
 	"github.com/eventnotify/notify/app/query"
 	"github.com/eventnotify/notify/infra/eventlog"
 	"github.com/eventnotify/notify/infra/httpapi"
@@ -55,6 +56,11 @@ func startWith(t *testing.T, sec httpapi.Security) api {
 		Cancel:   command.NewCancelNotificationHandler(log, nil),
 		Inbox:    query.NewInbox(rm),
 		Security: sec,
+		WaitFor: func(ctx context.Context, p eventstore.Position) error {
+			ctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+			defer cancel()
+			return runner.WaitFor(ctx, p)
+		},
 	}))
 	t.Cleanup(func() {
 		srv.Close()
@@ -239,5 +245,29 @@ func TestHealthAndReadiness(t *testing.T) {
 		if r := a.do(t, "GET", path, "", ""); r.status != 200 {
 			t.Fatalf("%s = %d %s", path, r.status, r.body)
 		}
+	}
+}
+
+// A query given a command's position answers with that command's effect, without polling;
+// a position the read model does not reach in time is a 503 that says so.
+func TestReadYourWrites(t *testing.T) {
+	t.Parallel()
+	a := start(t)
+	for i := range 20 {
+		created := a.do(t, "POST", "/notifications", jsonCT, fmt.Sprintf(`{"recipientId":"ryw","content":"Write number %d","category":"c"}`, i))
+		pos := created.header.Get(httpapi.HeaderPosition)
+		if r := a.do(t, "GET", "/notifications/count/from/ryw", "", "", httpapi.HeaderMinPosition, pos); r.status != 200 || r.body != fmt.Sprintf(`{"count":%d}`, i+1) {
+			t.Fatalf("count right after write %d at position %s = %d %s", i, pos, r.status, r.body)
+		}
+		if r := a.do(t, "GET", "/notifications/from/ryw?minPosition="+pos, "", ""); r.status != 200 || !strings.Contains(r.body, fmt.Sprintf("Write number %d", i)) {
+			t.Fatalf("list right after write %d = %d %s", i, r.status, r.body)
+		}
+	}
+	r := a.do(t, "GET", "/notifications/count/from/ryw", "", "", httpapi.HeaderMinPosition, "999999999")
+	if r.status != 503 || r.header.Get("Retry-After") != "1" || !strings.Contains(r.body, "not-caught-up") {
+		t.Fatalf("unreachable position = %d %v %s, want 503 not-caught-up with Retry-After", r.status, r.header, r.body)
+	}
+	if r := a.do(t, "GET", "/notifications/count/from/ryw", "", "", httpapi.HeaderMinPosition, "soon"); r.status != 400 || !strings.Contains(r.body, httpapi.HeaderMinPosition) {
+		t.Fatalf("bad position = %d %s, want 400 naming the header", r.status, r.body)
 	}
 }

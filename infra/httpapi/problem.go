@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/eventnotify/notify/domain/notification"
+	"github.com/eventnotify/notify/projections"
 	"github.com/eventnotify/notify/infra/auth"
 )
 
@@ -92,6 +93,9 @@ func problemFor(err error) Problem {
 		return Problem{Type: "urn:notify:problem:conflict", Title: "Conflict", Status: http.StatusConflict, Detail: msg}
 	case errors.As(err, &he):
 		return Problem{Type: "about:blank", Title: http.StatusText(he.Code), Status: he.Code, Detail: detailOf(he)}
+	case errors.Is(err, projections.ErrNotReached):
+		return Problem{Type: "urn:notify:problem:not-caught-up", Title: "Read model not caught up", Status: http.StatusServiceUnavailable,
+			Detail: "the read model has not reached the requested position in time: " + msg + "; retry shortly"}
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return Problem{Type: "urn:notify:problem:unavailable", Title: "Service unavailable", Status: http.StatusServiceUnavailable, Detail: "the request did not complete in time; it is safe to retry with the same Idempotency-Key"}
 	}
@@ -119,6 +123,8 @@ func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="notify"`)
 		case errors.As(err, &rl):
 			c.Response().Header().Set(echo.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(rl.retryAfter.Seconds()))))
+		case errors.Is(err, projections.ErrNotReached):
+			c.Response().Header().Set(echo.HeaderRetryAfter, "1")
 		}
 		switch p.Status {
 		case http.StatusNotFound, http.StatusMethodNotAllowed:

@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/eventnotify/notify/app/command"
+	"github.com/eventnotify/notify/app/eventstore"
 	"github.com/eventnotify/notify/projections/inbox"
 )
 
@@ -83,7 +84,31 @@ func setPosition(c echo.Context, res command.Result) {
 	c.Response().Header().Set(HeaderPosition, strconv.FormatUint(uint64(res.Position), 10))
 }
 
+// HeaderMinPosition asks a query to reflect at least this log position (a command's
+// Notify-Position): read-your-writes.
+const HeaderMinPosition = "Notify-Min-Position"
+
+// awaitPosition waits, bounded, until the read model reflects the position the client passed
+// in Notify-Min-Position (or ?minPosition=).
+func (s seed) awaitPosition(c echo.Context) error {
+	raw := c.Request().Header.Get(HeaderMinPosition)
+	if raw == "" {
+		raw = c.QueryParam("minPosition")
+	}
+	if raw == "" || s.WaitFor == nil {
+		return nil
+	}
+	p, err := strconv.ParseUint(raw, 10, 64)
+	if err != nil {
+		return &bodyError{field: HeaderMinPosition, rule: "must be a log position (a non-negative integer, as in Notify-Position)"}
+	}
+	return s.WaitFor(c.Request().Context(), eventstore.Position(p))
+}
+
 func (s seed) count(c echo.Context) error {
+	if err := s.awaitPosition(c); err != nil {
+		return err
+	}
 	counts, err := s.Inbox.Count(c.Request().Context(), param(c, "recipientId"))
 	if err != nil {
 		return err
@@ -93,6 +118,9 @@ func (s seed) count(c echo.Context) error {
 }
 
 func (s seed) list(c echo.Context) error {
+	if err := s.awaitPosition(c); err != nil {
+		return err
+	}
 	docs, err := s.Inbox.List(c.Request().Context(), param(c, "recipientId"), 0)
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/eventnotify/notify/app/command"
+	"github.com/eventnotify/notify/app/eventstore"
 	"github.com/eventnotify/notify/infra/auth"
 	"github.com/eventnotify/notify/projections/inbox"
 )
@@ -50,7 +51,11 @@ type Deps struct {
 	Inbox  Inbox
 	// Ready reports whether the service can serve fresh reads (projections caught up) and
 	// details for the answer body (positions), ready or not.
-	Ready    func(context.Context) (map[string]any, error)
+	Ready func(context.Context) (map[string]any, error)
+	// WaitFor blocks until the read model reflects log position p, or fails with an error
+	// wrapping projections.ErrNotReached when its bound passes (read-your-writes). Nil: reads
+	// never wait.
+	WaitFor  func(ctx context.Context, p eventstore.Position) error
 	Logger   *slog.Logger
 	Security Security
 }

@@ -25,6 +25,7 @@ type Config struct {
 	EventStore      string
 	ReadModel       string
 	ReadModelSchema string
+	ReadWait        time.Duration
 	Kafka           kafkabridge.Config
 	LogLevel        slog.Level
 	LogFormat       string
@@ -62,6 +63,13 @@ var settings = []setting{
 	{"data-dir", "NOTIFY_DATA_DIR", "./data", "directory of the embedded event log and read model", func(c *Config, v string) error { c.DataDir = v; return nil }, false},
 	{"event-store", "NOTIFY_EVENT_STORE", "embedded", "event store: embedded, or an EventStoreDB connection string esdb://…", func(c *Config, v string) error { c.EventStore = v; return nil }, false},
 	{"read-model", "NOTIFY_READ_MODEL", "embedded", "read model: embedded, or a PostgreSQL URL postgres://… shared by several instances", func(c *Config, v string) error { c.ReadModel = v; return nil }, false},
+	{"read-wait", "NOTIFY_READ_WAIT", "2s", "longest a query with Notify-Min-Position waits for the read model to reach it", func(c *Config, v string) (err error) {
+		c.ReadWait, err = time.ParseDuration(v)
+		if err == nil && c.ReadWait < 0 {
+			err = errors.New("must not be negative")
+		}
+		return err
+	}, false},
 	{"read-model-schema", "NOTIFY_READ_MODEL_SCHEMA", "", "PostgreSQL schema of the read model (created if missing); empty: the connection's default", str(func(c *Config) *string { return &c.ReadModelSchema }), false},
 	{"kafka-brokers", "NOTIFY_KAFKA_BROKERS", "", "comma-separated Kafka brokers; empty: no Kafka, HTTP commands only", func(c *Config, v string) error {
 		for _, b := range strings.Split(v, ",") {

@@ -115,6 +115,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		Unread: cmds.Unread,
 		Cancel: cmds.Cancel,
 		Inbox:  query.NewInbox(rm.queries),
+		WaitFor: func(ctx context.Context, want eventstore.Position) error {
+			return waitFor(ctx, rm.position, want, cfg.ReadWait)
+		},
 		Ready: func(ctx context.Context) (map[string]any, error) {
 			p, err := rm.position(ctx)
 			if err != nil {
@@ -195,6 +198,30 @@ func logAuth(cfg Config, logger *slog.Logger) {
 	}
 	if cfg.RateLimit > 0 {
 		logger.Info("rate limit", "per_second", cfg.RateLimit, "burst", cfg.RateBurst, "request_timeout", cfg.RequestTimeout.String())
+	}
+}
+
+// waitFor polls the read model's position until it reaches want, at most for limit. Polling
+// (every 2 ms) serves every read model alike, including a PostgreSQL one projected by another
+// instance.
+func waitFor(ctx context.Context, position func(context.Context) (eventstore.Position, error), want eventstore.Position, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		p, err := position(ctx)
+		if err != nil {
+			return fmt.Errorf("read model position: %w", err)
+		}
+		if p >= want {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: at %d, want %d after %v", projections.ErrNotReached, p, want, limit)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Millisecond):
+		}
 	}
 }
 
