@@ -13,8 +13,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/eventnotify/notify/domain/notification"
-	"github.com/eventnotify/notify/projections"
 	"github.com/eventnotify/notify/infra/auth"
+	"github.com/eventnotify/notify/projections"
 )
 
 // Problem is an RFC 9457 problem document.
