@@ -61,6 +61,14 @@ func startWith(t *testing.T, sec httpapi.Security) api {
 			defer cancel()
 			return runner.WaitFor(ctx, p)
 		},
+		Projections: func(context.Context) (httpapi.ProjectionsStatus, error) {
+			head, p := log.Head(), runner.Position()
+			st := httpapi.ProjectionStatus{Name: inbox.Name, Position: p, State: "live"}
+			if p < head {
+				st.Lag, st.State = uint64(head-p), "catching-up"
+			}
+			return httpapi.ProjectionsStatus{LogHead: head, Projections: []httpapi.ProjectionStatus{st}}, nil
+		},
 	}))
 	t.Cleanup(func() {
 		srv.Close()
@@ -269,5 +277,23 @@ func TestReadYourWrites(t *testing.T) {
 	}
 	if r := a.do(t, "GET", "/notifications/count/from/ryw", "", "", httpapi.HeaderMinPosition, "soon"); r.status != 400 || !strings.Contains(r.body, httpapi.HeaderMinPosition) {
 		t.Fatalf("bad position = %d %s, want 400 naming the header", r.status, r.body)
+	}
+}
+
+// The projection status names each projection with its position, lag and state; with no
+// authentication configured it is served on loopback like every route.
+func TestProjectionStatus(t *testing.T) {
+	t.Parallel()
+	a := start(t)
+	created := a.do(t, "POST", "/notifications", jsonCT, `{"recipientId":"st","content":"Status check","category":"c"}`)
+	a.waitFor(t, created)
+	r := a.do(t, "GET", "/v1/projections", "", "")
+	var st httpapi.ProjectionsStatus
+	if err := json.Unmarshal([]byte(r.body), &st); err != nil || r.status != 200 {
+		t.Fatalf("GET /v1/projections = %d %s (%v)", r.status, r.body, err)
+	}
+	if len(st.Projections) != 1 || st.Projections[0].Name != inbox.Name || st.Projections[0].State != "live" ||
+		st.Projections[0].Lag != 0 || st.Projections[0].Position != st.LogHead || st.LogHead == 0 {
+		t.Fatalf("status = %+v, want the inbox live at the log head", st)
 	}
 }

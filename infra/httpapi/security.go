@@ -56,6 +56,8 @@ const (
 	// inboxReader routes take the recipient's own token or an admin key; the recipient is the
 	// path parameter recipientId.
 	inboxReader
+	// admin routes need an API key with the admin scope.
+	admin
 )
 
 // guard authenticates the caller, applies the rate limit of its credential, and records the
@@ -112,7 +114,8 @@ func (s Security) allow(pol policy) echo.MiddlewareFunc {
 				return errUnauthenticated
 			case pol == sender && p.Has(auth.ScopeSend),
 				pol == changer && (p.Has(auth.ScopeSend) || p.Kind == auth.Recipient),
-				pol == inboxReader && p.Has(auth.ScopeAdmin):
+				pol == inboxReader && p.Has(auth.ScopeAdmin),
+				pol == admin && p.Has(auth.ScopeAdmin):
 				return next(c)
 			case pol == inboxReader && p.Kind == auth.Recipient:
 				if param(c, "recipientId") != p.Subject {

@@ -111,6 +111,7 @@ func TestAuthorization_Matrix(t *testing.T) {
 	send := with(want{"wrong recipient": 403, "right recipient": 403, "service key": 201, "admin key": 403})
 	change := with(want{"wrong recipient": 404, "right recipient": 200, "service key": 200, "admin key": 403})
 	read := with(want{"wrong recipient": 404, "right recipient": 200, "service key": 403, "admin key": 200})
+	adminOnly := with(want{"wrong recipient": 403, "right recipient": 403, "service key": 403, "admin key": 200})
 	health := want{"no token": 200, "wrong recipient": 200, "right recipient": 200, "service key": 200, "admin key": 200,
 		"expired": 401, "bad signature": 401, "wrong audience": 401, "unknown key": 401}
 	routes := []struct {
@@ -123,6 +124,7 @@ func TestAuthorization_Matrix(t *testing.T) {
 		{"PATCH", "/notifications/{id}/cancel", change},
 		{"GET", "/notifications/count/from/alice", read},
 		{"GET", "/notifications/from/alice", read},
+		{"GET", "/v1/projections", adminOnly},
 		{"GET", "/healthz", health},
 		{"GET", "/readyz", health},
 	}

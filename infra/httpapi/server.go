@@ -55,9 +55,26 @@ type Deps struct {
 	// WaitFor blocks until the read model reflects log position p, or fails with an error
 	// wrapping projections.ErrNotReached when its bound passes (read-your-writes). Nil: reads
 	// never wait.
-	WaitFor  func(ctx context.Context, p eventstore.Position) error
-	Logger   *slog.Logger
-	Security Security
+	WaitFor func(ctx context.Context, p eventstore.Position) error
+	// Projections reports each projection's position, lag behind the log head, and state.
+	Projections func(ctx context.Context) (ProjectionsStatus, error)
+	Logger      *slog.Logger
+	Security    Security
+}
+
+// ProjectionsStatus answers GET /v1/projections.
+type ProjectionsStatus struct {
+	LogHead     eventstore.Position `json:"logHead"`
+	Projections []ProjectionStatus  `json:"projections"`
+}
+
+// ProjectionStatus is one projection: how far it is, how far behind the log, and whether it
+// is live (caught up and following) or catching up.
+type ProjectionStatus struct {
+	Name     string              `json:"name"`
+	Position eventstore.Position `json:"position"`
+	Lag      uint64              `json:"lag"`
+	State    string              `json:"state"`
 }
 
 // New builds the Echo instance with every route.
@@ -88,6 +105,17 @@ func New(d Deps) *echo.Echo {
 	e.PATCH("/notifications/:id/cancel", s.cancel, sec.allow(changer))
 	e.GET("/notifications/count/from/:recipientId", s.count, sec.allow(inboxReader))
 	e.GET("/notifications/from/:recipientId", s.list, sec.allow(inboxReader))
+
+	e.GET("/v1/projections", func(c echo.Context) error {
+		if d.Projections == nil {
+			return echo.NewHTTPError(http.StatusNotFound, "projection status is not available")
+		}
+		st, err := d.Projections(c.Request().Context())
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, st)
+	}, sec.allow(admin))
 
 	e.GET("/healthz", func(c echo.Context) error {
 		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, []byte(`{"status":"ok"}`))

@@ -115,6 +115,21 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		Unread: cmds.Unread,
 		Cancel: cmds.Cancel,
 		Inbox:  query.NewInbox(rm.queries),
+		Projections: func(ctx context.Context) (httpapi.ProjectionsStatus, error) {
+			head, err := log.head(ctx)
+			if err != nil {
+				return httpapi.ProjectionsStatus{}, fmt.Errorf("event store head: %w", err)
+			}
+			p, err := rm.position(ctx)
+			if err != nil {
+				return httpapi.ProjectionsStatus{}, fmt.Errorf("read model position: %w", err)
+			}
+			st := httpapi.ProjectionStatus{Name: inbox.Name, Position: p, State: "live"}
+			if p < head {
+				st.Lag, st.State = uint64(head-p), "catching-up"
+			}
+			return httpapi.ProjectionsStatus{LogHead: head, Projections: []httpapi.ProjectionStatus{st}}, nil
+		},
 		WaitFor: func(ctx context.Context, want eventstore.Position) error {
 			return waitFor(ctx, rm.position, want, cfg.ReadWait)
 		},
