@@ -61,6 +61,7 @@ func startWith(t *testing.T, sec httpapi.Security) api {
 			defer cancel()
 			return runner.WaitFor(ctx, p)
 		},
+		Notifications: query.NewNotifications(log),
 		Projections: func(context.Context) (httpapi.ProjectionsStatus, error) {
 			head, p := log.Head(), runner.Position()
 			st := httpapi.ProjectionStatus{Name: inbox.Name, Position: p, State: "live"}
@@ -295,5 +296,51 @@ func TestProjectionStatus(t *testing.T) {
 	if len(st.Projections) != 1 || st.Projections[0].Name != inbox.Name || st.Projections[0].State != "live" ||
 		st.Projections[0].Lag != 0 || st.Projections[0].Position != st.LogHead || st.LogHead == 0 {
 		t.Fatalf("status = %+v, want the inbox live at the log head", st)
+	}
+}
+
+// One notification and its audit trail come straight from the event store; counts from the
+// read model.
+func TestV1_NotificationHistoryAndCounts(t *testing.T) {
+	t.Parallel()
+	a := start(t)
+	created := a.do(t, "POST", "/notifications", jsonCT, `{"recipientId":"v1","content":"Audit me please","category":"c"}`, "X-Correlation-Id", "order-9")
+	var n struct{ Notification struct{ ID string } }
+	json.Unmarshal([]byte(created.body), &n)
+	id := n.Notification.ID
+	a.do(t, "PATCH", "/notifications/"+id+"/read", "", "")
+	a.do(t, "PATCH", "/notifications/"+id+"/cancel", "", "")
+
+	one := a.do(t, "GET", "/v1/notifications/"+id, "", "")
+	var v map[string]any
+	if err := json.Unmarshal([]byte(one.body), &v); err != nil || one.status != 200 || v["status"] != "canceled" || v["readAt"] == nil {
+		t.Fatalf("GET one = %d %s", one.status, one.body)
+	}
+	h := a.do(t, "GET", "/v1/notifications/"+id+"/history", "", "")
+	var hist struct {
+		Events []struct {
+			Type     string
+			Revision uint64
+			Metadata map[string]any
+		}
+	}
+	if err := json.Unmarshal([]byte(h.body), &hist); err != nil || h.status != 200 || len(hist.Events) != 3 {
+		t.Fatalf("history = %d %s", h.status, h.body)
+	}
+	for i, want := range []string{"NotificationSent", "NotificationRead", "NotificationCanceled"} {
+		if e := hist.Events[i]; e.Type != want || e.Revision != uint64(i) {
+			t.Fatalf("history[%d] = %+v, want %s at revision %d", i, e, want, i)
+		}
+	}
+	if hist.Events[0].Metadata["correlationId"] != "order-9" {
+		t.Fatalf("history metadata = %v, want the correlation id", hist.Events[0].Metadata)
+	}
+	if r := a.do(t, "GET", "/v1/notifications/00000000-0000-4000-8000-000000000000/history", "", ""); r.status != 404 {
+		t.Fatalf("unknown history = %d %s", r.status, r.body)
+	}
+	unread := a.do(t, "POST", "/notifications", jsonCT, `{"recipientId":"v1","content":"Still unread one","category":"c"}`)
+	c := a.do(t, "GET", "/v1/recipients/v1/notifications/count", "", "", httpapi.HeaderMinPosition, unread.header.Get(httpapi.HeaderPosition))
+	if c.status != 200 || c.body != `{"total":2,"unread":1}` {
+		t.Fatalf("counts = %d %s, want total 2 unread 1", c.status, c.body)
 	}
 }

@@ -135,7 +135,8 @@ func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 				}
 			}
 		}
-		if p.Status >= 500 && !errors.Is(err, context.Canceled) { // a canceled request is a client that left
+		// A canceled request is a client that left; a read model still catching up is expected.
+		if p.Status >= 500 && !errors.Is(err, context.Canceled) && !errors.Is(err, projections.ErrNotReached) {
 			logger.Error("request failed", "method", c.Request().Method, "path", p.Instance, "status", p.Status, "err", err)
 		}
 		body, _ := json.Marshal(p)

@@ -58,6 +58,9 @@ const (
 	inboxReader
 	// admin routes need an API key with the admin scope.
 	admin
+	// noteReader routes take an admin key or a recipient token; the handler answers 404 when
+	// the notification is not the token's recipient's.
+	noteReader
 )
 
 // guard authenticates the caller, applies the rate limit of its credential, and records the
@@ -115,7 +118,8 @@ func (s Security) allow(pol policy) echo.MiddlewareFunc {
 			case pol == sender && p.Has(auth.ScopeSend),
 				pol == changer && (p.Has(auth.ScopeSend) || p.Kind == auth.Recipient),
 				pol == inboxReader && p.Has(auth.ScopeAdmin),
-				pol == admin && p.Has(auth.ScopeAdmin):
+				pol == admin && p.Has(auth.ScopeAdmin),
+				pol == noteReader && (p.Has(auth.ScopeAdmin) || p.Kind == auth.Recipient):
 				return next(c)
 			case pol == inboxReader && p.Kind == auth.Recipient:
 				if param(c, "recipientId") != p.Subject {

@@ -125,6 +125,9 @@ func TestAuthorization_Matrix(t *testing.T) {
 		{"GET", "/notifications/count/from/alice", read},
 		{"GET", "/notifications/from/alice", read},
 		{"GET", "/v1/projections", adminOnly},
+		{"GET", "/v1/notifications/{id}", read},
+		{"GET", "/v1/notifications/{id}/history", read},
+		{"GET", "/v1/recipients/alice/notifications/count", read},
 		{"GET", "/healthz", health},
 		{"GET", "/readyz", health},
 	}
@@ -132,8 +135,9 @@ func TestAuthorization_Matrix(t *testing.T) {
 		for who, status := range rt.want {
 			t.Run(rt.method+" "+rt.path+" as "+who, func(t *testing.T) {
 				path, body, ct := rt.path, "", ""
-				if rt.method == "PATCH" { // every PATCH route takes {id}
-					path = strings.Replace(path, "{id}", a.sendAs(t, "alice"), 1)
+				if strings.Contains(path, "{id}") { // a fresh notification of alice (sent only when needed)
+					id := a.sendAs(t, "alice")
+					path = strings.Replace(path, "{id}", id, 1)
 				}
 				if rt.method == "POST" {
 					body, ct = `{"recipientId":"alice","content":"hello there","category":"c"}`, jsonCT

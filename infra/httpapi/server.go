@@ -14,6 +14,8 @@ import (
 
 	"github.com/eventnotify/notify/app/command"
 	"github.com/eventnotify/notify/app/eventstore"
+	"github.com/eventnotify/notify/app/query"
+	"github.com/eventnotify/notify/domain/notification"
 	"github.com/eventnotify/notify/infra/auth"
 	"github.com/eventnotify/notify/projections/inbox"
 )
@@ -35,6 +37,9 @@ type (
 	cancelHandler interface {
 		Handle(context.Context, command.CancelNotification) (command.Result, error)
 	}
+	noteQueries interface {
+		History(ctx context.Context, id string) (*notification.Notification, []query.HistoryEntry, error)
+	}
 	// Inbox answers inbox queries.
 	Inbox interface {
 		List(ctx context.Context, recipient string, limit int) ([]json.RawMessage, error)
@@ -49,6 +54,9 @@ type Deps struct {
 	Unread unreadHandler
 	Cancel cancelHandler
 	Inbox  Inbox
+	// Notifications answers one-notification queries from the event store (nil: the /v1
+	// notification routes answer 404).
+	Notifications noteQueries
 	// Ready reports whether the service can serve fresh reads (projections caught up) and
 	// details for the answer body (positions), ready or not.
 	Ready func(context.Context) (map[string]any, error)
@@ -105,6 +113,11 @@ func New(d Deps) *echo.Echo {
 	e.PATCH("/notifications/:id/cancel", s.cancel, sec.allow(changer))
 	e.GET("/notifications/count/from/:recipientId", s.count, sec.allow(inboxReader))
 	e.GET("/notifications/from/:recipientId", s.list, sec.allow(inboxReader))
+
+	v := v1{d}
+	e.GET("/v1/notifications/:id", v.notification, sec.allow(noteReader))
+	e.GET("/v1/notifications/:id/history", v.history, sec.allow(noteReader))
+	e.GET("/v1/recipients/:recipientId/notifications/count", v.count, sec.allow(inboxReader))
 
 	e.GET("/v1/projections", func(c echo.Context) error {
 		if d.Projections == nil {

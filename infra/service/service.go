@@ -110,11 +110,12 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	logAuth(cfg, logger)
 	api := httpapi.New(httpapi.Deps{
-		Send:   cmds.Send,
-		Read:   cmds.Read,
-		Unread: cmds.Unread,
-		Cancel: cmds.Cancel,
-		Inbox:  query.NewInbox(rm.queries),
+		Send:          cmds.Send,
+		Read:          cmds.Read,
+		Unread:        cmds.Unread,
+		Cancel:        cmds.Cancel,
+		Inbox:         query.NewInbox(rm.queries),
+		Notifications: query.NewNotifications(log),
 		Projections: func(ctx context.Context) (httpapi.ProjectionsStatus, error) {
 			head, err := log.head(ctx)
 			if err != nil {

@@ -1,0 +1,70 @@
+package query
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/eventnotify/notify/app/eventstore"
+	"github.com/eventnotify/notify/domain/notification"
+)
+
+// StreamReader reads a notification's events from the event store.
+type StreamReader interface {
+	ReadStream(ctx context.Context, stream string, from uint64, limit int) ([]eventstore.RecordedEvent, error)
+}
+
+// Notifications answers questions about one notification straight from its event stream,
+// so they need no read model and see every acknowledged command.
+type Notifications struct{ store StreamReader }
+
+// NewNotifications builds the one-notification queries over the event store.
+func NewNotifications(store StreamReader) Notifications {
+	if store == nil {
+		panic("query: nil stream reader")
+	}
+	return Notifications{store: store}
+}
+
+// HistoryEntry is one event of a notification's audit trail.
+type HistoryEntry struct {
+	Type       string              `json:"type"`
+	Revision   uint64              `json:"revision"`
+	Position   eventstore.Position `json:"position"`
+	EventID    string              `json:"eventId"`
+	RecordedAt time.Time           `json:"recordedAt"`
+	Data       json.RawMessage     `json:"data"`
+	Metadata   json.RawMessage     `json:"metadata,omitempty"`
+}
+
+// History returns the notification's state and its events, oldest first. An unknown id is
+// notification.ErrNotFound.
+func (q Notifications) History(ctx context.Context, id string) (*notification.Notification, []HistoryEntry, error) {
+	id, err := notification.ParseID(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	recs, err := q.store.ReadStream(ctx, notification.Stream(id), 0, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read notification %s: %w", id, err)
+	}
+	if len(recs) == 0 {
+		return nil, nil, fmt.Errorf("%w: no notification has id %s", notification.ErrNotFound, id)
+	}
+	n := notification.New(id)
+	out := make([]HistoryEntry, 0, len(recs))
+	for _, r := range recs {
+		e, err := notification.Decode(r.Type, r.Data)
+		if err != nil {
+			return nil, nil, fmt.Errorf("notification %s at revision %d: %w", id, r.Revision, err)
+		}
+		n.Apply(e)
+		h := HistoryEntry{Type: r.Type, Revision: r.Revision, Position: r.Position, EventID: r.ID.String(), RecordedAt: r.Created, Data: r.Data}
+		if json.Valid(r.Metadata) {
+			h.Metadata = r.Metadata
+		}
+		out = append(out, h)
+	}
+	return n, out, nil
+}
