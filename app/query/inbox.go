@@ -18,7 +18,14 @@ const MaxList = 1000
 type ReadModel interface {
 	List(ctx context.Context, recipient string, limit int) ([]json.RawMessage, error)
 	Count(ctx context.Context, recipient string) (inbox.Counts, error)
+	Page(ctx context.Context, q inbox.PageQuery) (inbox.Page, error)
 }
+
+// Page sizes of the /v1 inbox.
+const (
+	DefaultPage = 20
+	MaxPage     = 100
+)
 
 // Inbox answers inbox queries.
 type Inbox struct{ rm ReadModel }
@@ -56,4 +63,22 @@ func (q Inbox) Count(ctx context.Context, recipient string) (inbox.Counts, error
 		return c, fmt.Errorf("count inbox of %s: %w", recipient, err)
 	}
 	return c, nil
+}
+
+// Page returns a page of the recipient's inbox; a zero limit means DefaultPage.
+func (q Inbox) Page(ctx context.Context, pq inbox.PageQuery) (inbox.Page, error) {
+	if err := notification.ValidateRecipient(pq.Recipient); err != nil {
+		return inbox.Page{}, err
+	}
+	switch {
+	case pq.Limit == 0:
+		pq.Limit = DefaultPage
+	case pq.Limit < 0 || pq.Limit > MaxPage:
+		return inbox.Page{}, &notification.ValidationError{Field: "limit", Rule: fmt.Sprintf("must be 1 to %d", MaxPage)}
+	}
+	page, err := q.rm.Page(ctx, pq)
+	if err != nil {
+		return page, fmt.Errorf("inbox page of %s: %w", pq.Recipient, err)
+	}
+	return page, nil
 }

@@ -344,3 +344,64 @@ func TestV1_NotificationHistoryAndCounts(t *testing.T) {
 		t.Fatalf("counts = %d %s, want total 2 unread 1", c.status, c.body)
 	}
 }
+
+// The /v1 inbox pages newest first with an opaque cursor and filters by status and category.
+func TestV1_InboxPages(t *testing.T) {
+	t.Parallel()
+	a := start(t)
+	var ids []string
+	var last reply
+	for i := range 5 {
+		cat := []string{"promo", "orders"}[i%2]
+		last = a.do(t, "POST", "/notifications", jsonCT, fmt.Sprintf(`{"recipientId":"pager","content":"Page item %d","category":%q}`, i, cat))
+		var n struct{ Notification struct{ ID string } }
+		json.Unmarshal([]byte(last.body), &n)
+		ids = append(ids, n.Notification.ID)
+	}
+	last = a.do(t, "PATCH", "/notifications/"+ids[3]+"/read", "", "")
+	pos := last.header.Get(httpapi.HeaderPosition)
+
+	type page struct {
+		Notifications []struct{ ID, Status, Category string }
+		NextCursor    string
+	}
+	get := func(query string) page {
+		t.Helper()
+		r := a.do(t, "GET", "/v1/recipients/pager/notifications"+query, "", "", httpapi.HeaderMinPosition, pos)
+		var p page
+		if err := json.Unmarshal([]byte(r.body), &p); err != nil || r.status != 200 {
+			t.Fatalf("GET %s = %d %s", query, r.status, r.body)
+		}
+		return p
+	}
+	var walked []string
+	query := "?limit=2"
+	for range 5 {
+		p := get(query)
+		for _, n := range p.Notifications {
+			walked = append(walked, n.ID)
+		}
+		if p.NextCursor == "" {
+			break
+		}
+		query = "?limit=2&cursor=" + p.NextCursor
+	}
+	if want := []string{ids[4], ids[3], ids[2], ids[1], ids[0]}; fmt.Sprint(walked) != fmt.Sprint(want) {
+		t.Fatalf("paging by 2 walked %v, want %v", walked, want)
+	}
+	if p := get("?status=read"); len(p.Notifications) != 1 || p.Notifications[0].ID != ids[3] {
+		t.Fatalf("status=read = %+v", p)
+	}
+	if p := get("?status=unread&category=promo"); len(p.Notifications) != 3 || p.Notifications[0].Category != "promo" {
+		t.Fatalf("unread promo = %+v, want 3", p)
+	}
+	if p := get(""); len(p.Notifications) != 5 || p.NextCursor != "" {
+		t.Fatalf("default page = %d items, cursor %q", len(p.Notifications), p.NextCursor)
+	}
+	for q, field := range map[string]string{"?limit=101": "limit", "?limit=abc": "limit", "?status=new": "status", "?cursor=zzz": "cursor"} {
+		r := a.do(t, "GET", "/v1/recipients/pager/notifications"+q, "", "")
+		if r.status != 400 || !strings.Contains(r.body, `"field":"`+field+`"`) {
+			t.Fatalf("GET %s = %d %s, want 400 naming %s", q, r.status, r.body, field)
+		}
+	}
+}

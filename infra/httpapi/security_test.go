@@ -128,6 +128,7 @@ func TestAuthorization_Matrix(t *testing.T) {
 		{"GET", "/v1/notifications/{id}", read},
 		{"GET", "/v1/notifications/{id}/history", read},
 		{"GET", "/v1/recipients/alice/notifications/count", read},
+		{"GET", "/v1/recipients/alice/notifications", read},
 		{"GET", "/healthz", health},
 		{"GET", "/readyz", health},
 	}

@@ -44,6 +44,7 @@ type (
 	Inbox interface {
 		List(ctx context.Context, recipient string, limit int) ([]json.RawMessage, error)
 		Count(ctx context.Context, recipient string) (inbox.Counts, error)
+		Page(ctx context.Context, q inbox.PageQuery) (inbox.Page, error)
 	}
 )
 
@@ -118,6 +119,7 @@ func New(d Deps) *echo.Echo {
 	e.GET("/v1/notifications/:id", v.notification, sec.allow(noteReader))
 	e.GET("/v1/notifications/:id/history", v.history, sec.allow(noteReader))
 	e.GET("/v1/recipients/:recipientId/notifications/count", v.count, sec.allow(inboxReader))
+	e.GET("/v1/recipients/:recipientId/notifications", v.page, sec.allow(inboxReader))
 
 	e.GET("/v1/projections", func(c echo.Context) error {
 		if d.Projections == nil {

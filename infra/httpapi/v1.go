@@ -1,8 +1,11 @@
 package httpapi
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -61,4 +64,71 @@ func (v v1) count(c echo.Context) error {
 		return err
 	}
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, fmt.Appendf(nil, `{"total":%d,"unread":%d}`, counts.Total, counts.Unread))
+}
+
+// page answers GET /v1/recipients/:recipientId/notifications?status=&category=&limit=&cursor=
+// with {"notifications":[…],"nextCursor":"…"}; the cursor is opaque to clients.
+func (v v1) page(c echo.Context) error {
+	if err := seed(v).awaitPosition(c); err != nil {
+		return err
+	}
+	q := inbox.PageQuery{Recipient: param(c, "recipientId"), Category: c.QueryParam("category")}
+	switch st := c.QueryParam("status"); st {
+	case "", "all":
+	case "unread":
+		q.Status = inbox.StatusSent
+	case "read":
+		q.Status = inbox.StatusRead
+	case "canceled":
+		q.Status = inbox.StatusCanceled
+	default:
+		return &notification.ValidationError{Field: "status", Rule: "must be unread, read, canceled or all"}
+	}
+	if l := c.QueryParam("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil {
+			return &notification.ValidationError{Field: "limit", Rule: "must be a whole number"}
+		}
+		q.Limit = n
+	}
+	if cur := c.QueryParam("cursor"); cur != "" {
+		p, err := decodeCursor(cur)
+		if err != nil {
+			return &notification.ValidationError{Field: "cursor", Rule: "must be a nextCursor this API returned"}
+		}
+		q.Before = p
+	}
+	page, err := v.Inbox.Page(c.Request().Context(), q)
+	if err != nil {
+		return err
+	}
+	b := append([]byte(nil), `{"notifications":[`...)
+	for i, d := range page.Items {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, d...)
+	}
+	b = append(b, ']')
+	if page.Next != 0 {
+		b = fmt.Appendf(b, `,"nextCursor":%q`, encodeCursor(page.Next))
+	}
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, append(b, '}'))
+}
+
+// Cursors are base64url("v1:" + position), so clients treat them as opaque.
+func encodeCursor(p eventstore.Position) string {
+	return base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "v1:%d", uint64(p)))
+}
+
+func decodeCursor(s string) (eventstore.Position, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || !strings.HasPrefix(string(b), "v1:") {
+		return 0, fmt.Errorf("bad cursor")
+	}
+	p, err := strconv.ParseUint(string(b[3:]), 10, 64)
+	if err != nil || p == 0 {
+		return 0, fmt.Errorf("bad cursor")
+	}
+	return eventstore.Position(p), nil
 }

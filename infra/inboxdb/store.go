@@ -179,6 +179,42 @@ func (s *Store) List(_ context.Context, recipient string, limit int) ([]json.Raw
 	return out, err
 }
 
+// Page returns a page of the recipient's notifications, newest first, filtered by status and
+// category.
+func (s *Store) Page(_ context.Context, q inbox.PageQuery) (inbox.Page, error) {
+	var page inbox.Page
+	prefix := recipientPrefix(q.Recipient)
+	start := prefix
+	if q.Before > 0 {
+		start = docKey(q.Recipient, q.Before-1)
+	}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketDocs).Cursor()
+		var f struct {
+			Status   inbox.Status `json:"status"`
+			Category string       `json:"category"`
+		}
+		for k, v := c.Seek(start); k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8; k, v = c.Next() {
+			if q.Status != "" || q.Category != "" {
+				f.Status, f.Category = "", ""
+				if err := json.Unmarshal(v, &f); err != nil {
+					return fmt.Errorf("inboxdb: decode document: %w", err)
+				}
+				if (q.Status != "" && f.Status != q.Status) || (q.Category != "" && f.Category != q.Category) {
+					continue
+				}
+			}
+			page.Items = append(page.Items, bytes.Clone(v))
+			if len(page.Items) == q.Limit {
+				page.Next = eventstore.Position(^binary.BigEndian.Uint64(k[len(k)-8:]))
+				break
+			}
+		}
+		return nil
+	})
+	return page, err
+}
+
 // Count returns the recipient's counts.
 func (s *Store) Count(_ context.Context, recipient string) (inbox.Counts, error) {
 	var c inbox.Counts

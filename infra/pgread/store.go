@@ -258,6 +258,38 @@ func (s *Store) List(ctx context.Context, recipient string, limit int) ([]json.R
 	return out, nil
 }
 
+// Page returns a page of the recipient's notifications, newest first, filtered by status and
+// category, along the (recipient_id, seq) index.
+func (s *Store) Page(ctx context.Context, q inbox.PageQuery) (inbox.Page, error) {
+	var page inbox.Page
+	if q.Limit <= 0 {
+		return page, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT doc, seq FROM inbox_notifications
+		WHERE recipient_id = $1 AND ($2 = 0 OR seq < $2) AND ($3 = '' OR status = $3)
+		  AND ($4 = '' OR (doc::jsonb)->>'category' = $4)
+		ORDER BY seq DESC LIMIT $5`, q.Recipient, int64(q.Before), string(q.Status), q.Category, q.Limit)
+	if err != nil {
+		return page, fmt.Errorf("pgread: page of %s: %w", q.Recipient, err)
+	}
+	var last int64
+	for rows.Next() {
+		var doc []byte
+		if err := rows.Scan(&doc, &last); err != nil {
+			rows.Close()
+			return page, fmt.Errorf("pgread: page of %s: %w", q.Recipient, err)
+		}
+		page.Items = append(page.Items, json.RawMessage(doc))
+	}
+	if err := rows.Err(); err != nil {
+		return page, fmt.Errorf("pgread: page of %s: %w", q.Recipient, err)
+	}
+	if len(page.Items) == q.Limit {
+		page.Next = eventstore.Position(last)
+	}
+	return page, nil
+}
+
 // Count returns the recipient's counts, kept per recipient so reading them is one row.
 func (s *Store) Count(ctx context.Context, recipient string) (inbox.Counts, error) {
 	var c inbox.Counts

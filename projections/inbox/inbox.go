@@ -4,6 +4,7 @@
 package inbox
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -46,6 +47,25 @@ type Counts struct {
 	Total    int `json:"total"`
 	Unread   int `json:"unread"`
 	Canceled int `json:"canceled"`
+}
+
+// PageQuery selects a page of a recipient's inbox, newest first.
+type PageQuery struct {
+	Recipient string
+	// Before continues after a previous page: only notifications older than this Seq (0: from
+	// the newest).
+	Before eventstore.Position
+	// Status and Category keep only matching notifications ("" keeps all).
+	Status   Status
+	Category string
+	Limit    int
+}
+
+// Page is one page of an inbox. Next is the Before of the following page, 0 when this page
+// is the last.
+type Page struct {
+	Items []json.RawMessage
+	Next  eventstore.Position
 }
 
 // Tx is the read-model transaction the projection writes through.

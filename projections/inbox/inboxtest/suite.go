@@ -23,6 +23,7 @@ type Store interface {
 	Apply(ctx context.Context, name string, to eventstore.Position, fn func(inbox.Tx) error) error
 	List(ctx context.Context, recipient string, limit int) ([]json.RawMessage, error)
 	Count(ctx context.Context, recipient string) (inbox.Counts, error)
+	Page(ctx context.Context, q inbox.PageQuery) (inbox.Page, error)
 }
 
 // Run runs every case against the store newStore returns; each case uses its own recipients
@@ -38,6 +39,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"TestApply_FailureWritesNothing", testApplyAtomic},
 		{"TestCheckpoint_PerProjection", testCheckpoints},
 		{"TestView_PublishedShape", testPublishedShape},
+		{"TestPage_CursorAndFilters", testPage},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -241,5 +243,81 @@ func testPublishedShape(t *testing.T, s Store) {
 	}
 	if fmt.Sprint(doc) != fmt.Sprint(want) {
 		t.Fatalf("document = %v\nwant       %v", doc, want)
+	}
+}
+
+func testPage(t *testing.T, s Store) {
+	r := recipient()
+	f := &feed{}
+	var ids []string // oldest first
+	for i := range 7 {
+		id := uuid.NewString()
+		cat := "even"
+		if i%2 == 1 {
+			cat = "odd"
+		}
+		f.add(notification.Sent{NotificationID: id, RecipientID: r, Content: fmt.Sprintf("message %d", i), Category: cat, SentAt: t0})
+		ids = append(ids, id)
+	}
+	f.add(notification.Read{NotificationID: ids[5], RecipientID: r, ReadAt: t0})
+	f.add(notification.Read{NotificationID: ids[2], RecipientID: r, ReadAt: t0})
+	f.add(notification.Canceled{NotificationID: ids[1], RecipientID: r, CanceledAt: t0})
+	apply(t, s, "p-"+r, f)
+
+	page := func(q inbox.PageQuery) ([]string, inbox.Page) {
+		t.Helper()
+		q.Recipient = r
+		p, err := s.Page(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, raw := range p.Items {
+			var v inbox.View
+			if err := json.Unmarshal(raw, &v); err != nil {
+				t.Fatalf("page item %s: %v", raw, err)
+			}
+			got = append(got, v.ID)
+		}
+		return got, p
+	}
+	// Pages of 3 walk the whole inbox newest first, each page continuing the last.
+	var walked []string
+	q := inbox.PageQuery{Limit: 3}
+	for range 4 {
+		got, p := page(q)
+		walked = append(walked, got...)
+		if p.Next == 0 {
+			break
+		}
+		q.Before = p.Next
+	}
+	want := []string{ids[6], ids[5], ids[4], ids[3], ids[2], ids[1], ids[0]}
+	if fmt.Sprint(walked) != fmt.Sprint(want) {
+		t.Fatalf("pages of 3 walked %v, want %v", walked, want)
+	}
+	tests := []struct {
+		name string
+		q    inbox.PageQuery
+		want []string
+	}{
+		{"unread only", inbox.PageQuery{Status: inbox.StatusSent, Limit: 10}, []string{ids[6], ids[4], ids[3], ids[0]}},
+		{"read only", inbox.PageQuery{Status: inbox.StatusRead, Limit: 10}, []string{ids[5], ids[2]}},
+		{"canceled only", inbox.PageQuery{Status: inbox.StatusCanceled, Limit: 10}, []string{ids[1]}},
+		{"category odd", inbox.PageQuery{Category: "odd", Limit: 10}, []string{ids[5], ids[3], ids[1]}},
+		{"unread and even, 2 at a time", inbox.PageQuery{Status: inbox.StatusSent, Category: "even", Limit: 2}, []string{ids[6], ids[4]}},
+		{"unknown category", inbox.PageQuery{Category: "none", Limit: 10}, nil},
+	}
+	for _, tt := range tests {
+		got, p := page(tt.q)
+		if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+			t.Fatalf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+		if tt.name == "unread and even, 2 at a time" {
+			rest, last := page(inbox.PageQuery{Status: inbox.StatusSent, Category: "even", Limit: 2, Before: p.Next})
+			if fmt.Sprint(rest) != fmt.Sprint([]string{ids[0]}) || last.Next != 0 {
+				t.Fatalf("second filtered page = %v next %d, want [%s] and no next", rest, last.Next, ids[0])
+			}
+		}
 	}
 }
