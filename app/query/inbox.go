@@ -82,3 +82,32 @@ func (q Inbox) Page(ctx context.Context, pq inbox.PageQuery) (inbox.Page, error)
 	}
 	return page, nil
 }
+
+// MaxReadAll caps how many notifications one read-all marks read.
+const MaxReadAll = 10000
+
+// UnreadIDs lists the recipient's unread notifications, newest first, at most MaxReadAll.
+func (q Inbox) UnreadIDs(ctx context.Context, recipient string) ([]string, error) {
+	pq := inbox.PageQuery{Recipient: recipient, Status: inbox.StatusSent, Limit: MaxPage}
+	var ids []string
+	for len(ids) < MaxReadAll {
+		page, err := q.Page(ctx, pq)
+		if err != nil {
+			return ids, err
+		}
+		for _, raw := range page.Items {
+			var v struct {
+				ID string `json:"id"`
+			}
+			if err := json.Unmarshal(raw, &v); err != nil {
+				return ids, fmt.Errorf("unread of %s: %w", recipient, err)
+			}
+			ids = append(ids, v.ID)
+		}
+		if page.Next == 0 {
+			break
+		}
+		pq.Before = page.Next
+	}
+	return ids, nil
+}

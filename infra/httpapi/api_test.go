@@ -62,6 +62,7 @@ func startWith(t *testing.T, sec httpapi.Security) api {
 			return runner.WaitFor(ctx, p)
 		},
 		Notifications: query.NewNotifications(log),
+		ReadAll:       command.NewReadAllNotificationsHandler(command.NewReadNotificationHandler(log, nil), query.NewInbox(rm)),
 		Projections: func(context.Context) (httpapi.ProjectionsStatus, error) {
 			head, p := log.Head(), runner.Position()
 			st := httpapi.ProjectionStatus{Name: inbox.Name, Position: p, State: "live"}
@@ -403,5 +404,46 @@ func TestV1_InboxPages(t *testing.T) {
 		if r.status != 400 || !strings.Contains(r.body, `"field":"`+field+`"`) {
 			t.Fatalf("GET %s = %d %s, want 400 naming %s", q, r.status, r.body, field)
 		}
+	}
+}
+
+// Read-all marks every unread notification read, skips canceled ones, and a retry with the
+// same Idempotency-Key after new mail changes nothing.
+func TestV1_ReadAll(t *testing.T) {
+	t.Parallel()
+	a := start(t)
+	var ids []string
+	var last reply
+	for i := range 4 {
+		last = a.do(t, "POST", "/notifications", jsonCT, fmt.Sprintf(`{"recipientId":"reader","content":"Unread number %d","category":"c"}`, i))
+		var n struct{ Notification struct{ ID string } }
+		json.Unmarshal([]byte(last.body), &n)
+		ids = append(ids, n.Notification.ID)
+	}
+	a.do(t, "PATCH", "/notifications/"+ids[0]+"/cancel", "", "")
+	last = a.do(t, "PATCH", "/notifications/"+ids[1]+"/read", "", "")
+	a.waitFor(t, last)
+
+	r := a.do(t, "POST", "/v1/recipients/reader/notifications/read-all", "", "", "Idempotency-Key", "ra-1")
+	if r.status != 200 || r.body != `{"read":2}` {
+		t.Fatalf("read-all = %d %s, want {\"read\":2}", r.status, r.body)
+	}
+	c := a.do(t, "GET", "/v1/recipients/reader/notifications/count", "", "", httpapi.HeaderMinPosition, r.header.Get(httpapi.HeaderPosition))
+	if c.body != `{"total":4,"unread":0}` {
+		t.Fatalf("counts after read-all = %s", c.body)
+	}
+	// New mail, then the same read-all retried: it re-reads nothing it read, and the new one
+	// is not part of that command.
+	fresh := a.do(t, "POST", "/notifications", jsonCT, `{"recipientId":"reader","content":"Arrived later","category":"c"}`)
+	a.waitFor(t, fresh)
+	// The retry lists the new one as unread; its per-notification command id is new, so it is
+	// read: a retry converges on "everything listed is read", never reads anything twice.
+	again := a.do(t, "POST", "/v1/recipients/reader/notifications/read-all", "", "", "Idempotency-Key", "ra-1")
+	if again.status != 200 || again.body != `{"read":1}` {
+		t.Fatalf("retried read-all = %d %s, want {\"read\":1}", again.status, again.body)
+	}
+	h := a.do(t, "GET", "/v1/notifications/"+ids[2]+"/history", "", "")
+	if strings.Count(h.body, "NotificationRead") != 1 {
+		t.Fatalf("history of %s after two read-alls = %s, want one NotificationRead", ids[2], h.body)
 	}
 }

@@ -58,6 +58,9 @@ const (
 	inboxReader
 	// admin routes need an API key with the admin scope.
 	admin
+	// inboxChanger routes take the recipient's own token or a send key; the recipient is the
+	// :recipientId path parameter.
+	inboxChanger
 	// noteReader routes take an admin key or a recipient token; the handler answers 404 when
 	// the notification is not the token's recipient's.
 	noteReader
@@ -119,9 +122,10 @@ func (s Security) allow(pol policy) echo.MiddlewareFunc {
 				pol == changer && (p.Has(auth.ScopeSend) || p.Kind == auth.Recipient),
 				pol == inboxReader && p.Has(auth.ScopeAdmin),
 				pol == admin && p.Has(auth.ScopeAdmin),
+				pol == inboxChanger && p.Has(auth.ScopeSend),
 				pol == noteReader && (p.Has(auth.ScopeAdmin) || p.Kind == auth.Recipient):
 				return next(c)
-			case pol == inboxReader && p.Kind == auth.Recipient:
+			case (pol == inboxReader || pol == inboxChanger) && p.Kind == auth.Recipient:
 				if param(c, "recipientId") != p.Subject {
 					return errNotYours
 				}

@@ -111,6 +111,7 @@ func TestAuthorization_Matrix(t *testing.T) {
 	send := with(want{"wrong recipient": 403, "right recipient": 403, "service key": 201, "admin key": 403})
 	change := with(want{"wrong recipient": 404, "right recipient": 200, "service key": 200, "admin key": 403})
 	read := with(want{"wrong recipient": 404, "right recipient": 200, "service key": 403, "admin key": 200})
+	readAll := with(want{"wrong recipient": 404, "right recipient": 200, "service key": 200, "admin key": 403})
 	adminOnly := with(want{"wrong recipient": 403, "right recipient": 403, "service key": 403, "admin key": 200})
 	health := want{"no token": 200, "wrong recipient": 200, "right recipient": 200, "service key": 200, "admin key": 200,
 		"expired": 401, "bad signature": 401, "wrong audience": 401, "unknown key": 401}
@@ -129,6 +130,7 @@ func TestAuthorization_Matrix(t *testing.T) {
 		{"GET", "/v1/notifications/{id}/history", read},
 		{"GET", "/v1/recipients/alice/notifications/count", read},
 		{"GET", "/v1/recipients/alice/notifications", read},
+		{"POST", "/v1/recipients/alice/notifications/read-all", readAll},
 		{"GET", "/healthz", health},
 		{"GET", "/readyz", health},
 	}

@@ -37,6 +37,9 @@ type (
 	cancelHandler interface {
 		Handle(context.Context, command.CancelNotification) (command.Result, error)
 	}
+	readAllHandler interface {
+		Handle(context.Context, command.ReadAllNotifications) (command.ReadAllResult, error)
+	}
 	noteQueries interface {
 		History(ctx context.Context, id string) (*notification.Notification, []query.HistoryEntry, error)
 	}
@@ -54,7 +57,9 @@ type Deps struct {
 	Read   readHandler
 	Unread unreadHandler
 	Cancel cancelHandler
-	Inbox  Inbox
+	// ReadAll marks a recipient's unread notifications read (nil: the route answers 404).
+	ReadAll readAllHandler
+	Inbox   Inbox
 	// Notifications answers one-notification queries from the event store (nil: the /v1
 	// notification routes answer 404).
 	Notifications noteQueries
@@ -120,6 +125,7 @@ func New(d Deps) *echo.Echo {
 	e.GET("/v1/notifications/:id/history", v.history, sec.allow(noteReader))
 	e.GET("/v1/recipients/:recipientId/notifications/count", v.count, sec.allow(inboxReader))
 	e.GET("/v1/recipients/:recipientId/notifications", v.page, sec.allow(inboxReader))
+	e.POST("/v1/recipients/:recipientId/notifications/read-all", v.readAll, sec.allow(inboxChanger))
 
 	e.GET("/v1/projections", func(c echo.Context) error {
 		if d.Projections == nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/eventnotify/notify/app/command"
 	"github.com/eventnotify/notify/app/eventstore"
 	"github.com/eventnotify/notify/app/query"
 	"github.com/eventnotify/notify/domain/notification"
@@ -131,4 +132,20 @@ func decodeCursor(s string) (eventstore.Position, error) {
 		return 0, fmt.Errorf("bad cursor")
 	}
 	return eventstore.Position(p), nil
+}
+
+// readAll answers POST /v1/recipients/:recipientId/notifications/read-all with {"read":n}
+// and the log position of the last change.
+func (v v1) readAll(c echo.Context) error {
+	if v.ReadAll == nil {
+		return echo.NewHTTPError(http.StatusNotFound, "read-all is not available")
+	}
+	res, err := v.ReadAll.Handle(c.Request().Context(), command.ReadAllNotifications{Meta: commandMeta(c), RecipientID: param(c, "recipientId")})
+	if err != nil {
+		return err
+	}
+	if res.Position > 0 {
+		c.Response().Header().Set(HeaderPosition, strconv.FormatUint(uint64(res.Position), 10))
+	}
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, fmt.Appendf(nil, `{"read":%d}`, res.Read))
 }

@@ -92,9 +92,10 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		logger.Info("projection stopped", "projection", inbox.Name, "position", p)
 	}()
 
+	read := command.NewReadNotificationHandler(log, nil)
 	cmds := kafkabridge.Commands{
 		Send:   command.NewSendNotificationHandler(log, nil),
-		Read:   command.NewReadNotificationHandler(log, nil),
+		Read:   read,
 		Unread: command.NewUnreadNotificationHandler(log, nil),
 		Cancel: command.NewCancelNotificationHandler(log, nil),
 	}
@@ -115,6 +116,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		Unread:        cmds.Unread,
 		Cancel:        cmds.Cancel,
 		Inbox:         query.NewInbox(rm.queries),
+		ReadAll:       command.NewReadAllNotificationsHandler(read, query.NewInbox(rm.queries)),
 		Notifications: query.NewNotifications(log),
 		Projections: func(ctx context.Context) (httpapi.ProjectionsStatus, error) {
 			head, err := log.head(ctx)
