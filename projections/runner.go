@@ -22,12 +22,18 @@ type Log interface {
 	Subscribe(ctx context.Context, from eventstore.Position, filter eventstore.Filter, handle func(context.Context, eventstore.Batch) error) error
 }
 
-// Store keeps read models and their checkpoints. Apply runs fn and records that the named
-// projection has reached position to, in one transaction: both happen or neither.
+// Store keeps read models and their checkpoints. Apply runs fn and moves the named
+// projection's checkpoint from position from to position to, in one transaction: both happen
+// or neither. When the stored checkpoint is not from (another projector wrote, or a replayed
+// copy was promoted underneath), Apply does nothing and fails with an error wrapping ErrMoved.
 type Store[Tx any] interface {
 	Checkpoint(ctx context.Context, name string) (eventstore.Position, error)
-	Apply(ctx context.Context, name string, to eventstore.Position, fn func(Tx) error) error
+	Apply(ctx context.Context, name string, from, to eventstore.Position, fn func(Tx) error) error
 }
+
+// ErrMoved is returned by Store.Apply when the checkpoint is not where the caller started:
+// the caller resumes from the stored checkpoint instead of applying a batch twice.
+var ErrMoved = errors.New("the projection's checkpoint moved under this projector")
 
 // Projection folds events into a read model through the store's transaction type.
 type Projection[Tx any] struct {
@@ -74,6 +80,10 @@ func (r *Runner[Tx]) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		if errors.Is(err, ErrMoved) {
+			r.logger.Info("checkpoint moved (a replayed copy was promoted, or another projector wrote); resuming from it", "err", err)
+			continue
+		}
 		r.logger.Error("projection stopped; resuming from its checkpoint", "err", err, "retry_in", backoff)
 		select {
 		case <-time.After(backoff):
@@ -90,8 +100,9 @@ func (r *Runner[Tx]) follow(ctx context.Context) error {
 		return fmt.Errorf("load checkpoint: %w", err)
 	}
 	r.advance(from)
+	last := from
 	return r.log.Subscribe(ctx, from, r.p.Filter, func(ctx context.Context, b eventstore.Batch) error {
-		err := r.store.Apply(ctx, r.p.Name, b.Position, func(tx Tx) error {
+		err := r.store.Apply(ctx, r.p.Name, last, b.Position, func(tx Tx) error {
 			for _, e := range b.Events {
 				if err := r.p.Apply(tx, e); err != nil {
 					return fmt.Errorf("apply %s at position %d: %w", e.Type, e.Position, err)
@@ -102,6 +113,7 @@ func (r *Runner[Tx]) follow(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		last = b.Position
 		r.advance(b.Position)
 		return nil
 	})

@@ -23,14 +23,26 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/eventnotify/notify/app/eventstore"
+	"github.com/eventnotify/notify/projections"
 	"github.com/eventnotify/notify/projections/inbox"
 )
 
+// Layout. The read model proper lives in a copy: a top-level bucket holding the documents,
+// the id index, the counts and the projection checkpoints. The meta bucket names the live copy
+// (the one queries read) and the one being rebuilt, if any; a replay fills a fresh copy and
+// promotes it by rewriting the live name, which a query sees whole because it reads the name
+// and the copy in one transaction.
 var (
-	bucketCheckpoints = []byte("checkpoints") // projection name → position
-	bucketDocs        = []byte("docs")        // recipient 0x00 ^seq → view JSON (newest first)
-	bucketByID        = []byte("byid")        // notification id → docs key
-	bucketCounts      = []byte("counts")      // recipient → total, unread, canceled (3 × uint64)
+	bucketCheckpoints = []byte("checkpoints") // consumer name → position (not projections: see SaveCheckpoint)
+	bucketMeta        = []byte("meta")        // keyLive, keyBuilding → copy bucket name
+	keyLive           = []byte("live")
+	keyBuilding       = []byte("building")
+
+	// In a copy:
+	bucketDocs   = []byte("docs")        // recipient 0x00 ^seq → view JSON (newest first)
+	bucketByID   = []byte("byid")        // notification id → docs key
+	bucketCounts = []byte("counts")      // recipient → total, unread, canceled (3 × uint64)
+	bucketCPs    = []byte("checkpoints") // projection name → position
 )
 
 // Store is the embedded inbox read model. It is safe for concurrent use.
@@ -63,13 +75,11 @@ func Open(path string) (*Store, error) {
 		}
 		return nil, fmt.Errorf("open read model %s: %w", path, err)
 	}
+	upgraded := false
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketCheckpoints, bucketDocs, bucketByID, bucketCounts} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
+		var err error
+		upgraded, err = initLayout(tx)
+		return err
 	})
 	if err == nil {
 		err = db.Sync()
@@ -81,7 +91,79 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("init read model %s: %w", path, err)
 	}
-	return &Store{db: db, marker: marker, reset: reset}, nil
+	return &Store{db: db, marker: marker, reset: reset || upgraded}, nil
+}
+
+// initLayout creates the buckets of a new file, drops a copy left unfinished by a replay that
+// did not complete, and drops a read model of the layout before copies (reporting true: it is
+// rebuilt from the log).
+func initLayout(tx *bolt.Tx) (upgraded bool, err error) {
+	if _, err := tx.CreateBucketIfNotExists(bucketCheckpoints); err != nil {
+		return false, err
+	}
+	meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+	if err != nil {
+		return false, err
+	}
+	if b := meta.Get(keyBuilding); b != nil {
+		if err := dropCopy(tx, b); err != nil {
+			return false, err
+		}
+	}
+	if meta.Get(keyLive) != nil {
+		return false, nil
+	}
+	for _, old := range [][]byte{bucketDocs, bucketByID, bucketCounts} {
+		if tx.Bucket(old) != nil {
+			upgraded = true
+			if err := tx.DeleteBucket(old); err != nil {
+				return false, err
+			}
+		}
+	}
+	if upgraded {
+		if err := tx.Bucket(bucketCheckpoints).Delete([]byte(inbox.Name)); err != nil {
+			return false, err
+		}
+	}
+	name, err := newCopy(tx)
+	if err != nil {
+		return false, err
+	}
+	return upgraded, meta.Put(keyLive, name)
+}
+
+// newCopy creates an empty copy bucket and returns its name.
+func newCopy(tx *bolt.Tx) ([]byte, error) {
+	meta := tx.Bucket(bucketMeta)
+	seq, err := meta.NextSequence()
+	if err != nil {
+		return nil, err
+	}
+	name := fmt.Appendf(nil, "copy-%d", seq)
+	c, err := tx.CreateBucket(name)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range [][]byte{bucketDocs, bucketByID, bucketCounts, bucketCPs} {
+		if _, err := c.CreateBucket(b); err != nil {
+			return nil, err
+		}
+	}
+	return name, nil
+}
+
+// dropCopy deletes the copy being built, and the note that it is.
+func dropCopy(tx *bolt.Tx, name []byte) error {
+	if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
+		return err
+	}
+	return tx.Bucket(bucketMeta).Delete(keyBuilding)
+}
+
+// live returns the copy queries read and the live projector writes.
+func live(tx *bolt.Tx) *bolt.Bucket {
+	return tx.Bucket(tx.Bucket(bucketMeta).Get(keyLive))
 }
 
 // WasReset reports whether Open dropped a read model left open across a machine restart.
@@ -134,13 +216,16 @@ func writeSynced(path, content string) error {
 	return dir.Sync()
 }
 
-// Checkpoint returns the position the named projection has applied up to.
+// Checkpoint returns the position the named projection has applied up to in the live copy,
+// or, for a name no projection uses, what SaveCheckpoint recorded.
 func (s *Store) Checkpoint(_ context.Context, name string) (eventstore.Position, error) {
 	var p eventstore.Position
 	err := s.db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bucketCheckpoints).Get([]byte(name)); len(v) == 8 {
-			p = eventstore.Position(binary.BigEndian.Uint64(v))
+		v := live(tx).Bucket(bucketCPs).Get([]byte(name))
+		if v == nil {
+			v = tx.Bucket(bucketCheckpoints).Get([]byte(name))
 		}
+		p = decodePosition(v)
 		return nil
 	})
 	return p, err
@@ -155,13 +240,118 @@ func (s *Store) SaveCheckpoint(_ context.Context, name string, p eventstore.Posi
 	})
 }
 
-// Apply runs fn and stores the checkpoint in one transaction.
-func (s *Store) Apply(_ context.Context, name string, to eventstore.Position, fn func(inbox.Tx) error) error {
+// Apply runs fn on the live copy and moves the checkpoint from from to to, in one transaction.
+func (s *Store) Apply(_ context.Context, name string, from, to eventstore.Position, fn func(inbox.Tx) error) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
-		if err := fn(&txn{tx: tx}); err != nil {
+		return applyTo(live(tx), name, from, to, fn)
+	})
+}
+
+func applyTo(c *bolt.Bucket, name string, from, to eventstore.Position, fn func(inbox.Tx) error) error {
+	cps := c.Bucket(bucketCPs)
+	if at := decodePosition(cps.Get([]byte(name))); at != from {
+		return fmt.Errorf("inboxdb: %w: %s is at %d, not %d", projections.ErrMoved, name, at, from)
+	}
+	if err := fn(&txn{docs: c.Bucket(bucketDocs), byID: c.Bucket(bucketByID), counts: c.Bucket(bucketCounts)}); err != nil {
+		return err
+	}
+	return cps.Put([]byte(name), binary.BigEndian.AppendUint64(nil, uint64(to)))
+}
+
+func decodePosition(v []byte) eventstore.Position {
+	if len(v) != 8 {
+		return 0
+	}
+	return eventstore.Position(binary.BigEndian.Uint64(v))
+}
+
+// Fresh creates an empty copy for a replay of the named projection, dropping any copy left
+// unfinished; queries go on reading the live copy until the new one is promoted.
+func (s *Store) Fresh(_ context.Context, name string) (projections.Copy[inbox.Tx], error) {
+	c := &Copy{s: s, name: name}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if b := meta.Get(keyBuilding); b != nil {
+			if err := dropCopy(tx, b); err != nil {
+				return err
+			}
+		}
+		var err error
+		if c.bucket, err = newCopy(tx); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketCheckpoints).Put([]byte(name), binary.BigEndian.AppendUint64(nil, uint64(to)))
+		return meta.Put(keyBuilding, c.bucket)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("inboxdb: fresh copy: %w", err)
+	}
+	return c, nil
+}
+
+// Copy is a copy of the read model being rebuilt by a replay.
+type Copy struct {
+	s      *Store
+	name   string // the projection being replayed
+	bucket []byte
+}
+
+var errCopyGone = errors.New("inboxdb: the copy was dropped (another replay replaced it)")
+
+// Checkpoint returns the position the copy has been built up to.
+func (c *Copy) Checkpoint(_ context.Context, name string) (eventstore.Position, error) {
+	var p eventstore.Position
+	err := c.s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(c.bucket)
+		if b == nil {
+			return errCopyGone
+		}
+		p = decodePosition(b.Bucket(bucketCPs).Get([]byte(name)))
+		return nil
+	})
+	return p, err
+}
+
+// Apply runs fn on the copy and moves its checkpoint, in one transaction.
+func (c *Copy) Apply(_ context.Context, name string, from, to eventstore.Position, fn func(inbox.Tx) error) error {
+	return c.s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(c.bucket)
+		if b == nil {
+			return errCopyGone
+		}
+		return applyTo(b, name, from, to, fn)
+	})
+}
+
+// Promote makes the copy live and deletes the old live copy, in one transaction.
+func (c *Copy) Promote(_ context.Context) error {
+	return c.s.db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if !bytes.Equal(meta.Get(keyBuilding), c.bucket) {
+			return errCopyGone
+		}
+		old := bytes.Clone(meta.Get(keyLive))
+		want := decodePosition(tx.Bucket(old).Bucket(bucketCPs).Get([]byte(c.name)))
+		have := decodePosition(tx.Bucket(c.bucket).Bucket(bucketCPs).Get([]byte(c.name)))
+		if have < want {
+			return fmt.Errorf("inboxdb: %w: copy at %d, live at %d", projections.ErrBehind, have, want)
+		}
+		if err := meta.Put(keyLive, c.bucket); err != nil {
+			return err
+		}
+		if err := meta.Delete(keyBuilding); err != nil {
+			return err
+		}
+		return tx.DeleteBucket(old)
+	})
+}
+
+// Drop deletes the copy unless it was promoted.
+func (c *Copy) Drop(_ context.Context) error {
+	return c.s.db.Update(func(tx *bolt.Tx) error {
+		if !bytes.Equal(tx.Bucket(bucketMeta).Get(keyBuilding), c.bucket) {
+			return nil // promoted, or already replaced
+		}
+		return dropCopy(tx, c.bucket)
 	})
 }
 
@@ -170,7 +360,7 @@ func (s *Store) List(_ context.Context, recipient string, limit int) ([]json.Raw
 	var out []json.RawMessage
 	prefix := recipientPrefix(recipient)
 	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketDocs).Cursor()
+		c := live(tx).Bucket(bucketDocs).Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = c.Next() {
 			out = append(out, bytes.Clone(v))
 		}
@@ -189,7 +379,7 @@ func (s *Store) Page(_ context.Context, q inbox.PageQuery) (inbox.Page, error) {
 		start = docKey(q.Recipient, q.Before-1)
 	}
 	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketDocs).Cursor()
+		c := live(tx).Bucket(bucketDocs).Cursor()
 		var f struct {
 			Status   inbox.Status `json:"status"`
 			Category string       `json:"category"`
@@ -219,17 +409,17 @@ func (s *Store) Page(_ context.Context, q inbox.PageQuery) (inbox.Page, error) {
 func (s *Store) Count(_ context.Context, recipient string) (inbox.Counts, error) {
 	var c inbox.Counts
 	err := s.db.View(func(tx *bolt.Tx) error {
-		c = decodeCounts(tx.Bucket(bucketCounts).Get([]byte(recipient)))
+		c = decodeCounts(live(tx).Bucket(bucketCounts).Get([]byte(recipient)))
 		return nil
 	})
 	return c, err
 }
 
-// txn is the inbox projection's view of one bbolt transaction.
-type txn struct{ tx *bolt.Tx }
+// txn is the inbox projection's view of one copy in one bbolt transaction.
+type txn struct{ docs, byID, counts *bolt.Bucket }
 
 func (t *txn) Get(id string) (inbox.View, bool, error) {
-	key := t.tx.Bucket(bucketByID).Get([]byte(id))
+	key := t.byID.Get([]byte(id))
 	if key == nil {
 		return inbox.View{}, false, nil
 	}
@@ -239,7 +429,7 @@ func (t *txn) Get(id string) (inbox.View, bool, error) {
 
 func (t *txn) doc(key []byte) (inbox.View, error) {
 	var v inbox.View
-	raw := t.tx.Bucket(bucketDocs).Get(key)
+	raw := t.docs.Get(key)
 	if raw == nil {
 		return v, fmt.Errorf("inboxdb: index points at missing document %x", key)
 	}
@@ -251,7 +441,7 @@ func (t *txn) doc(key []byte) (inbox.View, error) {
 }
 
 func (t *txn) Put(v inbox.View) error {
-	docs, byID, countsB := t.tx.Bucket(bucketDocs), t.tx.Bucket(bucketByID), t.tx.Bucket(bucketCounts)
+	docs, byID, countsB := t.docs, t.byID, t.counts
 	key := docKey(v.RecipientID, v.Seq)
 	c := counts(decodeCounts(countsB.Get([]byte(v.RecipientID))))
 	if old := byID.Get([]byte(v.ID)); old != nil {

@@ -22,6 +22,21 @@ func TestContract(t *testing.T) {
 	inboxtest.Run(t, func(*testing.T) inboxtest.Store { return s })
 }
 
+func TestCopies(t *testing.T) {
+	t.Parallel()
+	inboxtest.RunCopies(t, func(t *testing.T) inboxtest.CopyStore { return open(t, filepath.Join(t.TempDir(), "inbox.db")) })
+}
+
+func open(t *testing.T, path string) *inboxdb.Store {
+	t.Helper()
+	s, err := inboxdb.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 // A read model left open when the machine went down may hold torn pages: it is dropped, and
 // the projection rebuilds it from position 0. Left open by a process that merely died, it is
 // kept: the kernel had every page.
@@ -47,7 +62,7 @@ func TestOpen_DropsReadModelLeftOpenAcrossMachineRestart(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := s.Apply(context.Background(), "inbox", 7, func(inbox.Tx) error { return nil }); err != nil {
+			if err := s.Apply(context.Background(), "inbox", 0, 7, func(inbox.Tx) error { return nil }); err != nil {
 				t.Fatal(err)
 			}
 			if err := s.Close(); err != nil {

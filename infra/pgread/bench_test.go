@@ -66,7 +66,11 @@ func project(tb testing.TB, l *pgread.Lease, name string, events []eventstore.Re
 	p := inbox.Projection()
 	for i := 0; i < len(events); i += batch {
 		b := events[i:min(i+batch, len(events))]
-		err := l.Apply(context.Background(), name, b[len(b)-1].Position, func(tx inbox.Tx) error {
+		from := eventstore.Position(0)
+		if i > 0 {
+			from = events[i-1].Position
+		}
+		err := l.Apply(context.Background(), name, from, b[len(b)-1].Position, func(tx inbox.Tx) error {
 			for _, e := range b {
 				if err := p.Apply(tx, e); err != nil {
 					return err

@@ -48,7 +48,7 @@ func projectFeed(ctx context.Context, l *pgread.Lease, pause time.Duration) erro
 			return nil
 		}
 		to := min(from+killBatch, killFeed)
-		err = l.Apply(ctx, killName, to, func(tx inbox.Tx) error {
+		err = l.Apply(ctx, killName, from, to, func(tx inbox.Tx) error {
 			for pos := from + 1; pos <= to; pos++ {
 				if err := p.Apply(tx, killEvent(int(pos))); err != nil {
 					return err

@@ -170,7 +170,7 @@ func (l *Lease) Checkpoint(ctx context.Context, name string) (eventstore.Positio
 
 // Apply is Store.Apply run on the lock connection, so it commits only while this instance
 // leads. It refuses other projections' names, and fails with ErrNotLeader once the lease ended.
-func (l *Lease) Apply(ctx context.Context, name string, to eventstore.Position, fn func(inbox.Tx) error) error {
+func (l *Lease) Apply(ctx context.Context, name string, from, to eventstore.Position, fn func(inbox.Tx) error) error {
 	if name != l.name {
 		return fmt.Errorf("pgread: the lease of %s cannot apply %s", l.name, name)
 	}
@@ -179,7 +179,7 @@ func (l *Lease) Apply(ctx context.Context, name string, to eventstore.Position, 
 		l.mu.Unlock()
 		return l.Err()
 	}
-	err := apply(ctx, l.conn, name, to, fn)
+	err := apply(ctx, l.conn, name, from, to, fn)
 	broken := l.conn.IsClosed()
 	if err == nil {
 		l.lastOK = time.Now()

@@ -90,7 +90,7 @@ func TestLead_ExactlyOneLeaderAndTakeover(t *testing.T) {
 			if n := len(leases); n != 0 {
 				t.Fatalf("%d more instances lead alongside the first", n)
 			}
-			if err := first.Apply(ctx, inbox.Name, 1, func(inbox.Tx) error { return nil }); err != nil {
+			if err := first.Apply(ctx, inbox.Name, 0, 1, func(inbox.Tx) error { return nil }); err != nil {
 				t.Fatalf("the leader cannot apply: %v", err)
 			}
 
@@ -108,17 +108,17 @@ func TestLead_ExactlyOneLeaderAndTakeover(t *testing.T) {
 			case <-time.After(5 * time.Second):
 				t.Fatal("the old lease does not know it ended")
 			}
-			if err := first.Apply(ctx, inbox.Name, 99, func(inbox.Tx) error { return nil }); !errors.Is(err, pgread.ErrNotLeader) {
+			if err := first.Apply(ctx, inbox.Name, 1, 99, func(inbox.Tx) error { return nil }); !errors.Is(err, pgread.ErrNotLeader) {
 				t.Fatalf("the old leader's apply = %v, want ErrNotLeader", err)
 			}
 			time.Sleep(5 * poll)
 			if n := len(leases); n != 0 {
 				t.Fatalf("%d more instances lead alongside the new leader", n)
 			}
-			if err := second.Apply(ctx, inbox.Name, 2, func(inbox.Tx) error { return nil }); err != nil {
+			if err := second.Apply(ctx, inbox.Name, 1, 2, func(inbox.Tx) error { return nil }); err != nil {
 				t.Fatalf("the new leader cannot apply: %v", err)
 			}
-			if err := second.Apply(ctx, "another", 2, func(inbox.Tx) error { return nil }); err == nil {
+			if err := second.Apply(ctx, "another", 0, 2, func(inbox.Tx) error { return nil }); err == nil {
 				t.Fatal("a lease applied for a projection it does not lead")
 			}
 			if p, _ := second.Checkpoint(ctx, inbox.Name); p != 2 {

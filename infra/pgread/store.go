@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/eventnotify/notify/app/eventstore"
+	"github.com/eventnotify/notify/projections"
 	"github.com/eventnotify/notify/projections/inbox"
 )
 
@@ -168,8 +169,8 @@ func (s *Store) SaveCheckpoint(ctx context.Context, name string, p eventstore.Po
 // the database server the projection may find itself a few batches back, and re-applies them.
 //
 // Apply does not exclude other writers: with several instances, project through a Lease.
-func (s *Store) Apply(ctx context.Context, name string, to eventstore.Position, fn func(inbox.Tx) error) error {
-	return apply(ctx, s.pool, name, to, fn)
+func (s *Store) Apply(ctx context.Context, name string, from, to eventstore.Position, fn func(inbox.Tx) error) error {
+	return apply(ctx, s.pool, name, from, to, fn)
 }
 
 // beginner is a pool or a single connection.
@@ -180,7 +181,7 @@ type beginner interface {
 const upsertCheckpoint = `INSERT INTO checkpoints (name, position) VALUES ($1, $2)
 	ON CONFLICT (name) DO UPDATE SET position = excluded.position`
 
-func apply(ctx context.Context, db beginner, name string, to eventstore.Position, fn func(inbox.Tx) error) error {
+func apply(ctx context.Context, db beginner, name string, from, to eventstore.Position, fn func(inbox.Tx) error) error {
 	pos, err := position(to)
 	if err != nil {
 		return err
@@ -191,6 +192,15 @@ func apply(ctx context.Context, db beginner, name string, to eventstore.Position
 		return fmt.Errorf("pgread: begin: %w", err)
 	}
 	defer tx.Rollback(ctx) // a no-op after Commit
+	// The checkpoint row is locked until commit: a second writer waits, then sees it moved.
+	var at int64
+	err = tx.QueryRow(ctx, `SELECT position FROM checkpoints WHERE name = $1 FOR UPDATE`, name).Scan(&at)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("pgread: checkpoint %s: %w", name, err)
+	}
+	if eventstore.Position(at) != from {
+		return fmt.Errorf("pgread: %w: %s is at %d, not %d", projections.ErrMoved, name, at, from)
+	}
 	t := newTxn(ctx, tx)
 	if err := t.load(rec); err != nil {
 		return err

@@ -102,7 +102,7 @@ func TestOpen_ConcurrentInstancesMigrateOnce(t *testing.T) {
 		}
 	}
 	s := open(t, schema, pgread.Options{})
-	if err := s.Apply(context.Background(), "p", 3, func(inbox.Tx) error { return nil }); err != nil {
+	if err := s.Apply(context.Background(), "p", 0, 3, func(inbox.Tx) error { return nil }); err != nil {
 		t.Fatalf("apply after reopening: %v", err)
 	}
 }
@@ -142,10 +142,10 @@ func TestList_SameBytesAsEmbedded(t *testing.T) {
 		return nil
 	}
 	ctx := context.Background()
-	if err := pg.Apply(ctx, inbox.Name, 5, fn); err != nil {
+	if err := pg.Apply(ctx, inbox.Name, 0, 5, fn); err != nil {
 		t.Fatal(err)
 	}
-	if err := emb.Apply(ctx, inbox.Name, 5, fn); err != nil {
+	if err := emb.Apply(ctx, inbox.Name, 0, 5, fn); err != nil {
 		t.Fatal(err)
 	}
 	got, err := pg.List(ctx, r, 10)
@@ -189,8 +189,12 @@ func TestPut_WithoutGetKeepsCounts(t *testing.T) {
 		{"move recipient", func(v inbox.View) inbox.View { v.RecipientID = "r2"; return v }, true, inbox.Counts{Total: 1, Canceled: 1}},
 		{"move position", func(v inbox.View) inbox.View { v.Seq = 9; return v }, true, inbox.Counts{Total: 1, Canceled: 1}},
 	}
+	var cp eventstore.Position
 	for i, tt := range tests {
-		err := s.Apply(ctx, "p", eventstore.Position(i+1), func(tx inbox.Tx) error { return tx.Put(tt.put(v)) })
+		err := s.Apply(ctx, "p", cp, eventstore.Position(i+1), func(tx inbox.Tx) error { return tx.Put(tt.put(v)) })
+		if err == nil {
+			cp = eventstore.Position(i + 1)
+		}
 		if (err != nil) != tt.wantErr {
 			t.Fatalf("%s: err = %v, want error %v", tt.name, err, tt.wantErr)
 		}
@@ -225,7 +229,11 @@ func TestApply_BatchesMatchEmbedded(t *testing.T) {
 	p := inbox.Projection()
 	for i := 0; i < len(events); i += 512 {
 		b := events[i:min(i+512, len(events))]
-		if err := emb.Apply(ctx, inbox.Name, b[len(b)-1].Position, func(tx inbox.Tx) error {
+		from := eventstore.Position(0)
+		if i > 0 {
+			from = events[i-1].Position
+		}
+		if err := emb.Apply(ctx, inbox.Name, from, b[len(b)-1].Position, func(tx inbox.Tx) error {
 			for _, e := range b {
 				if err := p.Apply(tx, e); err != nil {
 					return err

@@ -14,13 +14,14 @@ import (
 
 	"github.com/eventnotify/notify/app/eventstore"
 	"github.com/eventnotify/notify/domain/notification"
+	"github.com/eventnotify/notify/projections"
 	"github.com/eventnotify/notify/projections/inbox"
 )
 
 // Store is the port under test.
 type Store interface {
 	Checkpoint(ctx context.Context, name string) (eventstore.Position, error)
-	Apply(ctx context.Context, name string, to eventstore.Position, fn func(inbox.Tx) error) error
+	Apply(ctx context.Context, name string, from, to eventstore.Position, fn func(inbox.Tx) error) error
 	List(ctx context.Context, recipient string, limit int) ([]json.RawMessage, error)
 	Count(ctx context.Context, recipient string) (inbox.Counts, error)
 	Page(ctx context.Context, q inbox.PageQuery) (inbox.Page, error)
@@ -40,6 +41,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"TestCheckpoint_PerProjection", testCheckpoints},
 		{"TestView_PublishedShape", testPublishedShape},
 		{"TestPage_CursorAndFilters", testPage},
+		{"TestApply_RefusedWhenCheckpointMoved", testApplyMoved},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -53,8 +55,9 @@ var t0 = time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
 
 // feed builds recorded events at increasing positions.
 type feed struct {
-	pos    eventstore.Position
-	events []eventstore.RecordedEvent
+	pos     eventstore.Position
+	applied eventstore.Position // where the last apply left the checkpoint
+	events  []eventstore.RecordedEvent
 }
 
 func (f *feed) add(e notification.Event) {
@@ -71,10 +74,10 @@ func (f *feed) sent(recipient string, n int) string {
 	return id
 }
 
-func apply(t *testing.T, s Store, name string, f *feed) {
+func apply(t *testing.T, s projections.Store[inbox.Tx], name string, f *feed) {
 	t.Helper()
 	p := inbox.Projection()
-	err := s.Apply(context.Background(), name, f.pos, func(tx inbox.Tx) error {
+	err := s.Apply(context.Background(), name, f.applied, f.pos, func(tx inbox.Tx) error {
 		for _, e := range f.events {
 			if err := p.Apply(tx, e); err != nil {
 				return err
@@ -85,7 +88,7 @@ func apply(t *testing.T, s Store, name string, f *feed) {
 	if err != nil {
 		t.Fatalf("apply %d events: %v", len(f.events), err)
 	}
-	f.events = nil
+	f.events, f.applied = nil, f.pos
 }
 
 func list(t *testing.T, s Store, recipient string, limit int) []inbox.View {
@@ -186,7 +189,7 @@ func testApplyAtomic(t *testing.T, s Store) {
 	r := recipient()
 	name := "p-" + r
 	boom := errors.New("boom")
-	err := s.Apply(context.Background(), name, 42, func(tx inbox.Tx) error {
+	err := s.Apply(context.Background(), name, 0, 42, func(tx inbox.Tx) error {
 		f := &feed{}
 		f.sent(r, 1)
 		if err := inbox.Projection().Apply(tx, f.events[0]); err != nil {
@@ -211,16 +214,46 @@ func testApplyAtomic(t *testing.T, s Store) {
 func testCheckpoints(t *testing.T, s Store) {
 	a, b := "p-"+uuid.NewString(), "p-"+uuid.NewString()
 	noop := func(inbox.Tx) error { return nil }
-	if err := s.Apply(context.Background(), a, 7, noop); err != nil {
+	if err := s.Apply(context.Background(), a, 0, 7, noop); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Apply(context.Background(), b, 3, noop); err != nil {
+	if err := s.Apply(context.Background(), b, 0, 3, noop); err != nil {
 		t.Fatal(err)
 	}
 	pa, _ := s.Checkpoint(context.Background(), a)
 	pb, _ := s.Checkpoint(context.Background(), b)
 	if pa != 7 || pb != 3 {
 		t.Fatalf("checkpoints %d, %d; want 7, 3", pa, pb)
+	}
+}
+
+// A projector that did not start from the stored checkpoint (another one wrote meanwhile, or a
+// replayed copy was promoted) is refused, so no batch is applied twice.
+func testApplyMoved(t *testing.T, s Store) {
+	r := recipient()
+	name := "p-" + r
+	f := &feed{}
+	f.sent(r, 1)
+	f.sent(r, 2)
+	apply(t, s, name, f) // checkpoint 2
+	stale := &feed{pos: 2}
+	stale.sent(r, 3)
+	err := s.Apply(context.Background(), name, 1, stale.pos, func(tx inbox.Tx) error {
+		return inbox.Projection().Apply(tx, stale.events[0])
+	})
+	if !errors.Is(err, projections.ErrMoved) {
+		t.Fatalf("apply from 1 with the checkpoint at 2: %v, want ErrMoved", err)
+	}
+	if c := count(t, s, r); c.Total != 2 {
+		t.Fatalf("refused apply changed the counts to %+v", c)
+	}
+	if p, _ := s.Checkpoint(context.Background(), name); p != 2 {
+		t.Fatalf("refused apply moved the checkpoint to %d", p)
+	}
+	stale.applied = 2
+	apply(t, s, name, stale)
+	if c := count(t, s, r); c.Total != 3 {
+		t.Fatalf("apply from the stored checkpoint: counts %+v, want total 3", c)
 	}
 }
 

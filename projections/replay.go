@@ -1,0 +1,103 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/eventnotify/notify/app/eventstore"
+)
+
+// Copies is a read model that can build a projection into a fresh copy beside the live one.
+type Copies[Tx any] interface {
+	// Fresh creates an empty copy of the read model, invisible to queries, for the named
+	// projection, discarding any copy left unfinished.
+	Fresh(ctx context.Context, name string) (Copy[Tx], error)
+}
+
+// Copy is a read model being rebuilt. Its Checkpoint and Apply act on the copy only.
+type Copy[Tx any] interface {
+	Store[Tx]
+	// Promote makes the copy the one queries and the live projector use, and drops the old
+	// one, in one step that queries observe whole. It fails with an error wrapping ErrBehind,
+	// changing nothing, while the copy's checkpoint is behind the live one's.
+	Promote(ctx context.Context) error
+	// Drop discards a copy that was not promoted.
+	Drop(ctx context.Context) error
+}
+
+// ErrBehind is returned by Copy.Promote while the copy has not caught up with the live copy.
+var ErrBehind = errors.New("the copy has not caught up with the live read model")
+
+// Replay rebuilds projection p from the start of the log into a fresh copy while the live
+// copy keeps serving, and promotes the copy once it has caught up with the live one. The live
+// projector notices the switch (its next Apply fails with ErrMoved) and carries on from the
+// copy's checkpoint. progress, if not nil, is called with the copy's position as it advances.
+// If ctx ends first, or the copy cannot be built, the copy is dropped and the live one stays.
+func Replay[Tx any](ctx context.Context, log Log, live Store[Tx], copies Copies[Tx], p Projection[Tx], logger *slog.Logger, progress func(eventstore.Position)) (eventstore.Position, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	c, err := copies.Fresh(ctx, p.Name)
+	if err != nil {
+		return 0, fmt.Errorf("create a fresh copy of %s: %w", p.Name, err)
+	}
+	promoted := false
+	defer func() {
+		if !promoted {
+			if err := c.Drop(context.WithoutCancel(ctx)); err != nil {
+				logger.Error("drop the unfinished copy", "projection", p.Name, "err", err)
+			}
+		}
+	}()
+	r := NewRunner(log, c, p, logger.With("copy", "replay"))
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = r.Run(runCtx)
+	}()
+	defer func() {
+		stop()
+		<-done
+	}()
+	if progress != nil {
+		go r.report(runCtx, progress)
+	}
+	for {
+		target, err := live.Checkpoint(ctx, p.Name)
+		if err != nil {
+			return 0, fmt.Errorf("live checkpoint of %s: %w", p.Name, err)
+		}
+		if err := r.WaitFor(ctx, target); err != nil {
+			return 0, fmt.Errorf("replay of %s stopped at %d: %w", p.Name, r.Position(), context.Cause(ctx))
+		}
+		err = c.Promote(ctx)
+		if errors.Is(err, ErrBehind) {
+			continue // the live copy moved on meanwhile: catch up again
+		}
+		if err != nil {
+			return 0, fmt.Errorf("promote the copy of %s: %w", p.Name, err)
+		}
+		promoted = true
+		at, err := c.Checkpoint(ctx, p.Name)
+		if err != nil {
+			at = r.Position()
+		}
+		logger.Info("replayed copy promoted", "projection", p.Name, "position", at)
+		return at, nil
+	}
+}
+
+// report tells progress each position the runner reaches until ctx ends.
+func (r *Runner[Tx]) report(ctx context.Context, progress func(eventstore.Position)) {
+	var seen eventstore.Position
+	for {
+		if err := r.WaitFor(ctx, seen+1); err != nil {
+			return
+		}
+		seen = r.Position()
+		progress(seen)
+	}
+}
