@@ -27,21 +27,24 @@ type Copy[Tx any] interface {
 	Drop(ctx context.Context) error
 }
 
-// ErrBehind is returned by Copy.Promote while the copy has not caught up with the live copy.
-var ErrBehind = errors.New("the copy has not caught up with the live read model")
+// Errors of replays, common to every read model.
+var (
+	// ErrBehind is returned by Copy.Promote while the copy has not caught up with the live copy.
+	ErrBehind = errors.New("the copy has not caught up with the live read model")
+	// ErrReplayRunning means a replay of the projection is already under way.
+	ErrReplayRunning = errors.New("a replay of this projection is already running")
+	// ErrUnknown means no projection has the name.
+	ErrUnknown = errors.New("no such projection")
+)
 
-// Replay rebuilds projection p from the start of the log into a fresh copy while the live
-// copy keeps serving, and promotes the copy once it has caught up with the live one. The live
-// projector notices the switch (its next Apply fails with ErrMoved) and carries on from the
-// copy's checkpoint. progress, if not nil, is called with the copy's position as it advances.
-// If ctx ends first, or the copy cannot be built, the copy is dropped and the live one stays.
-func Replay[Tx any](ctx context.Context, log Log, live Store[Tx], copies Copies[Tx], p Projection[Tx], logger *slog.Logger, progress func(eventstore.Position)) (eventstore.Position, error) {
+// Replay rebuilds projection p from the start of the log into c, a fresh copy (see Copies),
+// while the live copy keeps serving, and promotes c once it has caught up with the live one.
+// The live projector notices the switch (its next Apply fails with ErrMoved) and carries on
+// from the copy's checkpoint. progress, if not nil, is called with the copy's position as it
+// advances. If ctx ends first, or promotion fails, the copy is dropped and the live one stays.
+func Replay[Tx any](ctx context.Context, log Log, live Store[Tx], c Copy[Tx], p Projection[Tx], logger *slog.Logger, progress func(eventstore.Position)) (eventstore.Position, error) {
 	if logger == nil {
 		logger = slog.Default()
-	}
-	c, err := copies.Fresh(ctx, p.Name)
-	if err != nil {
-		return 0, fmt.Errorf("create a fresh copy of %s: %w", p.Name, err)
 	}
 	promoted := false
 	defer func() {

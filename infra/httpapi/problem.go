@@ -89,6 +89,10 @@ func problemFor(err error) Problem {
 		return Problem{Type: "urn:notify:problem:rate-limited", Title: "Too many requests", Status: http.StatusTooManyRequests, Detail: msg}
 	case errors.Is(err, notification.ErrNotFound):
 		return Problem{Type: "urn:notify:problem:not-found", Title: "Notification not found", Status: http.StatusNotFound, Detail: msg}
+	case errors.Is(err, projections.ErrUnknown):
+		return Problem{Type: "urn:notify:problem:not-found", Title: "Projection not found", Status: http.StatusNotFound, Detail: msg}
+	case errors.Is(err, projections.ErrReplayRunning):
+		return Problem{Type: "urn:notify:problem:replay-running", Title: "Replay already running", Status: http.StatusConflict, Detail: msg}
 	case errors.Is(err, notification.ErrConflict):
 		return Problem{Type: "urn:notify:problem:conflict", Title: "Conflict", Status: http.StatusConflict, Detail: msg}
 	case errors.As(err, &he):

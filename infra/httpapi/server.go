@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -72,6 +73,9 @@ type Deps struct {
 	WaitFor func(ctx context.Context, p eventstore.Position) error
 	// Projections reports each projection's position, lag behind the log head, and state.
 	Projections func(ctx context.Context) (ProjectionsStatus, error)
+	// Replay starts rebuilding the named projection into a fresh copy and returns its status;
+	// errors wrap projections.ErrUnknown or ErrReplayRunning (nil: the route answers 404).
+	Replay func(ctx context.Context, name string) (ProjectionStatus, error)
 	Logger      *slog.Logger
 	Security    Security
 }
@@ -82,13 +86,25 @@ type ProjectionsStatus struct {
 	Projections []ProjectionStatus  `json:"projections"`
 }
 
-// ProjectionStatus is one projection: how far it is, how far behind the log, and whether it
-// is live (caught up and following) or catching up.
+// ProjectionStatus is one projection: how far its live copy is, how far behind the log, and
+// its state: live (caught up and following), catching-up, or replaying (a fresh copy is being
+// built beside the live one, which keeps serving).
 type ProjectionStatus struct {
 	Name     string              `json:"name"`
 	Position eventstore.Position `json:"position"`
 	Lag      uint64              `json:"lag"`
 	State    string              `json:"state"`
+	// Replay is the running replay, else the last one this instance ran (absent if none).
+	Replay *ReplayStatus `json:"replay,omitempty"`
+}
+
+// ReplayStatus is a replay's progress: the position its copy has reached, and, once it is
+// over, when and how it ended (an empty error means the copy was promoted).
+type ReplayStatus struct {
+	Position   eventstore.Position `json:"position"`
+	StartedAt  time.Time           `json:"startedAt"`
+	FinishedAt *time.Time          `json:"finishedAt,omitempty"`
+	Error      string              `json:"error,omitempty"`
 }
 
 // New builds the Echo instance with every route.
@@ -136,6 +152,17 @@ func New(d Deps) *echo.Echo {
 			return err
 		}
 		return c.JSON(http.StatusOK, st)
+	}, sec.allow(admin))
+	e.POST("/v1/projections/:name/replay", func(c echo.Context) error {
+		if d.Replay == nil {
+			return echo.NewHTTPError(http.StatusNotFound, "replay is not available")
+		}
+		st, err := d.Replay(c.Request().Context(), c.Param("name"))
+		if err != nil {
+			return err
+		}
+		c.Response().Header().Set(echo.HeaderLocation, "/v1/projections")
+		return c.JSON(http.StatusAccepted, st)
 	}, sec.allow(admin))
 
 	e.GET("/healthz", func(c echo.Context) error {

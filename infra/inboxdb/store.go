@@ -166,7 +166,8 @@ func live(tx *bolt.Tx) *bolt.Bucket {
 	return tx.Bucket(tx.Bucket(bucketMeta).Get(keyLive))
 }
 
-// WasReset reports whether Open dropped a read model left open across a machine restart.
+// WasReset reports whether Open dropped the read model: left open across a machine restart,
+// or written by a version before copies.
 func (s *Store) WasReset() bool { return s.reset }
 
 // Close flushes and closes the file; only then is the open marker removed.
@@ -263,96 +264,6 @@ func decodePosition(v []byte) eventstore.Position {
 		return 0
 	}
 	return eventstore.Position(binary.BigEndian.Uint64(v))
-}
-
-// Fresh creates an empty copy for a replay of the named projection, dropping any copy left
-// unfinished; queries go on reading the live copy until the new one is promoted.
-func (s *Store) Fresh(_ context.Context, name string) (projections.Copy[inbox.Tx], error) {
-	c := &Copy{s: s, name: name}
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		if b := meta.Get(keyBuilding); b != nil {
-			if err := dropCopy(tx, b); err != nil {
-				return err
-			}
-		}
-		var err error
-		if c.bucket, err = newCopy(tx); err != nil {
-			return err
-		}
-		return meta.Put(keyBuilding, c.bucket)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("inboxdb: fresh copy: %w", err)
-	}
-	return c, nil
-}
-
-// Copy is a copy of the read model being rebuilt by a replay.
-type Copy struct {
-	s      *Store
-	name   string // the projection being replayed
-	bucket []byte
-}
-
-var errCopyGone = errors.New("inboxdb: the copy was dropped (another replay replaced it)")
-
-// Checkpoint returns the position the copy has been built up to.
-func (c *Copy) Checkpoint(_ context.Context, name string) (eventstore.Position, error) {
-	var p eventstore.Position
-	err := c.s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(c.bucket)
-		if b == nil {
-			return errCopyGone
-		}
-		p = decodePosition(b.Bucket(bucketCPs).Get([]byte(name)))
-		return nil
-	})
-	return p, err
-}
-
-// Apply runs fn on the copy and moves its checkpoint, in one transaction.
-func (c *Copy) Apply(_ context.Context, name string, from, to eventstore.Position, fn func(inbox.Tx) error) error {
-	return c.s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(c.bucket)
-		if b == nil {
-			return errCopyGone
-		}
-		return applyTo(b, name, from, to, fn)
-	})
-}
-
-// Promote makes the copy live and deletes the old live copy, in one transaction.
-func (c *Copy) Promote(_ context.Context) error {
-	return c.s.db.Update(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		if !bytes.Equal(meta.Get(keyBuilding), c.bucket) {
-			return errCopyGone
-		}
-		old := bytes.Clone(meta.Get(keyLive))
-		want := decodePosition(tx.Bucket(old).Bucket(bucketCPs).Get([]byte(c.name)))
-		have := decodePosition(tx.Bucket(c.bucket).Bucket(bucketCPs).Get([]byte(c.name)))
-		if have < want {
-			return fmt.Errorf("inboxdb: %w: copy at %d, live at %d", projections.ErrBehind, have, want)
-		}
-		if err := meta.Put(keyLive, c.bucket); err != nil {
-			return err
-		}
-		if err := meta.Delete(keyBuilding); err != nil {
-			return err
-		}
-		return tx.DeleteBucket(old)
-	})
-}
-
-// Drop deletes the copy unless it was promoted.
-func (c *Copy) Drop(_ context.Context) error {
-	return c.s.db.Update(func(tx *bolt.Tx) error {
-		if !bytes.Equal(tx.Bucket(bucketMeta).Get(keyBuilding), c.bucket) {
-			return nil // promoted, or already replaced
-		}
-		return dropCopy(tx, c.bucket)
-	})
 }
 
 // List returns up to limit of the recipient's notifications, newest first, as published JSON.

@@ -33,6 +33,9 @@ import (
 
 // Main parses the configuration, runs the service until ctx ends and returns the exit code.
 func Main(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "projections" {
+		return projectionsCommand(ctx, args[1:], getenv, stderr)
+	}
 	cfg, err := ParseConfig(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -85,9 +88,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		defer wg.Done()
 		rm.project(runCtx, log)
 	}()
+	replays := newReplays(runCtx, log, rm.copies, logger)
 	defer func() {
 		stopRunner()
 		wg.Wait()
+		replays.wait()
 		p, _ := rm.position(context.Background())
 		logger.Info("projection stopped", "projection", inbox.Name, "position", p)
 	}()
@@ -119,19 +124,15 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		ReadAll:       command.NewReadAllNotificationsHandler(read, query.NewInbox(rm.queries)),
 		Notifications: query.NewNotifications(log),
 		Projections: func(ctx context.Context) (httpapi.ProjectionsStatus, error) {
-			head, err := log.head(ctx)
-			if err != nil {
-				return httpapi.ProjectionsStatus{}, fmt.Errorf("event store head: %w", err)
+			head, st, err := projectionStatus(ctx, log, rm, replays)
+			return httpapi.ProjectionsStatus{LogHead: head, Projections: []httpapi.ProjectionStatus{st}}, err
+		},
+		Replay: func(ctx context.Context, name string) (httpapi.ProjectionStatus, error) {
+			if _, err := replays.start(ctx, name); err != nil {
+				return httpapi.ProjectionStatus{}, err
 			}
-			p, err := rm.position(ctx)
-			if err != nil {
-				return httpapi.ProjectionsStatus{}, fmt.Errorf("read model position: %w", err)
-			}
-			st := httpapi.ProjectionStatus{Name: inbox.Name, Position: p, State: "live"}
-			if p < head {
-				st.Lag, st.State = uint64(head-p), "catching-up"
-			}
-			return httpapi.ProjectionsStatus{LogHead: head, Projections: []httpapi.ProjectionStatus{st}}, nil
+			_, st, err := projectionStatus(ctx, log, rm, replays)
+			return st, err
 		},
 		WaitFor: func(ctx context.Context, want eventstore.Position) error {
 			return waitFor(ctx, rm.position, want, cfg.ReadWait)
@@ -203,6 +204,27 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return fmt.Errorf("graceful shutdown: %w", err)
 	}
 	return nil
+}
+
+// projectionStatus reports the inbox projection: its live copy's position and lag behind the
+// log head, and its replay, if one ran here.
+func projectionStatus(ctx context.Context, log *eventStore, rm *readModel, replays *replays) (eventstore.Position, httpapi.ProjectionStatus, error) {
+	head, err := log.head(ctx)
+	if err != nil {
+		return 0, httpapi.ProjectionStatus{}, fmt.Errorf("event store head: %w", err)
+	}
+	p, err := rm.position(ctx)
+	if err != nil {
+		return 0, httpapi.ProjectionStatus{}, fmt.Errorf("read model position: %w", err)
+	}
+	st := httpapi.ProjectionStatus{Name: inbox.Name, Position: p, State: "live", Replay: replays.status(inbox.Name)}
+	if p < head {
+		st.Lag, st.State = uint64(head-p), "catching-up"
+	}
+	if st.Replay != nil && st.Replay.FinishedAt == nil {
+		st.State = "replaying"
+	}
+	return head, st, nil
 }
 
 // logAuth says which authentication is on, never a secret: counts, issuer and audience.
@@ -282,6 +304,8 @@ type readModel struct {
 	kind        string
 	queries     query.ReadModel
 	checkpoints kafkabridge.Checkpoints
+	// copies rebuilds projections into fresh copies (nil: this read model cannot).
+	copies rebuildable
 	// project follows the log until ctx ends; position tells how far the read model is.
 	project  func(ctx context.Context, log projections.Log)
 	position func(ctx context.Context) (eventstore.Position, error)
@@ -297,10 +321,10 @@ func openReadModel(ctx context.Context, cfg Config, logger *slog.Logger) (*readM
 			return nil, err
 		}
 		if rm.WasReset() {
-			logger.Warn("read model was open when the machine went down; dropped it, the projection rebuilds it from the log")
+			logger.Warn("read model dropped (left open when the machine went down, or of an older layout); the projection rebuilds it from the log")
 		}
 		return &readModel{
-			kind: "embedded", queries: rm, checkpoints: rm,
+			kind: "embedded", queries: rm, checkpoints: rm, copies: rm,
 			project: func(ctx context.Context, log projections.Log) {
 				_ = projections.NewRunner(log, rm, inbox.Projection(), logger).Run(ctx)
 			},

@@ -1,0 +1,139 @@
+package inboxdb_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/eventnotify/notify/app/eventstore"
+	"github.com/eventnotify/notify/domain/notification"
+	"github.com/eventnotify/notify/infra/eventlog"
+	"github.com/eventnotify/notify/infra/inboxdb"
+	"github.com/eventnotify/notify/projections"
+	"github.com/eventnotify/notify/projections/inbox"
+)
+
+// BenchmarkReplay is a full replay of the inbox projection from the embedded event log into a
+// fresh copy, promoted over a live copy holding the same (b.N events, 10,000 recipients; 40 %
+// of notifications are later read or canceled, as in the PostgreSQL benchmark):
+//
+//	go test -run '^$' -bench Replay -benchtime 1000000x ./infra/inboxdb/
+//
+// Building the log and the live copy is not timed; the replay, the switch and the drop of the
+// old copy are.
+func BenchmarkReplay(b *testing.B) {
+	ctx := context.Background()
+	dir := b.TempDir()
+	log, err := eventlog.Open(filepath.Join(dir, "events.db"), eventlog.Options{ReadBatch: readBatch()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer log.Close()
+	fill(b, log, b.N, 10_000)
+	s, err := inboxdb.Open(filepath.Join(dir, "inbox.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	head := log.Head()
+	liveCtx, stopLive := context.WithCancel(ctx)
+	live := projections.NewRunner(log, s, inbox.Projection(), nil)
+	go live.Run(liveCtx)
+	if err := live.WaitFor(ctx, head); err != nil {
+		b.Fatal(err)
+	}
+	stopLive()
+
+	if path := os.Getenv("REPLAY_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			b.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	b.ResetTimer()
+	start := time.Now()
+	c, err := s.Fresh(ctx, inbox.Name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	at, err := projections.Replay(ctx, log, s, c, inbox.Projection(), nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	took := time.Since(start)
+	b.StopTimer()
+	if at != head {
+		b.Fatalf("promoted at %d, want the head %d", at, head)
+	}
+	b.ReportMetric(float64(head)/took.Seconds(), "events/s")
+	b.ReportMetric(0, "ns/op")
+}
+
+// fill appends about n events: notifications (one stream each) sent to recipients, 30 % of
+// them read and 10 % canceled in a later append, from 32 concurrent appenders.
+func fill(b *testing.B, log *eventlog.Store, n, recipients int) {
+	b.Helper()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ev := func(e notification.Event) eventstore.EventData {
+		data, _ := json.Marshal(e)
+		return eventstore.EventData{ID: uuid.New(), Type: e.Type(), Data: data}
+	}
+	var wg sync.WaitGroup
+	per := n / 32
+	for w := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 3))
+			var later []notification.Event
+			for written := 0; written < per; written++ {
+				if len(later) > 8 || (len(later) > 0 && written+len(later) >= per) {
+					e := later[0]
+					later = later[1:]
+					if _, err := log.Append(context.Background(), notification.Stream(e.Notification()), eventstore.StreamExists, ev(e)); err != nil {
+						b.Error(err)
+						return
+					}
+					continue
+				}
+				id, r := uuid.NewString(), fmt.Sprintf("r-%d", rng.IntN(recipients))
+				at := t0.Add(time.Duration(written) * time.Millisecond)
+				sent := notification.Sent{NotificationID: id, RecipientID: r, Content: fmt.Sprintf("You have a new follower number %d", written), Category: "social", SentAt: at}
+				if _, err := log.Append(context.Background(), notification.Stream(id), eventstore.NoStream, ev(sent)); err != nil {
+					b.Error(err)
+					return
+				}
+				switch x := rng.IntN(100); {
+				case x < 30:
+					later = append(later, notification.Read{NotificationID: id, RecipientID: r, ReadAt: at.Add(time.Minute)})
+				case x < 40:
+					later = append(later, notification.Canceled{NotificationID: id, RecipientID: r, CanceledAt: at.Add(time.Minute)})
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if b.Failed() {
+		b.FailNow()
+	}
+}
+
+func readBatch() int {
+	n, _ := strconv.Atoi(os.Getenv("READ_BATCH"))
+	return n
+}

@@ -1,0 +1,203 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/eventnotify/notify/app/eventstore"
+	"github.com/eventnotify/notify/infra/httpapi"
+	"github.com/eventnotify/notify/projections"
+	"github.com/eventnotify/notify/projections/inbox"
+)
+
+const projectionsUsage = `usage: notify projections replay <name> [--server URL] [service flags]
+
+Rebuilds projection <name> (` + inbox.Name + `) from position 0 into a fresh copy, promotes the
+copy once it has caught up with the live one, and drops the old copy.
+
+  --server URL   ask the running service at URL to replay (POST /v1/projections/<name>/replay)
+                 and follow its progress; the admin API key is read from NOTIFY_ADMIN_KEY.
+                 Env NOTIFY_SERVER.
+  without it     replay in this process on the stores the service flags name (--data-dir,
+                 --event-store, --read-model…): with the embedded stores the service must be
+                 stopped; with PostgreSQL the running instances keep serving.`
+
+// projectionsCommand runs `notify projections …` and returns the exit code.
+func projectionsCommand(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
+	if len(args) < 2 || args[0] != "replay" || strings.HasPrefix(args[1], "-") {
+		fmt.Fprintln(stderr, projectionsUsage)
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+			return 0
+		}
+		return 2
+	}
+	name, rest := args[1], args[2:]
+	server, rest, err := takeFlag(rest, "server")
+	if err != nil {
+		fmt.Fprintln(stderr, "notify projections replay:", err)
+		return 2
+	}
+	if server == "" {
+		server = getenv("NOTIFY_SERVER")
+	}
+	if server != "" {
+		if len(rest) > 0 {
+			fmt.Fprintf(stderr, "notify projections replay: with --server the service's own settings apply; unexpected %q\n", rest[0])
+			return 2
+		}
+		err = replayRemote(ctx, server, getenv("NOTIFY_ADMIN_KEY"), name, stderr)
+	} else {
+		var cfg Config
+		cfg, err = ParseConfig(rest, getenv, stderr)
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "notify projections replay:", err)
+			return 2
+		}
+		err = replayLocal(ctx, cfg, name, newLogger(cfg, stderr), stderr)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "notify projections replay:", err)
+		return 1
+	}
+	return 0
+}
+
+// takeFlag removes --name VALUE or --name=VALUE (one or two dashes) from args.
+func takeFlag(args []string, name string) (string, []string, error) {
+	var out []string
+	value := ""
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "-"+name || a == "--"+name:
+			if i+1 >= len(args) {
+				return "", nil, fmt.Errorf("--%s needs a value", name)
+			}
+			value = args[i+1]
+			i++
+		case strings.HasPrefix(a, "-"+name+"=") || strings.HasPrefix(a, "--"+name+"="):
+			value = a[strings.Index(a, "=")+1:]
+		default:
+			out = append(out, a)
+		}
+	}
+	return value, out, nil
+}
+
+// replayLocal replays in this process on the configured stores.
+func replayLocal(ctx context.Context, cfg Config, name string, logger *slog.Logger, out io.Writer) error {
+	if name != inbox.Name {
+		return fmt.Errorf("%w: %q (the projections: %s)", projections.ErrUnknown, name, inbox.Name)
+	}
+	rm, err := openReadModel(ctx, cfg, logger)
+	if err != nil {
+		return fmt.Errorf("%w (is the service running on this data dir? then pass --server http://its-address)", err)
+	}
+	defer rm.close()
+	if rm.copies == nil {
+		return fmt.Errorf("the %s read model cannot be replayed into a copy", rm.kind)
+	}
+	log, err := openEventStore(cfg, rm.checkpoints, logger)
+	if err != nil {
+		return fmt.Errorf("%w (is the service running on this data dir? then pass --server http://its-address)", err)
+	}
+	defer log.Close()
+	head, err := log.head(ctx)
+	if err != nil {
+		return fmt.Errorf("event store head: %w", err)
+	}
+	c, err := rm.copies.Fresh(ctx, name)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	last := start
+	at, err := projections.Replay(ctx, log, rm.copies, c, inbox.Projection(), logger, func(p eventstore.Position) {
+		if now := time.Now(); now.Sub(last) >= time.Second {
+			last = now
+			fmt.Fprintf(out, "replay %s: at %d of %d\n", name, p, head)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	took := time.Since(start)
+	fmt.Fprintf(out, "replay %s: promoted at position %d in %s (%.0f positions/s)\n", name, at, took.Round(time.Millisecond), float64(at)/took.Seconds())
+	return nil
+}
+
+// replayRemote asks a running service to replay and follows GET /v1/projections until done.
+func replayRemote(ctx context.Context, server, key, name string, out io.Writer) error {
+	base, err := url.Parse(strings.TrimRight(server, "/"))
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return fmt.Errorf("--server %q: want http(s)://host:port", server)
+	}
+	client := &http.Client{Timeout: 30 * time.Second}
+	call := func(method, path string, want int, into any) error {
+		req, err := http.NewRequestWithContext(ctx, method, base.String()+path, bytes.NewReader(nil))
+		if err != nil {
+			return err
+		}
+		if key != "" {
+			req.Header.Set("X-Api-Key", key)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if resp.StatusCode != want {
+			var p httpapi.Problem
+			if json.Unmarshal(body, &p) == nil && p.Detail != "" {
+				return fmt.Errorf("%s %s: %d %s: %s", method, path, resp.StatusCode, p.Title, p.Detail)
+			}
+			return fmt.Errorf("%s %s: %s", method, path, resp.Status)
+		}
+		return json.Unmarshal(body, into)
+	}
+	var st httpapi.ProjectionStatus
+	if err := call(http.MethodPost, "/v1/projections/"+url.PathEscape(name)+"/replay", http.StatusAccepted, &st); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "replay %s: started on %s\n", name, base.Host)
+	for {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("stopped following (the replay goes on in the service): %w", ctx.Err())
+		case <-time.After(time.Second):
+		}
+		var all httpapi.ProjectionsStatus
+		if err := call(http.MethodGet, "/v1/projections", http.StatusOK, &all); err != nil {
+			return err
+		}
+		for _, p := range all.Projections {
+			if p.Name != name || p.Replay == nil {
+				continue
+			}
+			r := p.Replay
+			if r.FinishedAt == nil {
+				fmt.Fprintf(out, "replay %s: at %d of %d\n", name, r.Position, all.LogHead)
+				continue
+			}
+			if r.Error != "" {
+				return fmt.Errorf("the service's replay failed: %s", r.Error)
+			}
+			fmt.Fprintf(out, "replay %s: promoted at position %d in %s\n", name, r.Position, r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond))
+			return nil
+		}
+	}
+}
