@@ -75,9 +75,9 @@ type Deps struct {
 	Projections func(ctx context.Context) (ProjectionsStatus, error)
 	// Replay starts rebuilding the named projection into a fresh copy and returns its status;
 	// errors wrap projections.ErrUnknown or ErrReplayRunning (nil: the route answers 404).
-	Replay func(ctx context.Context, name string) (ProjectionStatus, error)
-	Logger      *slog.Logger
-	Security    Security
+	Replay   func(ctx context.Context, name string) (ProjectionStatus, error)
+	Logger   *slog.Logger
+	Security Security
 }
 
 // ProjectionsStatus answers GET /v1/projections.
