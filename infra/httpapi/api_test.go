@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +26,45 @@ import (
 type api struct {
 	url    string
 	runner *projections.Runner[inbox.Tx]
+	// replayLog is the log replays read: hold it to keep a replay running.
+	replayLog *gatedLog
+}
+
+// gatedLog is the real event log with a gate: while held, new subscriptions wait.
+type gatedLog struct {
+	projections.Log
+	mu   sync.Mutex
+	gate chan struct{} // closed: open
+}
+
+func newGatedLog(log projections.Log) *gatedLog {
+	g := &gatedLog{Log: log, gate: make(chan struct{})}
+	close(g.gate)
+	return g
+}
+
+func (g *gatedLog) hold() {
+	g.mu.Lock()
+	g.gate = make(chan struct{})
+	g.mu.Unlock()
+}
+
+func (g *gatedLog) release() {
+	g.mu.Lock()
+	close(g.gate)
+	g.mu.Unlock()
+}
+
+func (g *gatedLog) Subscribe(ctx context.Context, from eventstore.Position, f eventstore.Filter, h func(context.Context, eventstore.Batch) error) error {
+	g.mu.Lock()
+	gate := g.gate
+	g.mu.Unlock()
+	select {
+	case <-gate:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return g.Log.Subscribe(ctx, from, f, h)
 }
 
 // start serves the API over real HTTP on the real embedded stores, with no authentication.
@@ -49,6 +89,8 @@ func startWith(t *testing.T, sec httpapi.Security) api {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { runner.Run(ctx); close(done) }()
+	replayLog := newGatedLog(log)
+	replays := projections.NewReplays(ctx, replayLog, rm, nil, inbox.Projection())
 	srv := httptest.NewServer(httpapi.New(httpapi.Deps{
 		Send:     command.NewSendNotificationHandler(log, nil),
 		Read:     command.NewReadNotificationHandler(log, nil),
@@ -65,21 +107,32 @@ func startWith(t *testing.T, sec httpapi.Security) api {
 		ReadAll:       command.NewReadAllNotificationsHandler(command.NewReadNotificationHandler(log, nil), query.NewInbox(rm)),
 		Projections: func(context.Context) (httpapi.ProjectionsStatus, error) {
 			head, p := log.Head(), runner.Position()
-			st := httpapi.ProjectionStatus{Name: inbox.Name, Position: p, State: "live"}
+			st := httpapi.ProjectionStatus{Name: inbox.Name, Position: p, State: "live", Replay: replays.Status(inbox.Name)}
 			if p < head {
 				st.Lag, st.State = uint64(head-p), "catching-up"
 			}
+			if st.Replay != nil && st.Replay.FinishedAt == nil {
+				st.State = "replaying"
+			}
 			return httpapi.ProjectionsStatus{LogHead: head, Projections: []httpapi.ProjectionStatus{st}}, nil
+		},
+		Replay: func(ctx context.Context, name string) (httpapi.ProjectionStatus, error) {
+			st, err := replays.Start(ctx, name)
+			if err != nil {
+				return httpapi.ProjectionStatus{}, err
+			}
+			return httpapi.ProjectionStatus{Name: name, Position: runner.Position(), State: "replaying", Replay: &st}, nil
 		},
 	}))
 	t.Cleanup(func() {
 		srv.Close()
 		cancel()
 		<-done
+		replays.Wait()
 		rm.Close()
 		log.Close()
 	})
-	return api{url: srv.URL, runner: runner}
+	return api{url: srv.URL, runner: runner, replayLog: replayLog}
 }
 
 type reply struct {
@@ -297,6 +350,60 @@ func TestProjectionStatus(t *testing.T) {
 	if len(st.Projections) != 1 || st.Projections[0].Name != inbox.Name || st.Projections[0].State != "live" ||
 		st.Projections[0].Lag != 0 || st.Projections[0].Position != st.LogHead || st.LogHead == 0 {
 		t.Fatalf("status = %+v, want the inbox live at the log head", st)
+	}
+}
+
+// A replay answers 202 and runs in the background; a second one while it runs is a 409, an
+// unknown projection a 404; once it is over the inbox reads the same and a new one may start.
+func TestReplay_RunsOneAtATime(t *testing.T) {
+	t.Parallel()
+	a := start(t)
+	for i := range 5 {
+		a.waitFor(t, a.do(t, "POST", "/notifications", jsonCT, fmt.Sprintf(`{"recipientId":"rp","content":"Replay me %d","category":"c"}`, i)))
+	}
+	before := a.do(t, "GET", "/v1/recipients/rp/notifications", "", "").body
+	a.replayLog.hold()
+	tests := []struct {
+		name, path string
+		status     int
+		want       string
+	}{
+		{"first", "/v1/projections/inbox/replay", 202, `"state":"replaying"`},
+		{"while it runs", "/v1/projections/inbox/replay", 409, "already running"},
+		{"unknown projection", "/v1/projections/inboxes/replay", 404, `no such projection: \"inboxes\"`},
+	}
+	for _, tt := range tests {
+		r := a.do(t, "POST", tt.path, "", "")
+		if r.status != tt.status || !strings.Contains(r.body, tt.want) {
+			t.Fatalf("%s: %d %s, want %d with %s", tt.name, r.status, r.body, tt.status, tt.want)
+		}
+		if r.status >= 400 && r.header.Get("Content-Type") != "application/problem+json" {
+			t.Fatalf("%s: content type %q", tt.name, r.header.Get("Content-Type"))
+		}
+	}
+	if r := a.do(t, "GET", "/v1/projections", "", ""); !strings.Contains(r.body, `"state":"replaying"`) {
+		t.Fatalf("status while replaying: %s", r.body)
+	}
+	a.replayLog.release()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := a.do(t, "GET", "/v1/projections", "", "")
+		if strings.Contains(r.body, `"finishedAt"`) {
+			if strings.Contains(r.body, `"error"`) || !strings.Contains(r.body, `"state":"live"`) {
+				t.Fatalf("status after the replay: %s", r.body)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replay not finished after 10s: %s", r.body)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if after := a.do(t, "GET", "/v1/recipients/rp/notifications", "", "").body; after != before {
+		t.Fatalf("inbox after the replay:\n%s\nbefore:\n%s", after, before)
+	}
+	if r := a.do(t, "POST", "/v1/projections/inbox/replay", "", ""); r.status != 202 {
+		t.Fatalf("replay after the last one ended: %d %s", r.status, r.body)
 	}
 }
 

@@ -113,6 +113,7 @@ func TestAuthorization_Matrix(t *testing.T) {
 	read := with(want{"wrong recipient": 404, "right recipient": 200, "service key": 403, "admin key": 200})
 	readAll := with(want{"wrong recipient": 404, "right recipient": 200, "service key": 200, "admin key": 403})
 	adminOnly := with(want{"wrong recipient": 403, "right recipient": 403, "service key": 403, "admin key": 200})
+	adminReplay := with(want{"wrong recipient": 403, "right recipient": 403, "service key": 403, "admin key": 202})
 	health := want{"no token": 200, "wrong recipient": 200, "right recipient": 200, "service key": 200, "admin key": 200,
 		"expired": 401, "bad signature": 401, "wrong audience": 401, "unknown key": 401}
 	routes := []struct {
@@ -126,6 +127,7 @@ func TestAuthorization_Matrix(t *testing.T) {
 		{"GET", "/notifications/count/from/alice", read},
 		{"GET", "/notifications/from/alice", read},
 		{"GET", "/v1/projections", adminOnly},
+		{"POST", "/v1/projections/inbox/replay", adminReplay},
 		{"GET", "/v1/notifications/{id}", read},
 		{"GET", "/v1/notifications/{id}/history", read},
 		{"GET", "/v1/recipients/alice/notifications/count", read},

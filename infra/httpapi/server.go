@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -18,6 +17,7 @@ import (
 	"github.com/eventnotify/notify/app/query"
 	"github.com/eventnotify/notify/domain/notification"
 	"github.com/eventnotify/notify/infra/auth"
+	"github.com/eventnotify/notify/projections"
 	"github.com/eventnotify/notify/projections/inbox"
 )
 
@@ -95,16 +95,7 @@ type ProjectionStatus struct {
 	Lag      uint64              `json:"lag"`
 	State    string              `json:"state"`
 	// Replay is the running replay, else the last one this instance ran (absent if none).
-	Replay *ReplayStatus `json:"replay,omitempty"`
-}
-
-// ReplayStatus is a replay's progress: the position its copy has reached, and, once it is
-// over, when and how it ended (an empty error means the copy was promoted).
-type ReplayStatus struct {
-	Position   eventstore.Position `json:"position"`
-	StartedAt  time.Time           `json:"startedAt"`
-	FinishedAt *time.Time          `json:"finishedAt,omitempty"`
-	Error      string              `json:"error,omitempty"`
+	Replay *projections.ReplayStatus `json:"replay,omitempty"`
 }
 
 // New builds the Echo instance with every route.

@@ -88,11 +88,16 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		defer wg.Done()
 		rm.project(runCtx, log)
 	}()
-	replays := newReplays(runCtx, log, rm.copies, logger)
+	var replays *projections.Replays[inbox.Tx]
+	if rm.copies != nil {
+		replays = projections.NewReplays(runCtx, log, rm.copies, logger, inbox.Projection())
+	}
 	defer func() {
 		stopRunner()
 		wg.Wait()
-		replays.wait()
+		if replays != nil {
+			replays.Wait()
+		}
 		p, _ := rm.position(context.Background())
 		logger.Info("projection stopped", "projection", inbox.Name, "position", p)
 	}()
@@ -128,7 +133,10 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 			return httpapi.ProjectionsStatus{LogHead: head, Projections: []httpapi.ProjectionStatus{st}}, err
 		},
 		Replay: func(ctx context.Context, name string) (httpapi.ProjectionStatus, error) {
-			if _, err := replays.start(ctx, name); err != nil {
+			if replays == nil {
+				return httpapi.ProjectionStatus{}, fmt.Errorf("the %s read model cannot be replayed into a copy", rm.kind)
+			}
+			if _, err := replays.Start(ctx, name); err != nil {
 				return httpapi.ProjectionStatus{}, err
 			}
 			_, st, err := projectionStatus(ctx, log, rm, replays)
@@ -208,7 +216,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 
 // projectionStatus reports the inbox projection: its live copy's position and lag behind the
 // log head, and its replay, if one ran here.
-func projectionStatus(ctx context.Context, log *eventStore, rm *readModel, replays *replays) (eventstore.Position, httpapi.ProjectionStatus, error) {
+func projectionStatus(ctx context.Context, log *eventStore, rm *readModel, replays *projections.Replays[inbox.Tx]) (eventstore.Position, httpapi.ProjectionStatus, error) {
 	head, err := log.head(ctx)
 	if err != nil {
 		return 0, httpapi.ProjectionStatus{}, fmt.Errorf("event store head: %w", err)
@@ -217,7 +225,10 @@ func projectionStatus(ctx context.Context, log *eventStore, rm *readModel, repla
 	if err != nil {
 		return 0, httpapi.ProjectionStatus{}, fmt.Errorf("read model position: %w", err)
 	}
-	st := httpapi.ProjectionStatus{Name: inbox.Name, Position: p, State: "live", Replay: replays.status(inbox.Name)}
+	st := httpapi.ProjectionStatus{Name: inbox.Name, Position: p, State: "live"}
+	if replays != nil {
+		st.Replay = replays.Status(inbox.Name)
+	}
 	if p < head {
 		st.Lag, st.State = uint64(head-p), "catching-up"
 	}
@@ -305,7 +316,7 @@ type readModel struct {
 	queries     query.ReadModel
 	checkpoints kafkabridge.Checkpoints
 	// copies rebuilds projections into fresh copies (nil: this read model cannot).
-	copies rebuildable
+	copies projections.Rebuildable[inbox.Tx]
 	// project follows the log until ctx ends; position tells how far the read model is.
 	project  func(ctx context.Context, log projections.Log)
 	position func(ctx context.Context) (eventstore.Position, error)
