@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -552,5 +553,71 @@ func TestV1_ReadAll(t *testing.T) {
 	h := a.do(t, "GET", "/v1/notifications/"+ids[2]+"/history", "", "")
 	if strings.Count(h.body, "NotificationRead") != 1 {
 		t.Fatalf("history of %s after two read-alls = %s, want one NotificationRead", ids[2], h.body)
+	}
+}
+
+// The /v1 commands answer with the notification's id and the log position of its latest
+// event; a repeated change is a no-op at the same position; errors are the seed routes'.
+func TestV1_Commands(t *testing.T) {
+	t.Parallel()
+	a := start(t)
+	sent := a.do(t, "POST", "/v1/notifications", jsonCT, `{"recipientId":"v1c","content":"Versioned send","category":"c"}`)
+	var got struct {
+		ID       string
+		Position uint64
+	}
+	if err := json.Unmarshal([]byte(sent.body), &got); err != nil || sent.status != 201 || got.ID == "" || got.Position == 0 {
+		t.Fatalf("POST /v1/notifications = %d %s (%v)", sent.status, sent.body, err)
+	}
+	if loc := sent.header.Get("Location"); loc != "/v1/notifications/"+got.ID {
+		t.Fatalf("Location = %q", loc)
+	}
+	if h := sent.header.Get(httpapi.HeaderPosition); h != strconv.FormatUint(got.Position, 10) {
+		t.Fatalf("%s = %q, body position %d", httpapi.HeaderPosition, h, got.Position)
+	}
+	last := got.Position
+	tests := []struct {
+		name, path  string
+		status      int
+		samePos     bool   // an idempotent no-op: the position does not move
+		problemType string // for errors
+	}{
+		{"read", "/v1/notifications/{id}/read", 200, false, ""},
+		{"read again", "/v1/notifications/{id}/read", 200, true, ""},
+		{"unread", "/v1/notifications/{id}/unread", 200, false, ""},
+		{"cancel", "/v1/notifications/{id}/cancel", 200, false, ""},
+		{"read canceled", "/v1/notifications/{id}/read", 409, false, "urn:notify:problem:conflict"},
+		{"unknown id", "/v1/notifications/0b8e2d4e-0000-4000-8000-000000000000/read", 404, false, "urn:notify:problem:not-found"},
+		{"GET on a command", "/v1/notifications/{id}/cancel", 405, false, "about:blank"},
+	}
+	for _, tt := range tests {
+		method := "POST"
+		if tt.status == 405 {
+			method = "GET"
+		}
+		r := a.do(t, method, strings.Replace(tt.path, "{id}", got.ID, 1), "", "")
+		if r.status != tt.status {
+			t.Fatalf("%s: %d %s, want %d", tt.name, r.status, r.body, tt.status)
+		}
+		if tt.problemType != "" {
+			if !strings.Contains(r.body, `"type":"`+tt.problemType+`"`) || r.header.Get("Content-Type") != "application/problem+json" {
+				t.Fatalf("%s: %s %s, want a %s problem", tt.name, r.header.Get("Content-Type"), r.body, tt.problemType)
+			}
+			continue
+		}
+		var res struct {
+			ID       string
+			Position uint64
+		}
+		if err := json.Unmarshal([]byte(r.body), &res); err != nil || res.ID != got.ID {
+			t.Fatalf("%s: %s (%v)", tt.name, r.body, err)
+		}
+		if moved := res.Position != last; moved == tt.samePos || res.Position < last {
+			t.Fatalf("%s: position %d after %d (no-op: %v)", tt.name, res.Position, last, tt.samePos)
+		}
+		last = res.Position
+	}
+	if r := a.do(t, "POST", "/v1/notifications", jsonCT, `{"recipientId":"","content":"x"}`); r.status != 400 || !strings.Contains(r.body, `"field":"recipientId"`) {
+		t.Fatalf("invalid send = %d %s", r.status, r.body)
 	}
 }

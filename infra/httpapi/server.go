@@ -128,6 +128,10 @@ func New(d Deps) *echo.Echo {
 	e.GET("/notifications/from/:recipientId", s.list, sec.allow(inboxReader))
 
 	v := v1{d}
+	e.POST("/v1/notifications", v.send, sec.allow(sender))
+	e.POST("/v1/notifications/:id/read", v.read, sec.allow(changer))
+	e.POST("/v1/notifications/:id/unread", v.unread, sec.allow(changer))
+	e.POST("/v1/notifications/:id/cancel", v.cancel, sec.allow(changer))
 	e.GET("/v1/notifications/:id", v.notification, sec.allow(noteReader))
 	e.GET("/v1/notifications/:id/history", v.history, sec.allow(noteReader))
 	e.GET("/v1/recipients/:recipientId/notifications/count", v.count, sec.allow(inboxReader))

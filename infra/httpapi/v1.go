@@ -17,8 +17,55 @@ import (
 	"github.com/eventnotify/notify/projections/inbox"
 )
 
-// v1 serves the versioned routes built so far: one notification, its history, and counts.
+// v1 serves the versioned routes: commands answering with the id and log position, one
+// notification, its history, inbox pages and counts.
 type v1 struct{ Deps }
+
+// accepted is what a /v1 command answers: the notification and the log position of its
+// latest event (pass it back as Notify-Min-Position to read your write).
+type accepted struct {
+	ID       string              `json:"id"`
+	Position eventstore.Position `json:"position"`
+}
+
+func (v v1) send(c echo.Context) error {
+	var b sendBody
+	if err := decodeJSON(c, MaxBody, &b); err != nil {
+		return err
+	}
+	res, err := v.Send.Handle(c.Request().Context(), command.SendNotification{
+		Meta: commandMeta(c), RecipientID: b.RecipientID, Content: b.Content, Category: b.Category,
+	})
+	if err != nil {
+		return err
+	}
+	setPosition(c, res)
+	c.Response().Header().Set(echo.HeaderLocation, "/v1/notifications/"+res.Notification.ID())
+	return c.JSON(http.StatusCreated, accepted{res.Notification.ID(), res.Position})
+}
+
+func (v v1) read(c echo.Context) error {
+	res, err := v.Read.Handle(c.Request().Context(), command.ReadNotification{Meta: commandMeta(c), NotificationID: param(c, "id")})
+	return v.changed(c, res, err)
+}
+
+func (v v1) unread(c echo.Context) error {
+	res, err := v.Unread.Handle(c.Request().Context(), command.UnreadNotification{Meta: commandMeta(c), NotificationID: param(c, "id")})
+	return v.changed(c, res, err)
+}
+
+func (v v1) cancel(c echo.Context) error {
+	res, err := v.Cancel.Handle(c.Request().Context(), command.CancelNotification{Meta: commandMeta(c), NotificationID: param(c, "id")})
+	return v.changed(c, res, err)
+}
+
+func (v v1) changed(c echo.Context, res command.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	setPosition(c, res)
+	return c.JSON(http.StatusOK, accepted{res.Notification.ID(), res.Position})
+}
 
 // load reads a notification for the caller: a recipient token sees only its own (anything
 // else is the same 404 as an unknown id).
