@@ -30,16 +30,21 @@ import (
 //	go test -run '^$' -bench Replay -benchtime 1000000x ./infra/inboxdb/
 //
 // Building the log and the live copy is not timed; the replay, the switch and the drop of the
-// old copy are.
+// old copy are. The log is kept in the temporary directory (notify-bench-replay-N.db) and
+// reused by the next run of the same size; delete it to build it again.
 func BenchmarkReplay(b *testing.B) {
 	ctx := context.Background()
 	dir := b.TempDir()
-	log, err := eventlog.Open(filepath.Join(dir, "events.db"), eventlog.Options{ReadBatch: readBatch()})
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("notify-bench-replay-%d.db", b.N))
+	_, statErr := os.Stat(path)
+	log, err := eventlog.Open(path, eventlog.Options{ReadBatch: readBatch()})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer log.Close()
-	fill(b, log, b.N, 10_000)
+	if statErr != nil || log.Head() < eventstore.Position(b.N/2) {
+		fill(b, log, b.N, 10_000)
+	}
 	s, err := inboxdb.Open(filepath.Join(dir, "inbox.db"))
 	if err != nil {
 		b.Fatal(err)
