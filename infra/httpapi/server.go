@@ -74,6 +74,10 @@ type Deps struct {
 	Projections func(ctx context.Context) (ProjectionsStatus, error)
 	Logger      *slog.Logger
 	Security    Security
+	// Metrics observes requests and serves GET /metrics (nil: nothing observed, the route
+	// answers 404). MetricsPublic serves it without credentials even when auth is on.
+	Metrics       Metrics
+	MetricsPublic bool
 }
 
 // ProjectionsStatus answers GET /v1/projections.
@@ -102,6 +106,9 @@ func New(d Deps) *echo.Echo {
 	// The client IP (the rate-limit key of callers without credentials) is the peer address:
 	// X-Forwarded-For and X-Real-IP are set by clients too, and would let them pick their bucket.
 	e.IPExtractor = echo.ExtractIPDirect()
+	if d.Metrics != nil {
+		e.Use(observe(d.Metrics)) // outermost: it sees refusals, limits and panics too
+	}
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 			d.Logger.Error("panic in handler", "path", c.Request().URL.Path, "err", err, "stack", string(stack))
@@ -154,6 +161,7 @@ func New(d Deps) *echo.Echo {
 		}
 		return c.JSON(http.StatusOK, body)
 	})
+	opsRoutes(e, d)
 	return e
 }
 
