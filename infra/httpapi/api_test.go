@@ -115,6 +115,7 @@ func (a api) do(t *testing.T, method, path, contentType, body string, headers ..
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
+	checkAgainstDoc(t, req, res, b) // every answer of every test must be one the OpenAPI document allows
 	return reply{res.StatusCode, res.Header, string(b)}
 }
 

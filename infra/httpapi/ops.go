@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	_ "embed"
 	"net/http"
 	"time"
 
@@ -12,6 +13,12 @@ type Metrics interface {
 	ObserveRequest(route, method string, status int, elapsed time.Duration)
 	Handler() http.Handler
 }
+
+// OpenAPI is the document of every route, served at /openapi.json. The tests hold it to the
+// routes Echo has and to the answers the API really gives.
+//
+//go:embed openapi.json
+var OpenAPI []byte
 
 // observe records each request under its route template (c.Path(): bounded, unlike the raw
 // path), after the error handler has written any error, so the status is the one sent.
@@ -28,8 +35,9 @@ func observe(m Metrics) echo.MiddlewareFunc {
 	}
 }
 
-// opsRoutes serves the scrape. /metrics takes an admin key when authentication is on, unless
-// the operator made it public (--metrics-public).
+// opsRoutes serves the scrape and the API document. /metrics takes an admin key when
+// authentication is on, unless the operator made it public (--metrics-public); the document
+// is public: it holds nothing a client does not see anyway.
 func opsRoutes(e *echo.Echo, d Deps) {
 	pol := admin
 	if d.MetricsPublic {
@@ -46,4 +54,7 @@ func opsRoutes(e *echo.Echo, d Deps) {
 		scrape.ServeHTTP(c.Response(), c.Request())
 		return nil
 	}, d.Security.allow(pol))
+	e.GET("/openapi.json", func(c echo.Context) error {
+		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, OpenAPI)
+	})
 }
