@@ -18,16 +18,14 @@ import (
 	"github.com/eventnotify/notify/infra/eventlog"
 	"github.com/eventnotify/notify/infra/httpapi"
 	"github.com/eventnotify/notify/infra/inboxdb"
-	"github.com/eventnotify/notify/infra/metrics"
 	"github.com/eventnotify/notify/projections"
 	"github.com/eventnotify/notify/projections/inbox"
 )
 
 type api struct {
-	url     string
-	runner  *projections.Runner[inbox.Tx]
-	log     *eventlog.Store
-	metrics *metrics.Registry
+	url    string
+	runner *projections.Runner[inbox.Tx]
+	log    *eventlog.Store
 }
 
 // start serves the API over real HTTP on the real embedded stores, with no authentication.
@@ -52,26 +50,20 @@ func startWith(t *testing.T, sec httpapi.Security) api {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { runner.Run(ctx); close(done) }()
-	// Instrumented as the service wires it, so the metrics tests see what production sees.
-	reg := metrics.New(nil)
-	reg.WatchLog(func(context.Context) (eventstore.Position, error) { return log.Head(), nil },
-		map[string]metrics.PositionFunc{inbox.Name: func(context.Context) (eventstore.Position, error) { return runner.Position(), nil }}, time.Second)
-	appends := reg.EventStore(log)
-	srv := httptest.NewServer(httpapi.New(httpapi.Deps{
-		Send:     metrics.Command(reg, "send", command.NewSendNotificationHandler(appends, nil)),
-		Read:     metrics.Command(reg, "read", command.NewReadNotificationHandler(appends, nil)),
-		Unread:   metrics.Command(reg, "unread", command.NewUnreadNotificationHandler(appends, nil)),
-		Cancel:   metrics.Command(reg, "cancel", command.NewCancelNotificationHandler(appends, nil)),
+	srv := httptest.NewServer(httpapi.New(instrument(log, rm, runner, httpapi.Deps{
+		Send:     command.NewSendNotificationHandler(log, nil),
+		Read:     command.NewReadNotificationHandler(log, nil),
+		Unread:   command.NewUnreadNotificationHandler(log, nil),
+		Cancel:   command.NewCancelNotificationHandler(log, nil),
 		Inbox:    query.NewInbox(rm),
 		Security: sec,
-		Metrics:  reg,
 		WaitFor: func(ctx context.Context, p eventstore.Position) error {
 			ctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 			defer cancel()
 			return runner.WaitFor(ctx, p)
 		},
 		Notifications: query.NewNotifications(log),
-		ReadAll:       metrics.Command(reg, "read_all", command.NewReadAllNotificationsHandler(command.NewReadNotificationHandler(appends, nil), query.NewInbox(rm))),
+		ReadAll:       command.NewReadAllNotificationsHandler(command.NewReadNotificationHandler(log, nil), query.NewInbox(rm)),
 		Projections: func(context.Context) (httpapi.ProjectionsStatus, error) {
 			head, p := log.Head(), runner.Position()
 			st := httpapi.ProjectionStatus{Name: inbox.Name, Position: p, State: "live"}
@@ -80,7 +72,7 @@ func startWith(t *testing.T, sec httpapi.Security) api {
 			}
 			return httpapi.ProjectionsStatus{LogHead: head, Projections: []httpapi.ProjectionStatus{st}}, nil
 		},
-	}))
+	})))
 	t.Cleanup(func() {
 		srv.Close()
 		cancel()
@@ -88,7 +80,7 @@ func startWith(t *testing.T, sec httpapi.Security) api {
 		rm.Close()
 		log.Close()
 	})
-	return api{url: srv.URL, runner: runner, log: log, metrics: reg}
+	return api{url: srv.URL, runner: runner, log: log}
 }
 
 type reply struct {

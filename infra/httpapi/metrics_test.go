@@ -1,20 +1,47 @@
 package httpapi_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/eventnotify/notify/app/command"
+	"github.com/eventnotify/notify/app/eventstore"
+	"github.com/eventnotify/notify/app/query"
 	"github.com/eventnotify/notify/infra/auth"
+	"github.com/eventnotify/notify/infra/eventlog"
 	"github.com/eventnotify/notify/infra/httpapi"
+	"github.com/eventnotify/notify/infra/inboxdb"
 	"github.com/eventnotify/notify/infra/metrics"
+	"github.com/eventnotify/notify/projections"
+	"github.com/eventnotify/notify/projections/inbox"
 )
+
+// instrument wires metrics into the fixture as service.go does: the command handlers run on
+// the counted store and are counted themselves, requests are observed, and the log gauges
+// read the fixture's log and runner.
+func instrument(log *eventlog.Store, rm *inboxdb.Store, runner *projections.Runner[inbox.Tx], d httpapi.Deps) httpapi.Deps {
+	reg := metrics.New(nil)
+	reg.WatchLog(func(context.Context) (eventstore.Position, error) { return log.Head(), nil },
+		map[string]metrics.PositionFunc{inbox.Name: func(context.Context) (eventstore.Position, error) { return runner.Position(), nil }}, time.Second)
+	appends := reg.EventStore(log)
+	read := command.NewReadNotificationHandler(appends, nil)
+	d.Send = metrics.Command(reg, "send", command.NewSendNotificationHandler(appends, nil))
+	d.Read = metrics.Command(reg, "read", read)
+	d.Unread = metrics.Command(reg, "unread", command.NewUnreadNotificationHandler(appends, nil))
+	d.Cancel = metrics.Command(reg, "cancel", command.NewCancelNotificationHandler(appends, nil))
+	d.ReadAll = metrics.Command(reg, "read_all", command.NewReadAllNotificationsHandler(read, query.NewInbox(rm)))
+	d.Metrics = reg
+	return d
+}
 
 // scrape is one GET /metrics over HTTP, parsed.
 type scrape map[string]*dto.MetricFamily
