@@ -298,6 +298,16 @@ func testSeedRoutes(t *testing.T, s *service) {
 	if code, h, b := s.do(t, "PATCH", "/notifications/"+id+"/unread", ""); code != 409 || h.Get("Content-Type") != "application/problem+json" {
 		t.Fatalf("unread of canceled = %d %s", code, b)
 	}
+	// The wiring counts what the binary did: commands by outcome, the appends they made,
+	// requests by route template, and the projection's lag.
+	s.wantMetric(t, 1, "notify_commands_total", "command", "send", "outcome", "ok")
+	s.wantMetric(t, 2, "notify_commands_total", "command", "read", "outcome", "ok")
+	s.wantMetric(t, 1, "notify_commands_total", "command", "unread", "outcome", "conflict")
+	s.wantMetric(t, 5, "notify_eventstore_appends_total", "outcome", "ok")
+	s.wantMetric(t, 2, "notify_http_requests_total", "route", "/notifications/:id/read", "method", "PATCH", "code", "200")
+	if _, err := s.metric(t, "notify_projection_lag", "projection", "inbox"); err != nil {
+		t.Error(err)
+	}
 
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	select {

@@ -101,6 +101,9 @@ func TestKafka_CommandsInEventsOut(t *testing.T) {
 		}
 		return nil
 	})
+	// Commands from Kafka are counted like those from HTTP.
+	s.wantMetric(t, 2, "notify_commands_total", "command", "send", "outcome", "ok")
+	s.wantMetric(t, 1, "notify_commands_total", "command", "read", "outcome", "ok")
 	var events []string
 	eventually(t, "three events on the events topic", func() error {
 		events = consumeWithKcat(t, broker, topics["events"])

@@ -27,6 +27,7 @@ import (
 type api struct {
 	url    string
 	runner *projections.Runner[inbox.Tx]
+	log    *eventlog.Store
 	// replayLog is the log replays read: hold it to keep a replay running.
 	replayLog *gatedLog
 }
@@ -92,7 +93,7 @@ func startWith(t *testing.T, sec httpapi.Security) api {
 	go func() { runner.Run(ctx); close(done) }()
 	replayLog := newGatedLog(log)
 	replays := projections.NewReplays(ctx, replayLog, rm, nil, inbox.Projection())
-	srv := httptest.NewServer(httpapi.New(httpapi.Deps{
+	srv := httptest.NewServer(httpapi.New(instrument(log, rm, runner, httpapi.Deps{
 		Send:     command.NewSendNotificationHandler(log, nil),
 		Read:     command.NewReadNotificationHandler(log, nil),
 		Unread:   command.NewUnreadNotificationHandler(log, nil),
@@ -124,7 +125,7 @@ func startWith(t *testing.T, sec httpapi.Security) api {
 			}
 			return httpapi.ProjectionStatus{Name: name, Position: runner.Position(), State: "replaying", Replay: &st}, nil
 		},
-	}))
+	})))
 	t.Cleanup(func() {
 		srv.Close()
 		cancel()
@@ -133,7 +134,7 @@ func startWith(t *testing.T, sec httpapi.Security) api {
 		rm.Close()
 		log.Close()
 	})
-	return api{url: srv.URL, runner: runner, replayLog: replayLog}
+	return api{url: srv.URL, runner: runner, replayLog: replayLog, log: log}
 }
 
 type reply struct {
@@ -160,6 +161,7 @@ func (a api) do(t *testing.T, method, path, contentType, body string, headers ..
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
+	checkAgainstDoc(t, req, res, b) // every answer of every test must be one the OpenAPI document allows
 	return reply{res.StatusCode, res.Header, string(b)}
 }
 

@@ -139,6 +139,8 @@ func TestAuthorization_Matrix(t *testing.T) {
 		{"POST", "/v1/recipients/alice/notifications/read-all", readAll},
 		{"GET", "/healthz", health},
 		{"GET", "/readyz", health},
+		{"GET", "/openapi.json", health},
+		{"GET", "/metrics", adminOnly},
 	}
 	for _, rt := range routes {
 		for who, status := range rt.want {

@@ -78,6 +78,10 @@ type Deps struct {
 	Replay   func(ctx context.Context, name string) (ProjectionStatus, error)
 	Logger   *slog.Logger
 	Security Security
+	// Metrics observes requests and serves GET /metrics (nil: nothing observed, the route
+	// answers 404). MetricsPublic serves it without credentials even when auth is on.
+	Metrics       Metrics
+	MetricsPublic bool
 }
 
 // ProjectionsStatus answers GET /v1/projections.
@@ -109,6 +113,9 @@ func New(d Deps) *echo.Echo {
 	// The client IP (the rate-limit key of callers without credentials) is the peer address:
 	// X-Forwarded-For and X-Real-IP are set by clients too, and would let them pick their bucket.
 	e.IPExtractor = echo.ExtractIPDirect()
+	if d.Metrics != nil {
+		e.Use(observe(d.Metrics)) // outermost: it sees refusals, limits and panics too
+	}
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 			d.Logger.Error("panic in handler", "path", c.Request().URL.Path, "err", err, "stack", string(stack))
@@ -176,6 +183,7 @@ func New(d Deps) *echo.Echo {
 		}
 		return c.JSON(http.StatusOK, body)
 	})
+	opsRoutes(e, d)
 	return e
 }
 

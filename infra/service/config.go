@@ -38,6 +38,8 @@ type Config struct {
 	RateLimit      float64
 	RateBurst      int
 	RequestTimeout time.Duration
+	// MetricsPublic serves /metrics without credentials even when authentication is on.
+	MetricsPublic bool
 }
 
 // AuthConfigured reports whether any caller authentication is configured.
@@ -198,11 +200,15 @@ var settings = []setting{
 		}
 		return err
 	}, false},
+	{"metrics-public", "NOTIFY_METRICS_PUBLIC", "false", "serve /metrics without credentials even when authentication is on (default: an admin key)", func(c *Config, v string) (err error) {
+		c.MetricsPublic, err = strconv.ParseBool(v)
+		return err
+	}, false},
 	{"pprof-addr", "NOTIFY_PPROF_ADDR", "", "address for net/http/pprof (loopback only); empty: off", func(c *Config, v string) error { c.PprofAddr = v; return nil }, false},
 }
 
 // boolFlags may be given bare (--insecure) as well as --insecure=true.
-var boolFlags = map[string]bool{"insecure": true}
+var boolFlags = map[string]bool{"insecure": true, "metrics-public": true}
 
 // boolFlag is a string flag that flag.FlagSet treats as boolean.
 type boolFlag string

@@ -26,6 +26,7 @@ import (
 	"github.com/eventnotify/notify/infra/httpapi"
 	"github.com/eventnotify/notify/infra/inboxdb"
 	"github.com/eventnotify/notify/infra/kafkabridge"
+	"github.com/eventnotify/notify/infra/metrics"
 	"github.com/eventnotify/notify/infra/pgread"
 	"github.com/eventnotify/notify/projections"
 	"github.com/eventnotify/notify/projections/inbox"
@@ -102,12 +103,16 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		logger.Info("projection stopped", "projection", inbox.Name, "position", p)
 	}()
 
-	read := command.NewReadNotificationHandler(log, nil)
+	// One registry for the process; commands are counted whichever edge they came from.
+	reg := metrics.New(logger)
+	reg.WatchLog(log.head, map[string]metrics.PositionFunc{inbox.Name: rm.position}, metricsScrapeTimeout)
+	appends := reg.EventStore(log)
+	read := command.NewReadNotificationHandler(appends, nil)
 	cmds := kafkabridge.Commands{
-		Send:   command.NewSendNotificationHandler(log, nil),
-		Read:   read,
-		Unread: command.NewUnreadNotificationHandler(log, nil),
-		Cancel: command.NewCancelNotificationHandler(log, nil),
+		Send:   metrics.Command(reg, "send", command.NewSendNotificationHandler(appends, nil)),
+		Read:   metrics.Command(reg, "read", read),
+		Unread: metrics.Command(reg, "unread", command.NewUnreadNotificationHandler(appends, nil)),
+		Cancel: metrics.Command(reg, "cancel", command.NewCancelNotificationHandler(appends, nil)),
 	}
 	stopBridge, err := startBridge(cfg, cmds, log, log.checkpoints, logger)
 	if err != nil {
@@ -126,7 +131,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		Unread:        cmds.Unread,
 		Cancel:        cmds.Cancel,
 		Inbox:         query.NewInbox(rm.queries),
-		ReadAll:       command.NewReadAllNotificationsHandler(read, query.NewInbox(rm.queries)),
+		ReadAll:       metrics.Command(reg, "read_all", command.NewReadAllNotificationsHandler(read, query.NewInbox(rm.queries))),
 		Notifications: query.NewNotifications(log),
 		Projections: func(ctx context.Context) (httpapi.ProjectionsStatus, error) {
 			head, st, err := projectionStatus(ctx, log, rm, replays)
@@ -159,7 +164,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 			}
 			return map[string]any{"logHead": head, "projections": map[string]any{inbox.Name: p}}, nil
 		},
-		Logger: logger,
+		Logger:        logger,
+		Metrics:       reg,
+		MetricsPublic: cfg.MetricsPublic,
 		Security: httpapi.Security{
 			Auth:           authn,
 			RatePerSecond:  cfg.RateLimit,
@@ -237,6 +244,9 @@ func projectionStatus(ctx context.Context, log *eventStore, rm *readModel, repla
 	}
 	return head, st, nil
 }
+
+// metricsScrapeTimeout bounds the position and head reads of one scrape.
+const metricsScrapeTimeout = time.Second
 
 // logAuth says which authentication is on, never a secret: counts, issuer and audience.
 func logAuth(cfg Config, logger *slog.Logger) {

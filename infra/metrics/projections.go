@@ -1,0 +1,80 @@
+package metrics
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/eventnotify/notify/app/eventstore"
+)
+
+// PositionFunc reads a log position: the log's head, or how far a projection has come.
+type PositionFunc func(context.Context) (eventstore.Position, error)
+
+// WatchLog reports, on every scrape, the log head and each projection's position and lag
+// behind it. The reads share one deadline of timeout, so a slow store cannot stall a scrape;
+// what did not come in time is left out of that scrape and logged.
+func (r *Registry) WatchLog(head PositionFunc, projections map[string]PositionFunc, timeout time.Duration) {
+	if r == nil {
+		return
+	}
+	names := make([]string, 0, len(projections))
+	for n := range projections {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	r.reg.MustRegister(&logCollector{
+		head: head, projections: projections, names: names, timeout: timeout,
+		headDesc: prometheus.NewDesc(Namespace+"_log_head_position",
+			"Position of the last event in the global log (filtered to notification streams on EventStoreDB).", nil, nil),
+		posDesc: prometheus.NewDesc(Namespace+"_projection_position",
+			"Log position the projection's read model reflects.", []string{"projection"}, nil),
+		lagDesc: prometheus.NewDesc(Namespace+"_projection_lag",
+			"How far the projection is behind the log head, in log positions (head minus position).", []string{"projection"}, nil),
+	})
+}
+
+type logCollector struct {
+	head                       PositionFunc
+	projections                map[string]PositionFunc
+	names                      []string
+	timeout                    time.Duration
+	headDesc, posDesc, lagDesc *prometheus.Desc
+}
+
+func (c *logCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.headDesc
+	ch <- c.posDesc
+	ch <- c.lagDesc
+}
+
+// Collect reads the positions first and the head last: the head only grows, so the lag of
+// one scrape is never negative.
+func (c *logCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	pos := make(map[string]eventstore.Position, len(c.names))
+	for _, n := range c.names {
+		p, err := c.projections[n](ctx)
+		if err != nil {
+			ch <- prometheus.NewInvalidMetric(c.posDesc, fmt.Errorf("projection %s position: %w", n, err))
+			continue
+		}
+		pos[n] = p
+		ch <- prometheus.MustNewConstMetric(c.posDesc, prometheus.GaugeValue, float64(p), n)
+	}
+	head, err := c.head(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.headDesc, fmt.Errorf("log head: %w", err))
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(c.headDesc, prometheus.GaugeValue, float64(head))
+	for _, n := range c.names {
+		if p, ok := pos[n]; ok {
+			ch <- prometheus.MustNewConstMetric(c.lagDesc, prometheus.GaugeValue, float64(head-min(p, head)), n)
+		}
+	}
+}
