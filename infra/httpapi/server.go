@@ -74,6 +74,10 @@ type Deps struct {
 	Projections func(ctx context.Context) (ProjectionsStatus, error)
 	Logger      *slog.Logger
 	Security    Security
+	// Live fans inbox changes out to the SSE route (nil: the route answers 404); Stream tunes
+	// that route.
+	Live   liveHub
+	Stream Stream
 }
 
 // ProjectionsStatus answers GET /v1/projections.
@@ -126,6 +130,7 @@ func New(d Deps) *echo.Echo {
 	e.GET("/v1/recipients/:recipientId/notifications/count", v.count, sec.allow(inboxReader))
 	e.GET("/v1/recipients/:recipientId/notifications", v.page, sec.allow(inboxReader))
 	e.POST("/v1/recipients/:recipientId/notifications/read-all", v.readAll, sec.allow(inboxChanger))
+	e.GET(streamRoute, v.stream, sec.allow(inboxReader))
 
 	e.GET("/v1/projections", func(c echo.Context) error {
 		if d.Projections == nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/eventnotify/notify/app/command"
 	"github.com/eventnotify/notify/app/eventstore"
+	"github.com/eventnotify/notify/app/live"
 	"github.com/eventnotify/notify/app/query"
 	"github.com/eventnotify/notify/infra/auth"
 	"github.com/eventnotify/notify/infra/esdb"
@@ -105,6 +106,12 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	defer stopBridge()
 
+	hub := live.NewHub(log, startHead, live.Options{Ring: cfg.SSE.Ring, MaxPerRecipient: cfg.SSE.MaxPerRecipient, MaxClients: cfg.SSE.MaxClients, Logger: logger})
+	hubCtx, stopHub := context.WithCancel(context.Background())
+	hubDone := make(chan struct{})
+	go func() { defer close(hubDone); _ = hub.Run(hubCtx) }()
+	defer func() { stopHub(); <-hubDone }()
+
 	authn, err := auth.New(cfg.Auth)
 	if err != nil {
 		return fmt.Errorf("authentication: %w", err)
@@ -150,6 +157,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 			}
 			return map[string]any{"logHead": head, "projections": map[string]any{inbox.Name: p}}, nil
 		},
+		Live:   hub,
+		Stream: httpapi.Stream{Heartbeat: cfg.SSE.Heartbeat},
 		Logger: logger,
 		Security: httpapi.Security{
 			Auth:           authn,
@@ -178,6 +187,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		}
 		logger.Warn("listening beyond loopback with no authentication (--insecure): anyone who can reach this address can read and change every inbox")
 	}
+	srv.RegisterOnShutdown(stopHub) // ends open live streams, which Shutdown would wait for
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	logger.Info("listening", "addr", ln.Addr().String())

@@ -1,0 +1,225 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/eventnotify/notify/app/eventstore"
+	"github.com/eventnotify/notify/app/live"
+	"github.com/eventnotify/notify/domain/notification"
+)
+
+// streamRoute is the Server-Sent Events route; guard exempts it from the request timeout.
+const streamRoute = "/v1/recipients/:recipientId/stream"
+
+// liveHub hands out subscriptions to a recipient's events (app/live.Hub).
+type liveHub interface {
+	Subscribe(recipient string, start live.Start) (*live.Subscription, error)
+}
+
+// Stream tunes the Server-Sent Events route; zero fields take the defaults.
+type Stream struct {
+	// Heartbeat is how often an idle stream sends a comment so proxies keep it open (15 s).
+	Heartbeat time.Duration
+	// WriteTimeout bounds each frame's write; a client that does not read for this long is
+	// dropped (30 s).
+	WriteTimeout time.Duration
+	// Retry is the reconnection delay suggested to clients in the retry field (2 s).
+	Retry time.Duration
+}
+
+func (s Stream) withDefaults() Stream {
+	if s.Heartbeat <= 0 {
+		s.Heartbeat = 15 * time.Second
+	}
+	if s.WriteTimeout <= 0 {
+		s.WriteTimeout = 30 * time.Second
+	}
+	if s.Retry <= 0 {
+		s.Retry = 2 * time.Second
+	}
+	return s
+}
+
+// HeaderLastEventID is the SSE resume header; ?lastEventId= is its twin for clients that
+// cannot set headers.
+const HeaderLastEventID = "Last-Event-ID"
+
+// lastEventID reads where the client resumes: live.Now() when it does not say.
+func lastEventID(c echo.Context) (live.Start, error) {
+	raw := c.Request().Header.Get(HeaderLastEventID)
+	field := HeaderLastEventID
+	if raw == "" {
+		raw, field = c.QueryParam("lastEventId"), "lastEventId"
+	}
+	if raw == "" {
+		return live.Now(), nil
+	}
+	p, err := strconv.ParseUint(strings.TrimSpace(raw), 10, 64)
+	if err != nil {
+		return live.Start{}, &notification.ValidationError{Field: field,
+			Rule: fmt.Sprintf("must be the id of an event this stream sent (a log position: a non-negative integer below 2^64), got %q", truncate(raw, 40))}
+	}
+	return live.After(eventstore.Position(p)), nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// stream serves GET /v1/recipients/:recipientId/stream: the recipient's inbox changes as
+// Server-Sent Events. Each change is an event named for it (notification.sent, …) whose id is
+// its log position; after each run of changes an event counts carries {total, unread} read
+// once the read model has reached them. Resuming with Last-Event-ID: N sends every change
+// after N, then live ones.
+func (v v1) stream(c echo.Context) error {
+	if v.Live == nil {
+		return echo.NewHTTPError(http.StatusNotFound, "the live stream is not available")
+	}
+	recipient := param(c, "recipientId")
+	if err := notification.ValidateRecipient(recipient); err != nil {
+		return err
+	}
+	start, err := lastEventID(c)
+	if err != nil {
+		return err
+	}
+	sub, err := v.Live.Subscribe(recipient, start)
+	if err != nil {
+		return err
+	}
+	defer sub.Close()
+	opts := v.Stream.withDefaults()
+
+	res := c.Response()
+	rc := http.NewResponseController(res)
+	// The server's read and write timeouts bound ordinary requests; a stream lives until the
+	// client leaves, so it clears them and bounds each frame's write instead. (A read deadline
+	// left in place would cancel the request's context when it passes.)
+	if err := rc.SetReadDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return fmt.Errorf("clear read deadline: %w", err)
+	}
+	h := res.Header()
+	h.Set(echo.HeaderContentType, "text/event-stream")
+	h.Set(echo.HeaderCacheControl, "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	res.WriteHeader(http.StatusOK)
+
+	ctx := c.Request().Context()
+	w := frameWriter{rc: rc, res: res, timeout: opts.WriteTimeout}
+	// The opening counts frame carries the position the stream is complete to, so a client
+	// that reconnects before any change resumes exactly there. A resume with a backlog still to
+	// come carries no id: its events follow with theirs.
+	buf := fmt.Appendf(nil, "retry: %d\n\n", opts.Retry.Milliseconds())
+	at, withID := sub.From(), true
+	if after, resume := start.Resume(); resume {
+		if after >= at {
+			at = after
+		} else {
+			withID = false
+		}
+	}
+	buf = v.appendCounts(ctx, buf, recipient, at, withID)
+	if w.write(buf) != nil {
+		return nil
+	}
+
+	beat := time.NewTicker(opts.Heartbeat)
+	defer beat.Stop()
+	for {
+		select {
+		case ev := <-sub.C():
+			buf = appendEvent(buf[:0], ev)
+			last := ev.Position
+		more: // send what is already waiting in one write
+			for len(buf) < 32<<10 {
+				select {
+				case ev := <-sub.C():
+					buf = appendEvent(buf, ev)
+					last = ev.Position
+				default:
+					break more
+				}
+			}
+			if w.write(buf) != nil {
+				return nil
+			}
+			if w.write(v.appendCounts(ctx, buf[:0], recipient, last, true)) != nil {
+				return nil
+			}
+			beat.Reset(opts.Heartbeat)
+		case <-beat.C:
+			if w.write([]byte(": ping\n\n")) != nil {
+				return nil
+			}
+		case <-sub.Done():
+			reason := "the server is shutting down"
+			if errors.Is(sub.Err(), live.ErrSlow) {
+				reason = "this client fell behind"
+			}
+			_ = w.write([]byte(": stream closed: " + reason + "; reconnect with Last-Event-ID\n\n"))
+			return nil
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// appendCounts appends a counts frame reflecting at least position p, or nothing when the
+// read model cannot reach p in time: a stale count would contradict the events just sent.
+func (v v1) appendCounts(ctx context.Context, buf []byte, recipient string, p eventstore.Position, withID bool) []byte {
+	if v.WaitFor != nil {
+		if err := v.WaitFor(ctx, p); err != nil {
+			v.Logger.Debug("stream: counts skipped, read model behind", "recipient", recipient, "position", p, "err", err)
+			return buf
+		}
+	}
+	counts, err := v.Inbox.Count(ctx, recipient)
+	if err != nil {
+		if ctx.Err() == nil {
+			v.Logger.Warn("stream: counts skipped", "recipient", recipient, "err", err)
+		}
+		return buf
+	}
+	if withID {
+		buf = strconv.AppendUint(append(buf, "id: "...), uint64(p), 10)
+		buf = append(buf, '\n')
+	}
+	return fmt.Appendf(buf, "event: counts\ndata: {\"total\":%d,\"unread\":%d,\"position\":%d}\n\n", counts.Total, counts.Unread, uint64(p))
+}
+
+func appendEvent(buf []byte, ev live.Event) []byte {
+	buf = strconv.AppendUint(append(buf, "id: "...), uint64(ev.Position), 10)
+	buf = append(append(append(buf, "\nevent: "...), ev.Name...), "\ndata: "...)
+	return append(append(buf, ev.Data...), "\n\n"...)
+}
+
+// frameWriter writes and flushes one frame at a time, each within its own write deadline.
+type frameWriter struct {
+	rc      *http.ResponseController
+	res     *echo.Response
+	timeout time.Duration
+}
+
+func (w frameWriter) write(b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	if err := w.rc.SetWriteDeadline(time.Now().Add(w.timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
+	if _, err := w.res.Write(b); err != nil {
+		return err
+	}
+	return w.rc.Flush()
+}
