@@ -130,7 +130,7 @@ func New(d Deps) *echo.Echo {
 	e.GET("/v1/recipients/:recipientId/notifications/count", v.count, sec.allow(inboxReader))
 	e.GET("/v1/recipients/:recipientId/notifications", v.page, sec.allow(inboxReader))
 	e.POST("/v1/recipients/:recipientId/notifications/read-all", v.readAll, sec.allow(inboxChanger))
-	e.GET(streamRoute, v.stream, sec.allow(inboxReader))
+	e.GET(streamRoute, newStreamer(d).stream, sec.allow(inboxReader))
 
 	e.GET("/v1/projections", func(c echo.Context) error {
 		if d.Projections == nil {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -14,6 +15,7 @@ import (
 	"github.com/eventnotify/notify/app/eventstore"
 	"github.com/eventnotify/notify/app/live"
 	"github.com/eventnotify/notify/domain/notification"
+	"github.com/eventnotify/notify/projections/inbox"
 )
 
 // streamRoute is the Server-Sent Events route; guard exempts it from the request timeout.
@@ -46,6 +48,74 @@ func (s Stream) withDefaults() Stream {
 		s.Retry = 2 * time.Second
 	}
 	return s
+}
+
+// streamer serves the stream route; its counts are shared by the streams of a recipient.
+type streamer struct {
+	Deps
+	counts *countsCache
+}
+
+func newStreamer(d Deps) streamer {
+	return streamer{Deps: d, counts: &countsCache{m: map[string]*countsEntry{}}}
+}
+
+// countsCache shares one read of a recipient's counts between its streams: a thousand
+// streams of one recipient cost one read model query per change, not a thousand.
+type countsCache struct {
+	mu sync.Mutex
+	m  map[string]*countsEntry
+}
+
+// countsEntry is the latest counts of a recipient known to reflect at least pos; while done
+// is open, a read for pos is under way.
+type countsEntry struct {
+	pos    eventstore.Position
+	counts inbox.Counts
+	err    error
+	done   chan struct{}
+}
+
+// maxCountsEntries bounds the cache; past it, it starts again empty.
+const maxCountsEntries = 10000
+
+// get returns counts reflecting at least position p, reading them with read unless a read for
+// p or later has completed or is under way.
+func (cc *countsCache) get(ctx context.Context, recipient string, p eventstore.Position, read func() (inbox.Counts, error)) (inbox.Counts, error) {
+	for {
+		cc.mu.Lock()
+		e := cc.m[recipient]
+		if e == nil || e.pos < p || (e.err != nil && !isOpen(e.done)) {
+			if len(cc.m) >= maxCountsEntries {
+				clear(cc.m)
+			}
+			e = &countsEntry{pos: p, done: make(chan struct{})}
+			cc.m[recipient] = e
+			cc.mu.Unlock()
+			e.counts, e.err = read()
+			close(e.done)
+			return e.counts, e.err
+		}
+		cc.mu.Unlock()
+		select {
+		case <-e.done:
+			if !errors.Is(e.err, context.Canceled) {
+				return e.counts, e.err
+			}
+			// the reader's client left before it finished: read again with our context
+		case <-ctx.Done():
+			return inbox.Counts{}, ctx.Err()
+		}
+	}
+}
+
+func isOpen(c chan struct{}) bool {
+	select {
+	case <-c:
+		return false
+	default:
+		return true
+	}
 }
 
 // HeaderLastEventID is the SSE resume header; ?lastEventId= is its twin for clients that
@@ -82,7 +152,7 @@ func truncate(s string, n int) string {
 // its log position; after each run of changes an event counts carries {total, unread} read
 // once the read model has reached them. Resuming with Last-Event-ID: N sends every change
 // after N, then live ones.
-func (v v1) stream(c echo.Context) error {
+func (v streamer) stream(c echo.Context) error {
 	if v.Live == nil {
 		return echo.NewHTTPError(http.StatusNotFound, "the live stream is not available")
 	}
@@ -129,7 +199,7 @@ func (v v1) stream(c echo.Context) error {
 			withID = false
 		}
 	}
-	buf = v.appendCounts(ctx, buf, recipient, at, withID)
+	buf, _ = v.appendCounts(ctx, buf, recipient, at, withID)
 	if w.write(buf) != nil {
 		return nil
 	}
@@ -151,11 +221,19 @@ func (v v1) stream(c echo.Context) error {
 					break more
 				}
 			}
+			// The counts usually follow within a millisecond (the projection reads the same
+			// commit): wait that long to send both in one write, else send the changes now and
+			// the counts when the read model has them.
+			quick, cancel := context.WithTimeout(ctx, countsGrace)
+			buf, counted := v.appendCounts(quick, buf, recipient, last, true)
+			cancel()
 			if w.write(buf) != nil {
 				return nil
 			}
-			if w.write(v.appendCounts(ctx, buf[:0], recipient, last, true)) != nil {
-				return nil
+			if !counted {
+				if b, ok := v.appendCounts(ctx, buf[:0], recipient, last, true); ok && w.write(b) != nil {
+					return nil
+				}
 			}
 			beat.Reset(opts.Heartbeat)
 		case <-beat.C:
@@ -175,27 +253,32 @@ func (v v1) stream(c echo.Context) error {
 	}
 }
 
-// appendCounts appends a counts frame reflecting at least position p, or nothing when the
-// read model cannot reach p in time: a stale count would contradict the events just sent.
-func (v v1) appendCounts(ctx context.Context, buf []byte, recipient string, p eventstore.Position, withID bool) []byte {
-	if v.WaitFor != nil {
-		if err := v.WaitFor(ctx, p); err != nil {
-			v.Logger.Debug("stream: counts skipped, read model behind", "recipient", recipient, "position", p, "err", err)
-			return buf
+// countsGrace is how long a run of changes waits for its counts to go out in the same write.
+const countsGrace = 25 * time.Millisecond
+
+// appendCounts appends a counts frame reflecting at least position p, or nothing (false) when
+// the read model cannot reach p before ctx ends or WaitFor gives up: a stale count would
+// contradict the changes just sent.
+func (v streamer) appendCounts(ctx context.Context, buf []byte, recipient string, p eventstore.Position, withID bool) ([]byte, bool) {
+	counts, err := v.counts.get(ctx, recipient, p, func() (inbox.Counts, error) {
+		if v.WaitFor != nil {
+			if err := v.WaitFor(ctx, p); err != nil {
+				return inbox.Counts{}, err
+			}
 		}
-	}
-	counts, err := v.Inbox.Count(ctx, recipient)
+		return v.Inbox.Count(ctx, recipient)
+	})
 	if err != nil {
 		if ctx.Err() == nil {
-			v.Logger.Warn("stream: counts skipped", "recipient", recipient, "err", err)
+			v.Logger.Debug("stream: counts skipped", "recipient", recipient, "position", p, "err", err)
 		}
-		return buf
+		return buf, false
 	}
 	if withID {
 		buf = strconv.AppendUint(append(buf, "id: "...), uint64(p), 10)
 		buf = append(buf, '\n')
 	}
-	return fmt.Appendf(buf, "event: counts\ndata: {\"total\":%d,\"unread\":%d,\"position\":%d}\n\n", counts.Total, counts.Unread, uint64(p))
+	return fmt.Appendf(buf, "event: counts\ndata: {\"total\":%d,\"unread\":%d,\"position\":%d}\n\n", counts.Total, counts.Unread, uint64(p)), true
 }
 
 func appendEvent(buf []byte, ev live.Event) []byte {

@@ -465,5 +465,3 @@ func TestStream_ShutdownClosesStreams(t *testing.T) {
 		}
 	}
 }
-
-
