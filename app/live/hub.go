@@ -30,7 +30,7 @@ type Log interface {
 // Defaults of Options.
 const (
 	DefaultRing            = 10000
-	DefaultBuffer          = 256
+	DefaultBuffer          = 512
 	DefaultMaxPerRecipient = 5
 	DefaultMaxClients      = 10000
 )
@@ -49,7 +49,7 @@ type Options struct {
 }
 
 // Event is one change of a recipient's inbox, ready to send: Data is the event's JSON with
-// its log position, encoded once and shared by every subscriber.
+// its log position, encoded once. Subscribers share it: it must not be modified.
 type Event struct {
 	Position  eventstore.Position
 	Recipient string
@@ -110,7 +110,7 @@ type Hub struct {
 	mu     sync.Mutex
 	pos    eventstore.Position // how far the log has been read
 	floor  eventstore.Position // the ring holds every event in (floor, pos]
-	ring   []Event             // circular, oldest at head
+	ring   []*Event            // circular, oldest at head
 	head   int
 	size   int
 	subs   map[string]map[*Subscription]struct{}
@@ -139,7 +139,7 @@ func NewHub(log Log, from eventstore.Position, opts Options) *Hub {
 		opts.Logger = slog.Default()
 	}
 	return &Hub{log: log, opts: opts, logger: opts.Logger.With("component", "live"), pos: from, floor: from,
-		ring: make([]Event, opts.Ring), subs: map[string]map[*Subscription]struct{}{}}
+		ring: make([]*Event, opts.Ring), subs: map[string]map[*Subscription]struct{}{}}
 }
 
 var filter = eventstore.Filter{StreamPrefix: notification.StreamPrefix}
@@ -179,7 +179,7 @@ func (h *Hub) Subscribers() int {
 }
 
 func (h *Hub) apply(_ context.Context, b eventstore.Batch) error {
-	evs := make([]Event, 0, len(b.Events))
+	evs := make([]*Event, 0, len(b.Events))
 	for _, rec := range b.Events {
 		if ev, ok := h.decode(rec); ok {
 			evs = append(evs, ev)
@@ -209,7 +209,7 @@ func (h *Hub) apply(_ context.Context, b eventstore.Batch) error {
 }
 
 // push appends to the ring, evicting the oldest event when it is full.
-func (h *Hub) push(ev Event) {
+func (h *Hub) push(ev *Event) {
 	n := len(h.ring)
 	if h.size == n {
 		h.floor = h.ring[h.head].Position
@@ -223,22 +223,22 @@ func (h *Hub) push(ev Event) {
 
 // decode turns a stored event into a live one; events of unknown types (a newer version's)
 // and undecodable ones are skipped, the latter logged.
-func (h *Hub) decode(rec eventstore.RecordedEvent) (Event, bool) {
+func (h *Hub) decode(rec eventstore.RecordedEvent) (*Event, bool) {
 	e, err := notification.Decode(rec.Type, rec.Data)
 	if err != nil {
 		if !errors.Is(err, notification.ErrUnknownEvent) {
 			h.logger.Error("live hub skips an undecodable event", "position", rec.Position, "stream", rec.Stream, "err", err)
 		}
-		return Event{}, false
+		return nil, false
 	}
 	data, err := json.Marshal(e)
 	if err != nil || len(data) < 2 {
 		h.logger.Error("live hub cannot encode an event", "position", rec.Position, "err", err)
-		return Event{}, false
+		return nil, false
 	}
 	data = append(data[:len(data)-1], `,"position":`...)
 	data = append(strconv.AppendUint(data, uint64(rec.Position), 10), '}')
-	return Event{Position: rec.Position, Recipient: e.Recipient(), Name: names[rec.Type], Data: data}, true
+	return &Event{Position: rec.Position, Recipient: e.Recipient(), Name: names[rec.Type], Data: data}, true
 }
 
 var names = map[string]string{
@@ -261,7 +261,7 @@ func (h *Hub) Subscribe(recipient string, start Start) (*Subscription, error) {
 	case len(h.subs[recipient]) >= h.opts.MaxPerRecipient:
 		return nil, &LimitError{PerRecipient: true, Limit: h.opts.MaxPerRecipient}
 	}
-	s := &Subscription{hub: h, recipient: recipient, from: h.pos, after: h.pos, out: make(chan Event, h.opts.Buffer), done: make(chan struct{}), live: true}
+	s := &Subscription{hub: h, recipient: recipient, from: h.pos, after: h.pos, out: make(chan *Event, h.opts.Buffer), done: make(chan struct{}), live: true}
 	if start.resume {
 		s.after = start.after
 	}
@@ -285,11 +285,11 @@ func (h *Hub) Subscribe(recipient string, start Start) (*Subscription, error) {
 }
 
 // backlog returns the ring's events of recipient after position p, oldest first.
-func (h *Hub) backlog(recipient string, p eventstore.Position) []Event {
+func (h *Hub) backlog(recipient string, p eventstore.Position) []*Event {
 	n := len(h.ring)
-	at := func(i int) Event { return h.ring[(h.head+i)%n] }
+	at := func(i int) *Event { return h.ring[(h.head+i)%n] }
 	first := sort.Search(h.size, func(i int) bool { return at(i).Position > p })
-	var out []Event
+	var out []*Event
 	for i := first; i < h.size; i++ {
 		if ev := at(i); ev.Recipient == recipient {
 			out = append(out, ev)
@@ -333,7 +333,7 @@ type Subscription struct {
 	recipient string
 	// from is the hub's position when the subscription opened; after is where it resumes.
 	from, after eventstore.Position
-	out         chan Event
+	out         chan *Event
 	done        chan struct{}
 	cancel      context.CancelFunc
 	once        sync.Once
@@ -343,11 +343,11 @@ type Subscription struct {
 	// pending and the catch-up goroutine owns out.
 	mu      sync.Mutex
 	live    bool
-	pending []Event
+	pending []*Event
 }
 
 // C delivers the recipient's events in log order.
-func (s *Subscription) C() <-chan Event { return s.out }
+func (s *Subscription) C() <-chan *Event { return s.out }
 
 // Done is closed when the subscription ends; Err then says why.
 func (s *Subscription) Done() <-chan struct{} { return s.done }
@@ -385,7 +385,7 @@ func (s *Subscription) end(err error) {
 
 // deliver hands a live event over without blocking the hub (called under the hub's lock);
 // false means the subscriber is too far behind.
-func (s *Subscription) deliver(ev Event) bool {
+func (s *Subscription) deliver(ev *Event) bool {
 	if ev.Position <= s.after {
 		return true
 	}
@@ -411,8 +411,8 @@ var errCaughtUp = errors.New("caught up")
 
 // catchUp sends the events missed before the subscription opened (the ring's backlog, or the
 // log read from after up to from), then the events the hub parked meanwhile, then turns live.
-func (s *Subscription) catchUp(ctx context.Context, backlog []Event, fromLog bool) {
-	send := func(ev Event) bool {
+func (s *Subscription) catchUp(ctx context.Context, backlog []*Event, fromLog bool) {
+	send := func(ev *Event) bool {
 		select {
 		case s.out <- ev:
 			return true

@@ -281,7 +281,7 @@ func (v streamer) appendCounts(ctx context.Context, buf []byte, recipient string
 	return fmt.Appendf(buf, "event: counts\ndata: {\"total\":%d,\"unread\":%d,\"position\":%d}\n\n", counts.Total, counts.Unread, uint64(p)), true
 }
 
-func appendEvent(buf []byte, ev live.Event) []byte {
+func appendEvent(buf []byte, ev *live.Event) []byte {
 	buf = strconv.AppendUint(append(buf, "id: "...), uint64(ev.Position), 10)
 	buf = append(append(append(buf, "\nevent: "...), ev.Name...), "\ndata: "...)
 	return append(append(buf, ev.Data...), "\n\n"...)
