@@ -85,7 +85,7 @@ func (cc *countsCache) get(ctx context.Context, recipient string, p eventstore.P
 	for {
 		cc.mu.Lock()
 		e := cc.m[recipient]
-		if e == nil || e.pos < p || (e.err != nil && !isOpen(e.done)) {
+		if e == nil || e.pos < p || (!isOpen(e.done) && e.err != nil) { // e.err is set once done closes
 			if len(cc.m) >= maxCountsEntries {
 				clear(cc.m)
 			}
@@ -190,7 +190,10 @@ func (v streamer) stream(c echo.Context) error {
 	// The opening counts frame carries the position the stream is complete to, so a client
 	// that reconnects before any change resumes exactly there. A resume with a backlog still to
 	// come carries no id: its events follow with theirs.
-	buf := fmt.Appendf(nil, "retry: %d\n\n", opts.Retry.Milliseconds())
+	// The headers and the retry hint go at once: the opening counts may wait for the read model.
+	if w.write(fmt.Appendf(nil, "retry: %d\n\n", opts.Retry.Milliseconds())) != nil {
+		return nil
+	}
 	at, withID := sub.From(), true
 	if after, resume := start.Resume(); resume {
 		if after >= at {
@@ -199,7 +202,7 @@ func (v streamer) stream(c echo.Context) error {
 			withID = false
 		}
 	}
-	buf, _ = v.appendCounts(ctx, buf, recipient, at, withID)
+	buf, _ := v.appendCounts(ctx, nil, recipient, at, withID)
 	if w.write(buf) != nil {
 		return nil
 	}
