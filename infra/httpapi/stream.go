@@ -187,13 +187,13 @@ func (v streamer) stream(c echo.Context) error {
 
 	ctx := c.Request().Context()
 	w := frameWriter{rc: rc, res: res, timeout: opts.WriteTimeout}
-	// The opening counts frame carries the position the stream is complete to, so a client
-	// that reconnects before any change resumes exactly there. A resume with a backlog still to
-	// come carries no id: its events follow with theirs.
 	// The headers and the retry hint go at once: the opening counts may wait for the read model.
 	if w.write(fmt.Appendf(nil, "retry: %d\n\n", opts.Retry.Milliseconds())) != nil {
 		return nil
 	}
+	// The opening counts frame carries the position the stream is complete to, so a client
+	// that reconnects before any change resumes exactly there. A resume with a backlog still to
+	// come carries no id: its events follow with theirs.
 	at, withID := sub.From(), true
 	if after, resume := start.Resume(); resume {
 		if after >= at {
@@ -228,7 +228,8 @@ func (v streamer) stream(c echo.Context) error {
 			// commit): wait that long to send both in one write, else send the changes now and
 			// the counts when the read model has them.
 			quick, cancel := context.WithTimeout(ctx, countsGrace)
-			buf, counted := v.appendCounts(quick, buf, recipient, last, true)
+			var counted bool
+			buf, counted = v.appendCounts(quick, buf, recipient, last, true)
 			cancel()
 			if w.write(buf) != nil {
 				return nil
@@ -245,8 +246,12 @@ func (v streamer) stream(c echo.Context) error {
 			}
 		case <-sub.Done():
 			reason := "the server is shutting down"
-			if errors.Is(sub.Err(), live.ErrSlow) {
+			switch err := sub.Err(); {
+			case errors.Is(err, live.ErrSlow):
 				reason = "this client fell behind"
+			case err != nil && !errors.Is(err, live.ErrClosed):
+				reason = "the stream failed"
+				v.Logger.Warn("stream failed", "recipient", recipient, "err", err)
 			}
 			_ = w.write([]byte(": stream closed: " + reason + "; reconnect with Last-Event-ID\n\n"))
 			return nil
