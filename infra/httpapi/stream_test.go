@@ -307,11 +307,16 @@ func TestStream_ChangesCountsAndResume(t *testing.T) {
 func TestStream_OpeningIDResumesWithoutLoss(t *testing.T) {
 	t.Parallel()
 	a := startStream(t, streamSetup{})
-	a.send(t, "alice")
+	_, first := a.send(t, "alice")
+	for deadline := time.Now().Add(5 * time.Second); fmt.Sprint(a.hub.Position()) != first; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the hub never reached %s", first)
+		}
+	}
 	c, _ := a.open(t, "alice")
 	opening := c.next(t)
-	if opening.event != "counts" || opening.id == "" {
-		t.Fatalf("opening frame = %+v, want counts with an id", opening)
+	if opening.event != "counts" || opening.id != first {
+		t.Fatalf("opening frame = %+v, want counts with id %s (where the hub is)", opening, first)
 	}
 	c.close()
 	_, pos := a.send(t, "alice")
