@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -38,6 +39,8 @@ type streamSetup struct {
 	sec      httpapi.Security
 	stream   httpapi.Stream
 	timeouts time.Duration // the server's read and write timeouts (0: none)
+	// listener wraps the server's listener (nil: as is).
+	listener func(net.Listener) net.Listener
 }
 
 func startStream(t *testing.T, st streamSetup) streamAPI {
@@ -75,6 +78,9 @@ func startStream(t *testing.T, st streamSetup) streamAPI {
 		Stream: st.stream,
 	}))
 	srv.Config.ReadTimeout, srv.Config.WriteTimeout = st.timeouts, st.timeouts
+	if st.listener != nil {
+		srv.Listener = st.listener(srv.Listener)
+	}
 	srv.Config.RegisterOnShutdown(stopHub)
 	srv.Start()
 	t.Cleanup(func() {
@@ -108,6 +114,11 @@ func (a streamAPI) open(t *testing.T, recipient string, headers ...string) (*sse
 
 func (a streamAPI) openPath(t *testing.T, path string, headers ...string) (*sseClient, *reply) {
 	t.Helper()
+	return a.openWith(t, http.DefaultClient, path, headers...)
+}
+
+func (a streamAPI) openWith(t *testing.T, client *http.Client, path string, headers ...string) (*sseClient, *reply) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	req, err := http.NewRequestWithContext(ctx, "GET", a.url+path, nil)
 	if err != nil {
@@ -116,7 +127,7 @@ func (a streamAPI) openPath(t *testing.T, path string, headers ...string) (*sseC
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := client.Do(req)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -128,37 +139,40 @@ func (a streamAPI) openPath(t *testing.T, path string, headers ...string) (*sseC
 		return nil, &reply{res.StatusCode, res.Header, string(b)}
 	}
 	c := &sseClient{res: res, frames: make(chan frame, 1024), cancel: cancel}
-	go func() {
-		defer close(c.frames)
-		sc := bufio.NewScanner(res.Body)
-		var f frame
-		for sc.Scan() {
-			line := sc.Text()
-			switch {
-			case line == "":
-				c.frames <- f
-				f = frame{}
-			case strings.HasPrefix(line, ":"):
-				f.comment = strings.TrimSpace(line[1:])
-			default:
-				k, v, _ := strings.Cut(line, ":")
-				v = strings.TrimPrefix(v, " ")
-				switch k {
-				case "id":
-					f.id = v
-				case "event":
-					f.event = v
-				case "data":
-					f.data = v
-				}
-			}
-		}
-	}()
+	go readFrames(res.Body, c.frames)
 	t.Cleanup(c.close)
 	return c, nil
 }
 
 func (c *sseClient) close() { c.cancel(); c.res.Body.Close() }
+
+// readFrames parses an SSE body into frames until it ends, then closes out.
+func readFrames(body io.Reader, out chan<- frame) {
+	defer close(out)
+	sc := bufio.NewScanner(body)
+	var f frame
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+			out <- f
+			f = frame{}
+		case strings.HasPrefix(line, ":"):
+			f.comment = strings.TrimSpace(line[1:])
+		default:
+			k, v, _ := strings.Cut(line, ":")
+			v = strings.TrimPrefix(v, " ")
+			switch k {
+			case "id":
+				f.id = v
+			case "event":
+				f.event = v
+			case "data":
+				f.data = v
+			}
+		}
+	}
+}
 
 // next returns the next frame with an event or data (comments and retry hints are skipped).
 func (c *sseClient) next(t *testing.T) frame {
