@@ -1,5 +1,5 @@
 # Targets a newcomer needs; each is one line of what it runs.
-.PHONY: help run test fuzz test-integration test-esdb bench bench-kafka lint kafka-up kafka-down
+.PHONY: help run test fuzz test-integration test-esdb bench bench-kafka bench-sse lint kafka-up kafka-down
 
 help:             ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -30,6 +30,9 @@ bench:            ## HTTP benchmarks with wrk (installs it) and the event-log be
 
 bench-kafka:      ## Kafka commands → inbox throughput and latency (starts a broker if KAFKA_BROKERS is unset)
 	deploy/bench/kafka-bench.sh
+
+bench-sse:        ## SSE fan-out: 1,000 live streams over 1,000 recipients and over one (deploy/bench/sse-bench.sh)
+	deploy/bench/sse-bench.sh
 
 lint:             ## gofmt, go vet, staticcheck (pinned)
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/eventnotify/notify/app/live"
 	"github.com/eventnotify/notify/domain/notification"
 	"github.com/eventnotify/notify/infra/auth"
 	"github.com/eventnotify/notify/projections"
@@ -87,6 +88,10 @@ func problemFor(err error) Problem {
 		return Problem{Type: "urn:notify:problem:not-found", Title: "Not found", Status: http.StatusNotFound, Detail: "no such inbox"}
 	case errors.As(err, &rl):
 		return Problem{Type: "urn:notify:problem:rate-limited", Title: "Too many requests", Status: http.StatusTooManyRequests, Detail: msg}
+	case errors.Is(err, live.ErrTooMany):
+		return Problem{Type: "urn:notify:problem:too-many-streams", Title: "Too many live streams", Status: http.StatusTooManyRequests, Detail: msg}
+	case errors.Is(err, live.ErrClosed):
+		return Problem{Type: "urn:notify:problem:unavailable", Title: "Service unavailable", Status: http.StatusServiceUnavailable, Detail: "the live stream is shutting down; reconnect with Last-Event-ID"}
 	case errors.Is(err, notification.ErrNotFound):
 		return Problem{Type: "urn:notify:problem:not-found", Title: "Notification not found", Status: http.StatusNotFound, Detail: msg}
 	case errors.Is(err, projections.ErrUnknown):
@@ -127,8 +132,10 @@ func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="notify"`)
 		case errors.As(err, &rl):
 			c.Response().Header().Set(echo.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(rl.retryAfter.Seconds()))))
-		case errors.Is(err, projections.ErrNotReached):
+		case errors.Is(err, projections.ErrNotReached), errors.Is(err, live.ErrClosed):
 			c.Response().Header().Set(echo.HeaderRetryAfter, "1")
+		case errors.Is(err, live.ErrTooMany):
+			c.Response().Header().Set(echo.HeaderRetryAfter, "5")
 		}
 		switch p.Status {
 		case http.StatusNotFound, http.StatusMethodNotAllowed:
@@ -140,7 +147,7 @@ func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 			}
 		}
 		// A canceled request is a client that left; a read model still catching up is expected.
-		if p.Status >= 500 && !errors.Is(err, context.Canceled) && !errors.Is(err, projections.ErrNotReached) {
+		if p.Status >= 500 && !errors.Is(err, context.Canceled) && !errors.Is(err, projections.ErrNotReached) && !errors.Is(err, live.ErrClosed) {
 			logger.Error("request failed", "method", c.Request().Method, "path", p.Instance, "status", p.Status, "err", err)
 		}
 		body, _ := json.Marshal(p)

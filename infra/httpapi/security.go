@@ -91,7 +91,7 @@ func (s Security) guard(lim *limiter) echo.MiddlewareFunc {
 			if p.Kind != auth.Anonymous {
 				c.Set(principalKey, p) // absent reads as the anonymous zero value
 			}
-			if s.RequestTimeout > 0 {
+			if s.RequestTimeout > 0 && c.Path() != streamRoute { // a stream lasts until the client leaves
 				ctx, cancel := context.WithTimeout(c.Request().Context(), s.RequestTimeout)
 				defer cancel()
 				c.SetRequest(c.Request().WithContext(ctx))

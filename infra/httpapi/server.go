@@ -82,6 +82,10 @@ type Deps struct {
 	// answers 404). MetricsPublic serves it without credentials even when auth is on.
 	Metrics       Metrics
 	MetricsPublic bool
+	// Live fans inbox changes out to the SSE route (nil: the route answers 404); Stream tunes
+	// that route.
+	Live   liveHub
+	Stream Stream
 }
 
 // ProjectionsStatus answers GET /v1/projections.
@@ -144,6 +148,7 @@ func New(d Deps) *echo.Echo {
 	e.GET("/v1/recipients/:recipientId/notifications/count", v.count, sec.allow(inboxReader))
 	e.GET("/v1/recipients/:recipientId/notifications", v.page, sec.allow(inboxReader))
 	e.POST("/v1/recipients/:recipientId/notifications/read-all", v.readAll, sec.allow(inboxChanger))
+	e.GET(streamRoute, newStreamer(d).stream, sec.allow(inboxReader))
 
 	e.GET("/v1/projections", func(c echo.Context) error {
 		if d.Projections == nil {

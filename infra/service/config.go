@@ -40,6 +40,16 @@ type Config struct {
 	RequestTimeout time.Duration
 	// MetricsPublic serves /metrics without credentials even when authentication is on.
 	MetricsPublic bool
+	// SSE bounds and tunes the live stream (GET /v1/recipients/:recipientId/stream).
+	SSE SSEConfig
+}
+
+// SSEConfig is the live stream's limits and tuning.
+type SSEConfig struct {
+	MaxPerRecipient int
+	MaxClients      int
+	Heartbeat       time.Duration
+	Ring            int
 }
 
 // AuthConfigured reports whether any caller authentication is configured.
@@ -204,7 +214,27 @@ var settings = []setting{
 		c.MetricsPublic, err = strconv.ParseBool(v)
 		return err
 	}, false},
+	{"sse-max-per-recipient", "NOTIFY_SSE_MAX_PER_RECIPIENT", "5", "live streams one recipient may hold open at once; more are answered 429", positiveInt(func(c *Config) *int { return &c.SSE.MaxPerRecipient }), false},
+	{"sse-max-clients", "NOTIFY_SSE_MAX_CLIENTS", "10000", "live streams this process serves at once; more are answered 429", positiveInt(func(c *Config) *int { return &c.SSE.MaxClients }), false},
+	{"sse-heartbeat", "NOTIFY_SSE_HEARTBEAT", "15s", "how often an idle live stream sends a comment so proxies keep it open", func(c *Config, v string) (err error) {
+		c.SSE.Heartbeat, err = time.ParseDuration(v)
+		if err == nil && c.SSE.Heartbeat < 100*time.Millisecond {
+			err = errors.New("must be at least 100ms")
+		}
+		return err
+	}, false},
+	{"sse-ring", "NOTIFY_SSE_RING", "10000", "recent events kept in memory for live streams that resume; older resumes read the log", positiveInt(func(c *Config) *int { return &c.SSE.Ring }), false},
 	{"pprof-addr", "NOTIFY_PPROF_ADDR", "", "address for net/http/pprof (loopback only); empty: off", func(c *Config, v string) error { c.PprofAddr = v; return nil }, false},
+}
+
+func positiveInt(dst func(*Config) *int) func(*Config, string) error {
+	return func(c *Config, v string) (err error) {
+		*dst(c), err = strconv.Atoi(v)
+		if err == nil && *dst(c) < 1 {
+			err = errors.New("must be at least 1")
+		}
+		return err
+	}
 }
 
 // boolFlags may be given bare (--insecure) as well as --insecure=true.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/eventnotify/notify/app/command"
 	"github.com/eventnotify/notify/app/eventstore"
+	"github.com/eventnotify/notify/app/live"
 	"github.com/eventnotify/notify/app/query"
 	"github.com/eventnotify/notify/infra/auth"
 	"github.com/eventnotify/notify/infra/esdb"
@@ -120,6 +121,12 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	defer stopBridge()
 
+	hub := live.NewHub(log, startHead, live.Options{Ring: cfg.SSE.Ring, MaxPerRecipient: cfg.SSE.MaxPerRecipient, MaxClients: cfg.SSE.MaxClients, Logger: logger})
+	hubCtx, stopHub := context.WithCancel(context.Background())
+	hubDone := make(chan struct{})
+	go func() { defer close(hubDone); _ = hub.Run(hubCtx) }()
+	defer func() { stopHub(); <-hubDone }()
+
 	authn, err := auth.New(cfg.Auth)
 	if err != nil {
 		return fmt.Errorf("authentication: %w", err)
@@ -167,6 +174,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		Logger:        logger,
 		Metrics:       reg,
 		MetricsPublic: cfg.MetricsPublic,
+		Live:          hub,
+		Stream:        httpapi.Stream{Heartbeat: cfg.SSE.Heartbeat},
 		Security: httpapi.Security{
 			Auth:           authn,
 			RatePerSecond:  cfg.RateLimit,
@@ -194,6 +203,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		}
 		logger.Warn("listening beyond loopback with no authentication (--insecure): anyone who can reach this address can read and change every inbox")
 	}
+	srv.RegisterOnShutdown(stopHub) // ends open live streams, which Shutdown would wait for
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	logger.Info("listening", "addr", ln.Addr().String())
