@@ -39,7 +39,13 @@ var ErrMoved = errors.New("the projection's checkpoint moved under this projecto
 type Projection[Tx any] struct {
 	Name   string
 	Filter eventstore.Filter
-	Apply  func(tx Tx, e eventstore.RecordedEvent) error
+	// Apply folds one recorded event.
+	Apply func(tx Tx, e eventstore.RecordedEvent) error
+	// Decode and Fold, when both are set, split Apply in two: the runner decodes a batch
+	// outside the store's transaction, on another goroutine, while it applies the previous
+	// one, so a replay uses two cores. Fold(tx, e, Decode(e)) must do what Apply(tx, e) does.
+	Decode func(e eventstore.RecordedEvent) (any, error)
+	Fold   func(tx Tx, e eventstore.RecordedEvent, decoded any) error
 }
 
 // Runner drives one projection. Run it in its own goroutine.
@@ -100,6 +106,9 @@ func (r *Runner[Tx]) follow(ctx context.Context) error {
 		return fmt.Errorf("load checkpoint: %w", err)
 	}
 	r.advance(from)
+	if r.p.Decode != nil && r.p.Fold != nil {
+		return r.pipeline(ctx, from)
+	}
 	last := from
 	return r.log.Subscribe(ctx, from, r.p.Filter, func(ctx context.Context, b eventstore.Batch) error {
 		err := r.store.Apply(ctx, r.p.Name, last, b.Position, func(tx Tx) error {
@@ -117,6 +126,64 @@ func (r *Runner[Tx]) follow(ctx context.Context) error {
 		r.advance(b.Position)
 		return nil
 	})
+}
+
+// decoded is a batch with its events decoded.
+type decoded struct {
+	b      eventstore.Batch
+	values []any
+}
+
+// pipeline follows the log in two stages: the subscription decodes each batch and hands it
+// to an applier goroutine, which applies it while the next one is read and decoded. The first
+// failure of either stage stops both; the checkpoint says where to resume.
+func (r *Runner[Tx]) pipeline(ctx context.Context, from eventstore.Position) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	batches := make(chan decoded, 2)
+	applied := make(chan error, 1)
+	go func() {
+		last := from
+		for d := range batches {
+			err := r.store.Apply(ctx, r.p.Name, last, d.b.Position, func(tx Tx) error {
+				for i, e := range d.b.Events {
+					if err := r.p.Fold(tx, e, d.values[i]); err != nil {
+						return fmt.Errorf("apply %s at position %d: %w", e.Type, e.Position, err)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				cancel(err)
+				applied <- err
+				return
+			}
+			last = d.b.Position
+			r.advance(d.b.Position)
+		}
+		applied <- nil
+	}()
+	err := r.log.Subscribe(ctx, from, r.p.Filter, func(ctx context.Context, b eventstore.Batch) error {
+		d := decoded{b: b, values: make([]any, len(b.Events))}
+		for i, e := range b.Events {
+			v, err := r.p.Decode(e)
+			if err != nil {
+				return fmt.Errorf("decode %s at position %d: %w", e.Type, e.Position, err)
+			}
+			d.values[i] = v
+		}
+		select {
+		case batches <- d:
+			return nil
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	})
+	close(batches)
+	if aerr := <-applied; aerr != nil {
+		return aerr // the applier's failure is the cause; the subscription only stopped for it
+	}
+	return err
 }
 
 func (r *Runner[Tx]) advance(p eventstore.Position) {

@@ -2,6 +2,7 @@ package inboxdb
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -155,44 +157,10 @@ func (c *Copy) Drop(_ context.Context) error {
 // writeChunk keys; the checkpoints go last, so a copy is never ahead of what it holds.
 func (c *Copy) writeOut() error {
 	m := c.mem
-	n := m.len()
-	// Encoding and sorting take both cores: the documents in halves, the index meanwhile.
-	docs := make([]kv, n)
-	ids := make([]kv, n)
-	var views []inbox.View
-	for i := range m.rows {
-		v := m.view(&m.rows[i])
-		views = append(views, v)
-	}
-	for _, v := range m.odd {
-		views = append(views, v)
-	}
-	for i, v := range views {
-		ids[i] = kv{[]byte(v.ID), docKey(v.RecipientID, v.Seq)}
-	}
-	var wg sync.WaitGroup
-	half := n / 2
-	errs := make([]error, 2)
-	for p, part := range [][2]int{{0, half}, {half, n}} {
-		wg.Go(func() {
-			for i := part[0]; i < part[1]; i++ {
-				doc, err := json.Marshal(views[i])
-				if err != nil {
-					errs[p] = fmt.Errorf("inboxdb: encode %s: %w", views[i].ID, err)
-					return
-				}
-				docs[i] = kv{ids[i].v, doc}
-			}
-			slices.SortFunc(docs[part[0]:part[1]], byKey)
-		})
-	}
-	wg.Wait() // before the index is sorted: the documents take their keys from it
-	if err := errors.Join(errs...); err != nil {
+	docs, ids, err := m.sorted()
+	if err != nil {
 		return err
 	}
-	views = nil
-	slices.SortFunc(ids, byKey)
-	docs = mergeSorted(docs[:half], docs[half:])
 	totals := make([]kv, 0, len(m.counts))
 	for r, n := range m.counts {
 		if n != (inbox.Counts{}) {
@@ -227,7 +195,7 @@ func (c *Copy) writeOut() error {
 			}
 		}
 	}
-	err := c.s.db.Update(func(tx *bolt.Tx) error {
+	err = c.s.db.Update(func(tx *bolt.Tx) error {
 		cb := tx.Bucket(c.bucket)
 		if cb == nil {
 			return errCopyGone
@@ -250,17 +218,79 @@ type kv struct{ k, v []byte }
 
 func byKey(a, b kv) int { return bytes.Compare(a.k, b.k) }
 
-// mergeSorted merges two sorted runs.
-func mergeSorted(a, b []kv) []kv {
-	out := make([]kv, 0, len(a)+len(b))
-	for len(a) > 0 && len(b) > 0 {
-		if bytes.Compare(a[0].k, b[0].k) <= 0 {
-			out, a = append(out, a[0]), a[1:]
-		} else {
-			out, b = append(out, b[0]), b[1:]
-		}
+// sorted returns the copy's documents and id index as key/value pairs in key order. Rows are
+// ordered by integers (a recipient's rank among the interned strings, then position; the
+// UUID's bytes), which sorts as their keys would; the documents are encoded on both cores.
+func (m *memCopy) sorted() (docs, ids []kv, err error) {
+	n := len(m.rows)
+	byString := make([]uint32, len(m.strs))
+	for i := range byString {
+		byString[i] = uint32(i)
 	}
-	return append(append(out, a...), b...)
+	slices.SortFunc(byString, func(a, b uint32) int { return strings.Compare(m.strs[a], m.strs[b]) })
+	rank := make([]uint32, len(m.strs))
+	for r, i := range byString {
+		rank[i] = uint32(r)
+	}
+	docOrder := make([]uint32, n)
+	idOrder := make([]uint32, n)
+	for i := range docOrder {
+		docOrder[i], idOrder[i] = uint32(i), uint32(i)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		// A document key is the recipient, a 0 byte, then the position inverted: recipient
+		// ids (no control characters) compare as their keys do, and newer positions first.
+		slices.SortFunc(docOrder, func(a, b uint32) int {
+			ra, rb := &m.rows[a], &m.rows[b]
+			if c := cmp.Compare(rank[ra.recipient], rank[rb.recipient]); c != 0 {
+				return c
+			}
+			return cmp.Compare(rb.seq, ra.seq)
+		})
+	})
+	// A canonical UUID's text sorts as its bytes.
+	slices.SortFunc(idOrder, func(a, b uint32) int { return bytes.Compare(m.rows[a].id[:], m.rows[b].id[:]) })
+	wg.Wait()
+
+	docs = make([]kv, n, n+len(m.odd))
+	ids = make([]kv, n, n+len(m.odd))
+	for i, r := range idOrder {
+		row := &m.rows[r]
+		ids[i] = kv{[]byte(row.id.String()), docKey(m.strs[row.recipient], row.seq)}
+	}
+	errs := make([]error, 2)
+	for p, part := range [][2]int{{0, n / 2}, {n / 2, n}} {
+		wg.Go(func() {
+			for i := part[0]; i < part[1]; i++ {
+				v := m.view(&m.rows[docOrder[i]])
+				doc, err := json.Marshal(v)
+				if err != nil {
+					errs[p] = fmt.Errorf("inboxdb: encode %s: %w", v.ID, err)
+					return
+				}
+				docs[i] = kv{docKey(v.RecipientID, v.Seq), doc}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, nil, err
+	}
+	if len(m.odd) > 0 { // ids that are not canonical UUIDs: sort everything the slow way
+		for _, v := range m.odd {
+			doc, err := json.Marshal(v)
+			if err != nil {
+				return nil, nil, fmt.Errorf("inboxdb: encode %s: %w", v.ID, err)
+			}
+			key := docKey(v.RecipientID, v.Seq)
+			docs = append(docs, kv{key, doc})
+			ids = append(ids, kv{[]byte(v.ID), key})
+		}
+		slices.SortFunc(docs, byKey)
+		slices.SortFunc(ids, byKey)
+	}
+	return docs, ids, nil
 }
 
 // writeChunk is how many keys one transaction of writeOut puts.
@@ -354,10 +384,26 @@ func (m *memCopy) intern(s string) uint32 {
 	return i
 }
 
-// canonical parses id if it is a UUID in its canonical form.
+// canonical parses id if it is a UUID in its canonical form (lower-case hex, four dashes).
 func canonical(id string) (uuid.UUID, bool) {
+	if len(id) != 36 {
+		return uuid.UUID{}, false
+	}
+	for i := 0; i < 36; i++ {
+		c := id[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return uuid.UUID{}, false
+			}
+		default:
+			if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+				return uuid.UUID{}, false
+			}
+		}
+	}
 	u, err := uuid.Parse(id)
-	return u, err == nil && len(id) == 36 && u.String() == id
+	return u, err == nil
 }
 
 func (m *memCopy) get(id string) (inbox.View, bool) {

@@ -104,17 +104,35 @@ func Projection() projections.Projection[Tx] {
 	return projections.Projection[Tx]{
 		Name:   Name,
 		Filter: eventstore.Filter{StreamPrefix: notification.StreamPrefix},
-		Apply:  apply,
+		Apply: func(tx Tx, rec eventstore.RecordedEvent) error {
+			e, err := decode(rec)
+			if err != nil {
+				return err
+			}
+			return fold(tx, rec, e)
+		},
+		Decode: decode,
+		Fold:   fold,
 	}
 }
 
-func apply(tx Tx, rec eventstore.RecordedEvent) error {
+// decode reads an event's payload: a notification.Event, or nil for an event type written by
+// a newer version, which the inbox does not show.
+func decode(rec eventstore.RecordedEvent) (any, error) {
 	e, err := notification.Decode(rec.Type, rec.Data)
 	if errors.Is(err, notification.ErrUnknownEvent) {
-		return nil // written by a newer version; the inbox does not show it
+		return nil, nil
 	}
 	if err != nil {
-		return err
+		return nil, err
+	}
+	return e, nil
+}
+
+func fold(tx Tx, rec eventstore.RecordedEvent, decoded any) error {
+	e, ok := decoded.(notification.Event)
+	if !ok {
+		return nil // an unknown event type
 	}
 	if s, ok := e.(notification.Sent); ok {
 		if _, exists, err := tx.Get(s.NotificationID); err != nil || exists {
