@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -21,6 +22,7 @@ import (
 	"github.com/eventnotify/notify/infra/inboxdb"
 	"github.com/eventnotify/notify/projections"
 	"github.com/eventnotify/notify/projections/inbox"
+	"github.com/eventnotify/notify/projections/inbox/inboxtest"
 )
 
 // BenchmarkReplay is a full replay of the inbox projection from the embedded event log into a
@@ -141,4 +143,81 @@ func fill(b *testing.B, log *eventlog.Store, n, recipients int) {
 func readBatch() int {
 	n, _ := strconv.Atoi(os.Getenv("READ_BATCH"))
 	return n
+}
+
+// BenchmarkInboxPage is the latency of a 20-item inbox page (the /v1 page query) and of a
+// count, for a random recipient, with INBOXDB_BENCH_ROWS events stored (default 100,000),
+// one recipient per 100 events so that every page is full whatever the total:
+//
+//	INBOXDB_BENCH_ROWS=10000 go test -run '^$' -bench InboxPage -benchtime 20000x ./infra/inboxdb/
+//	INBOXDB_BENCH_ROWS=1000000 go test -run '^$' -bench InboxPage -benchtime 20000x ./infra/inboxdb/
+func BenchmarkInboxPage(b *testing.B) {
+	rows := 100_000
+	if v, err := strconv.Atoi(os.Getenv("INBOXDB_BENCH_ROWS")); err == nil && v > 0 {
+		rows = v
+	}
+	recipients := max(rows/100, 10)
+	s, err := inboxdb.Open(filepath.Join(b.TempDir(), "inbox.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	start := time.Now()
+	events := inboxtest.Workload(rows, recipients)
+	p := inbox.Projection()
+	var at eventstore.Position
+	for i := 0; i < len(events); i += 4096 {
+		batch := events[i:min(i+4096, len(events))]
+		to := batch[len(batch)-1].Position
+		err := s.Apply(ctx, inbox.Name, at, to, func(tx inbox.Tx) error {
+			for _, e := range batch {
+				if err := p.Apply(tx, e); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		at = to
+	}
+	b.Logf("stored %d events in %v", rows, time.Since(start).Round(time.Millisecond))
+
+	for _, q := range []struct {
+		name string
+		run  func(ctx context.Context, r string) error
+	}{
+		{"page20", func(ctx context.Context, r string) error {
+			page, err := s.Page(ctx, inbox.PageQuery{Recipient: r, Limit: 20})
+			if err == nil && len(page.Items) < 20 {
+				err = fmt.Errorf("recipient %s has %d notifications, want a full page", r, len(page.Items))
+			}
+			return err
+		}},
+		{"page20-unread", func(ctx context.Context, r string) error {
+			_, err := s.Page(ctx, inbox.PageQuery{Recipient: r, Status: inbox.StatusSent, Limit: 20})
+			return err
+		}},
+		{"count", func(ctx context.Context, r string) error { _, err := s.Count(ctx, r); return err }},
+	} {
+		b.Run(q.name, func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(3, 4))
+			lat := make([]time.Duration, 0, b.N)
+			b.ResetTimer()
+			for range b.N {
+				r := "r-" + strconv.Itoa(rng.IntN(recipients))
+				t := time.Now()
+				if err := q.run(ctx, r); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(t))
+			}
+			b.StopTimer()
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1000, "p50-µs")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1000, "p99-µs")
+		})
+	}
 }

@@ -42,6 +42,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"TestView_PublishedShape", testPublishedShape},
 		{"TestPage_CursorAndFilters", testPage},
 		{"TestApply_RefusedWhenCheckpointMoved", testApplyMoved},
+		{"TestPage_FiltersMatchFieldsNotContent", testPageFilterLookalikes},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -254,6 +255,47 @@ func testApplyMoved(t *testing.T, s Store) {
 	apply(t, s, name, stale)
 	if c := count(t, s, r); c.Total != 3 {
 		t.Fatalf("apply from the stored checkpoint: counts %+v, want total 3", c)
+	}
+}
+
+// Filters match the status and category fields, never content that looks like them, and
+// categories with characters JSON escapes.
+func testPageFilterLookalikes(t *testing.T, s Store) {
+	r := recipient()
+	f := &feed{}
+	tricky := uuid.NewString()
+	f.add(notification.Sent{NotificationID: tricky, RecipientID: r, Content: `fake "status":"read" and "category":"plain"`, Category: `a"b<c>&d`, SentAt: t0})
+	plain := uuid.NewString()
+	f.add(notification.Sent{NotificationID: plain, RecipientID: r, Content: "an ordinary one", Category: "plain", SentAt: t0})
+	f.add(notification.Read{NotificationID: plain, RecipientID: r, ReadAt: t0})
+	apply(t, s, "p-"+r, f)
+	tests := []struct {
+		q    inbox.PageQuery
+		want []string
+	}{
+		{inbox.PageQuery{Status: inbox.StatusRead}, []string{plain}},
+		{inbox.PageQuery{Status: inbox.StatusSent}, []string{tricky}},
+		{inbox.PageQuery{Category: "plain"}, []string{plain}},
+		{inbox.PageQuery{Category: `a"b<c>&d`}, []string{tricky}},
+		{inbox.PageQuery{Category: `a"b<c>&`}, nil},
+	}
+	for _, tt := range tests {
+		tt.q.Recipient, tt.q.Limit = r, 10
+		p, err := s.Page(context.Background(), tt.q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, raw := range p.Items {
+			var v inbox.View
+			if err := json.Unmarshal(raw, &v); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, v.ID)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+			t.Fatalf("status %q category %q: %v, want %v", tt.q.Status, tt.q.Category, got, tt.want)
+		}
 	}
 }
 
