@@ -76,3 +76,79 @@ func TestPostgres_TwoInstancesTakeOverWithoutDoubleApply(t *testing.T) {
 		t.Fatalf("the survivor never took the lead:\n%s", follower.logs)
 	}
 }
+
+// Two instances sharing a PostgreSQL read model both take commands, but only the one that
+// leads the relay publishes events: each event reaches the events topic once. When the relay
+// leader is killed, the other takes the relay over and publishes what came after (at least
+// once: events after the last saved checkpoint may be published again). Needs PG_URL and
+// KAFKA_BROKERS (CI starts both).
+func TestPostgres_OneInstanceRelaysEvents(t *testing.T) {
+	t.Parallel()
+	pg := os.Getenv("PG_URL")
+	if pg == "" {
+		t.Skip("PG_URL is not set: start PostgreSQL with `deploy/postgres/pg.sh up` (CI does) to run this test")
+	}
+	broker, topics, kafkaFlags := kafkaEnv(t)
+	srv := esdbtest.Run(t)
+	schema := "e2e_" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
+	start := func() *service {
+		return startServiceArgs(t, append([]string{"--data-dir", t.TempDir(), "--http-addr", freePort(t),
+			"--event-store", srv.URL(), "--read-model", pg, "--read-model-schema", schema, "--log-level", "info"}, kafkaFlags...))
+	}
+	a, b := start(), start()
+	recipient := "relay-" + uuid.NewString()[:8]
+	send := func(s *service, from, n int) {
+		for i := from; i < from+n; i++ {
+			code, _, body := s.do(t, "POST", "/notifications", fmt.Sprintf(`{"recipientId":%q,"content":"Relayed once %d","category":"c"}`, recipient, i))
+			if code != 201 {
+				t.Fatalf("POST %d = %d %s", i, code, body)
+			}
+		}
+	}
+	// eventIDs counts each event id on the events topic (the id header of §4).
+	eventIDs := func() map[string]int {
+		ids := map[string]int{}
+		for _, line := range consumeWithKcat(t, broker, topics["events"]) {
+			if !strings.Contains(line, recipient) {
+				continue
+			}
+			for _, h := range strings.Split(strings.SplitN(line, "\t", 3)[1], ",") {
+				if k, v, ok := strings.Cut(h, "="); ok && k == "event-id" {
+					ids[v]++
+				}
+			}
+		}
+		return ids
+	}
+	send(a, 0, 20)
+	send(b, 20, 20)
+	eventuallyWithin(t, 30*time.Second, "40 events on the topic", func() error {
+		if n := len(eventIDs()); n != 40 {
+			return fmt.Errorf("%d distinct events", n)
+		}
+		return nil
+	})
+	time.Sleep(time.Second) // a second relay, if there were one, would have published too
+	for id, n := range eventIDs() {
+		if n != 1 {
+			t.Fatalf("event %s published %d times by two instances", id, n)
+		}
+	}
+	relay, other := a, b
+	if !strings.Contains(a.logs.String(), "this instance leads the relay") {
+		relay, other = b, a
+	}
+	if !strings.Contains(relay.logs.String(), "this instance leads the relay") || strings.Contains(other.logs.String(), "this instance leads the relay") {
+		t.Fatalf("want exactly one relay; logs:\nA: %s\nB: %s", a.logs, b.logs)
+	}
+	relay.cmd.Process.Signal(syscall.SIGKILL)
+	<-relay.done
+	relay.done <- nil
+	send(other, 40, 10)
+	eventuallyWithin(t, 30*time.Second, "the survivor relays the rest", func() error {
+		if n := len(eventIDs()); n != 50 {
+			return fmt.Errorf("%d distinct events", n)
+		}
+		return nil
+	})
+}

@@ -29,6 +29,19 @@ type Bridge struct {
 
 // New builds the bridge. Events are relayed only when log is not nil.
 func New(cfg Config, cmds Commands, log Log, checkpoints Checkpoints, logger *slog.Logger) (*Bridge, error) {
+	return build(cfg, &cmds, log, checkpoints, logger)
+}
+
+// NewRelay builds a bridge that only relays events (no commands are consumed): with several
+// instances, run it on the one that leads the relay, and New(…, nil log, …) on every one.
+func NewRelay(cfg Config, log Log, checkpoints Checkpoints, logger *slog.Logger) (*Bridge, error) {
+	if log == nil {
+		return nil, fmt.Errorf("kafkabridge: a relay needs a log")
+	}
+	return build(cfg, nil, log, checkpoints, logger)
+}
+
+func build(cfg Config, cmds *Commands, log Log, checkpoints Checkpoints, logger *slog.Logger) (*Bridge, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -75,10 +88,13 @@ func New(cfg Config, cmds Commands, log Log, checkpoints Checkpoints, logger *sl
 		ShouldRetry: func(p middleware.RetryParams) bool { return !isPermanent(p.Err) },
 		Logger:      wlog,
 	}
-	h := commandHandlers{cmds: cmds, maxBytes: cfg.MaxMessageBytes}
 	// Poison outermost: a command that can never succeed is parked with its reason; anything
 	// else is retried with backoff, then nacked and redelivered in order.
 	for name, topic := range map[string]string{"send-notification": cfg.SendTopic, "commands": cfg.CommandsTopic} {
+		if cmds == nil {
+			break
+		}
+		h := commandHandlers{cmds: *cmds, maxBytes: cfg.MaxMessageBytes}
 		handle := h.typed
 		if topic == cfg.SendTopic {
 			handle = h.seed

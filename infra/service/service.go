@@ -115,7 +115,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		Unread: metrics.Command(reg, "unread", command.NewUnreadNotificationHandler(appends, nil)),
 		Cancel: metrics.Command(reg, "cancel", command.NewCancelNotificationHandler(appends, nil)),
 	}
-	stopBridge, err := startBridge(cfg, cmds, log, log.checkpoints, logger)
+	stopBridge, err := startBridge(cfg, cmds, log, log.checkpoints, rm.lead, logger)
 	if err != nil {
 		return err
 	}
@@ -330,6 +330,10 @@ func openEventStore(cfg Config, rmCheckpoints kafkabridge.Checkpoints, logger *s
 	return &eventStore{store: es, kind: "esdb", head: head, checkpoints: rmCheckpoints}, nil
 }
 
+// leader runs run while this instance holds the named lock among the instances sharing a
+// read model, until ctx ends, taking it again after losing it.
+type leader func(ctx context.Context, name string, run func(context.Context) error)
+
 // readModel is the configured inbox read model and the loop that keeps it projected.
 type readModel struct {
 	kind        string
@@ -337,6 +341,8 @@ type readModel struct {
 	checkpoints kafkabridge.Checkpoints
 	// copies rebuilds projections into fresh copies (nil: this read model cannot).
 	copies projections.Rebuildable[inbox.Tx]
+	// lead elects one instance among those sharing the read model (nil: one instance only).
+	lead leader
 	// project follows the log until ctx ends; position tells how far the read model is.
 	project  func(ctx context.Context, log projections.Log)
 	position func(ctx context.Context) (eventstore.Position, error)
@@ -377,17 +383,27 @@ func openReadModel(ctx context.Context, cfg Config, logger *slog.Logger) (*readM
 		},
 		position: func(ctx context.Context) (eventstore.Position, error) { return pg.Checkpoint(ctx, inbox.Name) },
 		close:    pg.Close,
+		lead: func(ctx context.Context, name string, run func(context.Context) error) {
+			pg.RunLeading(ctx, name, func(ctx context.Context, _ *pgread.Lease) error { return run(ctx) },
+				func(err error) { logger.Error("leading "+name, "err", err) })
+		},
 	}, nil
 }
 
 // startBridge runs the Kafka bridge when brokers are configured; the returned stop waits for
-// in-flight commands to finish.
-func startBridge(cfg Config, cmds kafkabridge.Commands, log kafkabridge.Log, cps kafkabridge.Checkpoints, logger *slog.Logger) (func(), error) {
+// in-flight commands to finish. With lead (several instances sharing a read model), every
+// instance consumes commands but only the one leading "kafka-relay" relays events, so each
+// event is published once (again after a takeover, from the shared checkpoint).
+func startBridge(cfg Config, cmds kafkabridge.Commands, log kafkabridge.Log, cps kafkabridge.Checkpoints, lead leader, logger *slog.Logger) (func(), error) {
 	if len(cfg.Kafka.Brokers) == 0 {
 		logger.Info("no Kafka brokers configured: commands arrive over HTTP only, events are not published")
 		return func() {}, nil
 	}
-	b, err := kafkabridge.New(cfg.Kafka, cmds, log, cps, logger)
+	relayLog := log
+	if lead != nil {
+		relayLog = nil
+	}
+	b, err := kafkabridge.New(cfg.Kafka, cmds, relayLog, cps, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -399,6 +415,27 @@ func startBridge(cfg Config, cmds kafkabridge.Commands, log kafkabridge.Log, cps
 			logger.Error("kafka bridge stopped", "err", err)
 		}
 	}()
+	if lead != nil {
+		relayDone := make(chan struct{})
+		go func() {
+			defer close(relayDone)
+			lead(ctx, kafkabridge.RelayCheckpoint, func(ctx context.Context) error {
+				r, err := kafkabridge.NewRelay(cfg.Kafka, log, cps, logger)
+				if err != nil {
+					return err
+				}
+				logger.Info("relaying events to Kafka: this instance leads the relay")
+				return r.Run(ctx)
+			})
+		}()
+		bridgeDone := done
+		done = make(chan struct{})
+		go func() {
+			<-bridgeDone
+			<-relayDone
+			close(done)
+		}()
+	}
 	k := cfg.Kafka
 	logger.Info("kafka bridge started", "brokers", k.Brokers, "group", k.Group, "commands_from", []string{k.SendTopic, k.CommandsTopic},
 		"events_to", k.EventsTopic, "poison_to", k.PoisonTopic, "sasl", k.SASL.Mechanism, "tls", k.TLS.Enabled)
