@@ -94,6 +94,9 @@ func (e Canceled) Recipient() string { return e.RecipientID }
 
 // Decode turns a stored event (type name + JSON data) back into an Event.
 func Decode(eventType string, data []byte) (Event, error) {
+	if e, ok := decodeFast(eventType, data); ok {
+		return e, nil
+	}
 	var (
 		ev  Event
 		err error
