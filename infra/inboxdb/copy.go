@@ -232,38 +232,43 @@ func (m *memCopy) sorted() (docs, ids []kv, err error) {
 	for r, i := range byString {
 		rank[i] = uint32(r)
 	}
-	docOrder := make([]uint32, n)
-	idOrder := make([]uint32, n)
-	for i := range docOrder {
-		docOrder[i], idOrder[i] = uint32(i), uint32(i)
+	// A document key is the recipient, a 0 byte, then the position inverted: recipient ids
+	// (no control characters) compare as their keys do, and newer positions come first. Both
+	// orders are sorted as integers: the recipient's rank and the inverted position packed in
+	// one word, and the UUID's two halves (a canonical UUID's text sorts as its bytes).
+	type ordered struct {
+		hi, lo uint64
+		row    uint32
+	}
+	byWords := func(a, b ordered) int {
+		if c := cmp.Compare(a.hi, b.hi); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.lo, b.lo)
+	}
+	docOrder := make([]ordered, n)
+	idOrder := make([]ordered, n)
+	for i := range m.rows {
+		r := &m.rows[i]
+		docOrder[i] = ordered{hi: uint64(rank[r.recipient]), lo: ^uint64(r.seq), row: uint32(i)}
+		idOrder[i] = ordered{hi: binary.BigEndian.Uint64(r.id[:8]), lo: binary.BigEndian.Uint64(r.id[8:]), row: uint32(i)}
 	}
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		// A document key is the recipient, a 0 byte, then the position inverted: recipient
-		// ids (no control characters) compare as their keys do, and newer positions first.
-		slices.SortFunc(docOrder, func(a, b uint32) int {
-			ra, rb := &m.rows[a], &m.rows[b]
-			if c := cmp.Compare(rank[ra.recipient], rank[rb.recipient]); c != 0 {
-				return c
-			}
-			return cmp.Compare(rb.seq, ra.seq)
-		})
-	})
-	// A canonical UUID's text sorts as its bytes.
-	slices.SortFunc(idOrder, func(a, b uint32) int { return bytes.Compare(m.rows[a].id[:], m.rows[b].id[:]) })
+	wg.Go(func() { slices.SortFunc(docOrder, byWords) })
+	slices.SortFunc(idOrder, byWords)
 	wg.Wait()
 
 	docs = make([]kv, n, n+len(m.odd))
 	ids = make([]kv, n, n+len(m.odd))
-	for i, r := range idOrder {
-		row := &m.rows[r]
+	for i, o := range idOrder {
+		row := &m.rows[o.row]
 		ids[i] = kv{[]byte(row.id.String()), docKey(m.strs[row.recipient], row.seq)}
 	}
 	errs := make([]error, 2)
 	for p, part := range [][2]int{{0, n / 2}, {n / 2, n}} {
 		wg.Go(func() {
 			for i := part[0]; i < part[1]; i++ {
-				v := m.view(&m.rows[docOrder[i]])
+				v := m.view(&m.rows[docOrder[i].row])
 				doc, err := json.Marshal(v)
 				if err != nil {
 					errs[p] = fmt.Errorf("inboxdb: encode %s: %w", v.ID, err)
