@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -40,6 +41,9 @@ type Store struct {
 	pool    *pgxpool.Pool
 	connCfg *pgx.ConnConfig // for the dedicated connections that hold projector locks
 	opts    Options
+
+	replayMu sync.Mutex
+	replay   *Copy // the copy this instance is building, if any
 }
 
 // migrations bring the schema from version i to i+1; append only, never edit one.
@@ -66,6 +70,39 @@ var migrations = []string{
 		name     text COLLATE "C" PRIMARY KEY,
 		position bigint NOT NULL
 	) WITH (fillfactor = 50);`,
+	// Copies (see the package doc): the read model moves into generation 1 behind views of the
+	// old names. Its rows are dropped, not moved: the projection rebuilds them from the log
+	// (its checkpoint goes with them). checkpoints keeps the relay checkpoints only.
+	`DROP TABLE inbox_notifications;
+	DROP TABLE inbox_counts;
+	DELETE FROM checkpoints WHERE name = 'inbox';
+	CREATE TABLE generations (
+		live     bigint NOT NULL,
+		building bigint,
+		next     bigint NOT NULL
+	);
+	INSERT INTO generations VALUES (1, NULL, 2);
+	CREATE TABLE inbox_notifications_g1 (
+		id           text COLLATE "C" PRIMARY KEY,
+		recipient_id text COLLATE "C" NOT NULL,
+		seq          bigint NOT NULL,
+		status       text   NOT NULL CHECK (status IN ('sent', 'read', 'canceled')),
+		doc          text   NOT NULL
+	) WITH (fillfactor = 80);
+	CREATE INDEX inbox_notifications_g1_recipient_seq ON inbox_notifications_g1 (recipient_id, seq DESC);
+	CREATE TABLE inbox_counts_g1 (
+		recipient_id text COLLATE "C" PRIMARY KEY,
+		total        bigint NOT NULL,
+		unread       bigint NOT NULL,
+		canceled     bigint NOT NULL
+	) WITH (fillfactor = 50);
+	CREATE TABLE inbox_checkpoints_g1 (
+		name     text COLLATE "C" PRIMARY KEY,
+		position bigint NOT NULL
+	) WITH (fillfactor = 50);
+	CREATE VIEW inbox_notifications AS SELECT id, recipient_id, seq, status, doc FROM inbox_notifications_g1;
+	CREATE VIEW inbox_counts AS SELECT recipient_id, total, unread, canceled FROM inbox_counts_g1;
+	CREATE VIEW projection_checkpoints AS SELECT name, position FROM inbox_checkpoints_g1;`,
 }
 
 // Open connects to the database at url (postgres://…) and creates or migrates the schema.
@@ -133,13 +170,12 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
-// Checkpoint returns the position the named projection has applied up to (0 if none).
+// Checkpoint returns the position the named projection has applied up to in the live copy,
+// or, for a name no projection uses, what SaveCheckpoint recorded (0 if neither).
 func (s *Store) Checkpoint(ctx context.Context, name string) (eventstore.Position, error) {
 	var p int64
-	err := s.pool.QueryRow(ctx, `SELECT position FROM checkpoints WHERE name = $1`, name).Scan(&p)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, nil
-	}
+	err := s.pool.QueryRow(ctx, `SELECT coalesce((SELECT position FROM projection_checkpoints WHERE name = $1),
+		(SELECT position FROM checkpoints WHERE name = $1), 0)`, name).Scan(&p)
 	if err != nil {
 		return 0, fmt.Errorf("pgread: checkpoint %s: %w", name, err)
 	}
@@ -147,11 +183,12 @@ func (s *Store) Checkpoint(ctx context.Context, name string) (eventstore.Positio
 }
 
 // SaveCheckpoint records how far a named consumer of the log has got (the Kafka relay, when
-// the events live in EventStoreDB).
+// the events live in EventStoreDB). It is kept outside the copies: a replay does not reset it.
 func (s *Store) SaveCheckpoint(ctx context.Context, name string, p eventstore.Position) error {
 	pos, err := position(p)
 	if err == nil {
-		_, err = s.pool.Exec(ctx, upsertCheckpoint, name, pos)
+		_, err = s.pool.Exec(ctx, `INSERT INTO checkpoints (name, position) VALUES ($1, $2)
+			ON CONFLICT (name) DO UPDATE SET position = excluded.position`, name, pos)
 	}
 	if err != nil {
 		return fmt.Errorf("pgread: save checkpoint %s: %w", name, err)
@@ -170,7 +207,7 @@ func (s *Store) SaveCheckpoint(ctx context.Context, name string, p eventstore.Po
 //
 // Apply does not exclude other writers: with several instances, project through a Lease.
 func (s *Store) Apply(ctx context.Context, name string, from, to eventstore.Position, fn func(inbox.Tx) error) error {
-	return apply(ctx, s.pool, name, from, to, fn)
+	return apply(ctx, s.pool, liveGen, false, name, from, to, fn)
 }
 
 // beginner is a pool or a single connection.
@@ -178,10 +215,13 @@ type beginner interface {
 	Begin(ctx context.Context) (pgx.Tx, error)
 }
 
-const upsertCheckpoint = `INSERT INTO checkpoints (name, position) VALUES ($1, $2)
-	ON CONFLICT (name) DO UPDATE SET position = excluded.position`
+// liveGen asks apply to write into the live copy, whichever generation it is.
+const liveGen = 0
 
-func apply(ctx context.Context, db beginner, name string, from, to eventstore.Position, fn func(inbox.Tx) error) error {
+// apply runs fn in one transaction on generation gen (liveGen: the live one) and moves the
+// projection's checkpoint from from to to. A copy being built (building) gets no counts: they
+// are summed when it is finished.
+func apply(ctx context.Context, db beginner, gen int64, building bool, name string, from, to eventstore.Position, fn func(inbox.Tx) error) error {
 	pos, err := position(to)
 	if err != nil {
 		return err
@@ -192,16 +232,25 @@ func apply(ctx context.Context, db beginner, name string, from, to eventstore.Po
 		return fmt.Errorf("pgread: begin: %w", err)
 	}
 	defer tx.Rollback(ctx) // a no-op after Commit
+	if gen == liveGen {
+		// The share lock on the generations row is held until commit: a Promote (which locks
+		// the row for update) waits for this batch, and a batch begun after the switch waits
+		// for it and then reads the new live generation.
+		if err := tx.QueryRow(ctx, `SELECT live FROM generations FOR SHARE`).Scan(&gen); err != nil {
+			return fmt.Errorf("pgread: live generation: %w", err)
+		}
+	}
+	tab := genTables(gen)
 	// The checkpoint row is locked until commit: a second writer waits, then sees it moved.
 	var at int64
-	err = tx.QueryRow(ctx, `SELECT position FROM checkpoints WHERE name = $1 FOR UPDATE`, name).Scan(&at)
+	err = tx.QueryRow(ctx, `SELECT position FROM `+tab.cps+` WHERE name = $1 FOR UPDATE`, name).Scan(&at)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("pgread: checkpoint %s: %w", name, err)
 	}
 	if eventstore.Position(at) != from {
 		return fmt.Errorf("pgread: %w: %s is at %d, not %d", projections.ErrMoved, name, at, from)
 	}
-	t := newTxn(ctx, tx)
+	t := newTxn(ctx, tx, tab, building)
 	if err := t.load(rec); err != nil {
 		return err
 	}

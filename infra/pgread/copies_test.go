@@ -1,0 +1,342 @@
+package pgread_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/eventnotify/notify/app/command"
+	"github.com/eventnotify/notify/app/eventstore"
+	"github.com/eventnotify/notify/domain/notification"
+	"github.com/eventnotify/notify/infra/eventlog"
+	"github.com/eventnotify/notify/infra/pgread"
+	"github.com/eventnotify/notify/projections"
+	"github.com/eventnotify/notify/projections/inbox"
+	"github.com/eventnotify/notify/projections/inbox/inboxtest"
+)
+
+func TestCopiesContract(t *testing.T) {
+	t.Parallel()
+	pgURL(t)
+	inboxtest.RunCopies(t, func(t *testing.T) inboxtest.CopyStore {
+		return open(t, freshSchema(t), pgread.Options{})
+	})
+}
+
+// Queries on pooled connections that already ran them (so hold them prepared, with cached
+// plans on the old copy's tables) read the promoted copy after each switch, and never fail.
+func TestPromote_PreparedStatementsFollowTheSwitch(t *testing.T) {
+	t.Parallel()
+	schema := freshSchema(t)
+	ctx := context.Background()
+	writer := open(t, schema, pgread.Options{})
+	// A reader instance with one pooled connection: each query below runs on it, prepared.
+	reader, err := pgread.Open(ctx, pgURL(t)+"&pool_max_conns=1", pgread.Options{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(reader.Close)
+
+	r := "r-prepared"
+	fill := func(s projections.Store[inbox.Tx], n int) {
+		t.Helper()
+		var b []eventstore.RecordedEvent
+		p := inbox.Projection()
+		for i := range n {
+			b = append(b, sentEvent(r, i+1, fmt.Sprintf("gen message %d of %d", i, n)))
+		}
+		if err := s.Apply(ctx, inbox.Name, 0, eventstore.Position(n), func(tx inbox.Tx) error {
+			for _, e := range b {
+				if err := p.Apply(tx, e); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(n int) {
+		t.Helper()
+		docs, err := reader.List(ctx, r, 100)
+		if err != nil || len(docs) != n || !bytes.Contains(docs[0], fmt.Appendf(nil, "of %d", n)) {
+			t.Fatalf("list: %d documents, %v; want %d of the copy with %d", len(docs), err, n, n)
+		}
+		page, err := reader.Page(ctx, inbox.PageQuery{Recipient: r, Limit: 100, Status: inbox.StatusSent})
+		if err != nil || len(page.Items) != n {
+			t.Fatalf("page: %d items, %v; want %d", len(page.Items), err, n)
+		}
+		c, err := reader.Count(ctx, r)
+		if err != nil || c.Total != n || c.Unread != n {
+			t.Fatalf("count: %+v, %v; want %d", c, err, n)
+		}
+		p, err := reader.Checkpoint(ctx, inbox.Name)
+		if err != nil || p != eventstore.Position(n) {
+			t.Fatalf("checkpoint: %d, %v; want %d", p, err, n)
+		}
+	}
+	fill(writer, 3)
+	for range 6 { // past pgx's and the server's thresholds for caching and generic plans
+		check(3)
+	}
+	for _, n := range []int{5, 8} {
+		c, err := writer.Fresh(ctx, inbox.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fill(c, n)
+		if err := c.Promote(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for range 6 {
+			check(n)
+		}
+	}
+}
+
+func sentEvent(r string, pos int, content string) eventstore.RecordedEvent {
+	id := uuid.NewString()
+	e := notification.Sent{NotificationID: id, RecipientID: r, Content: content, Category: "c", SentAt: time.Unix(int64(pos), 0).UTC()}
+	data, _ := json.Marshal(e)
+	return eventstore.RecordedEvent{Stream: notification.Stream(id), Position: eventstore.Position(pos), Type: e.Type(), Data: data}
+}
+
+// Only one replay at a time per read model: another instance's Fresh is refused until the copy
+// is promoted or dropped; the same instance's Fresh replaces its own unfinished copy.
+func TestFresh_OneReplayAtATime(t *testing.T) {
+	t.Parallel()
+	schema := freshSchema(t)
+	ctx := context.Background()
+	a, b := open(t, schema, pgread.Options{}), open(t, schema, pgread.Options{})
+	c, err := a.Fresh(ctx, inbox.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Fresh(ctx, inbox.Name); !errors.Is(err, pgread.ErrReplayRunning) {
+		t.Fatalf("fresh on a second instance during a replay: %v, want ErrReplayRunning", err)
+	}
+	c2, err := a.Fresh(ctx, inbox.Name) // replaces c, keeps the lock
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Fresh(ctx, inbox.Name); !errors.Is(err, pgread.ErrReplayRunning) {
+		t.Fatalf("fresh on a second instance after the first replaced its copy: %v, want ErrReplayRunning", err)
+	}
+	if err := c.Drop(ctx); err != nil { // the replaced copy: a no-op, keeps c2's lock
+		t.Fatal(err)
+	}
+	if _, err := b.Fresh(ctx, inbox.Name); !errors.Is(err, pgread.ErrReplayRunning) {
+		t.Fatalf("fresh on a second instance after dropping a replaced copy: %v, want ErrReplayRunning", err)
+	}
+	if err := c2.Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c3, err := b.Fresh(ctx, inbox.Name)
+	if err != nil {
+		t.Fatalf("fresh once the replay was promoted: %v", err)
+	}
+	if _, err := a.Fresh(ctx, inbox.Name); !errors.Is(err, pgread.ErrReplayRunning) {
+		t.Fatalf("fresh on the first instance during the second's replay: %v, want ErrReplayRunning", err)
+	}
+	if err := c3.Drop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c4, err := a.Fresh(ctx, inbox.Name)
+	if err != nil {
+		t.Fatalf("fresh once the replay was dropped: %v", err)
+	}
+	if err := c4.Drop(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A replay through projections.Replay while the service runs: commands keep appending, a
+// leased live runner keeps projecting, and readers on another instance query all along. They
+// never fail nor see a count go back; the live projector moves to the promoted copy; and the
+// read model ends equal to a projection of the whole log from scratch.
+func TestReplay_WhileLiveProjectsAndReadersRead(t *testing.T) {
+	t.Parallel()
+	schema := freshSchema(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	log, err := eventlog.Open(filepath.Join(t.TempDir(), "events.db"), eventlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	projector, readerInst, replayer := open(t, schema, pgread.Options{LeadPoll: poll}), open(t, schema, pgread.Options{}), open(t, schema, pgread.Options{})
+
+	const recipients = 6
+	prefix := "r-" + uuid.NewString()[:6] + "-"
+	send := command.NewSendNotificationHandler(log, nil)
+	read := command.NewReadNotificationHandler(log, nil)
+	cancelN := command.NewCancelNotificationHandler(log, nil)
+	var sent atomic.Int64
+	issue := func(ctx context.Context) error {
+		i := int(sent.Add(1))
+		res, err := send.Handle(ctx, command.SendNotification{RecipientID: prefix + strconv.Itoa(i%recipients), Content: fmt.Sprintf("message %d", i), Category: "c"})
+		if err != nil {
+			return err
+		}
+		switch {
+		case i%7 == 0:
+			_, err = cancelN.Handle(ctx, command.CancelNotification{NotificationID: res.Notification.ID()})
+		case i%3 == 0:
+			_, err = read.Handle(ctx, command.ReadNotification{NotificationID: res.Notification.ID()})
+		}
+		return err
+	}
+	for range 1500 {
+		if err := issue(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	lease, err := projector.Lead(ctx, inbox.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lease.Release()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = projections.NewRunner(log, lease, inbox.Projection(), nil).Run(ctx)
+	}()
+	waitFor := func(s *pgread.Store, p eventstore.Position) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			at, err := s.Checkpoint(ctx, inbox.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if at >= p {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("projection at %d after 30s, want %d", at, p)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitFor(readerInst, log.Head())
+
+	// Commands keep coming, and readers keep reading, until stopped.
+	writeCtx, stopWriting := context.WithCancel(ctx)
+	readCtx, stopReading := context.WithCancel(ctx)
+	var writers, readers sync.WaitGroup
+	writers.Add(1)
+	go func() {
+		defer writers.Done()
+		for writeCtx.Err() == nil {
+			if err := issue(ctx); err != nil {
+				t.Error(err)
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	var reads atomic.Int64
+	for w := range 3 {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			last := map[string]int{}
+			for i := w; readCtx.Err() == nil; i++ {
+				r := prefix + strconv.Itoa(i%recipients)
+				c, err := readerInst.Count(readCtx, r)
+				if err == nil {
+					_, err = readerInst.List(readCtx, r, 20)
+				}
+				if err == nil {
+					_, err = readerInst.Page(readCtx, inbox.PageQuery{Recipient: r, Limit: 10, Status: inbox.StatusSent})
+				}
+				if readCtx.Err() != nil {
+					return
+				}
+				if err != nil {
+					t.Errorf("query during the replay: %v", err)
+					return
+				}
+				if c.Total < last[r] {
+					t.Errorf("%s: total went back from %d to %d", r, last[r], c.Total)
+					return
+				}
+				last[r] = c.Total
+				reads.Add(1)
+			}
+		}()
+	}
+
+	var progressed atomic.Int64
+	at, err := projections.Replay(ctx, log, replayer, replayer, inbox.Projection(), nil, func(p eventstore.Position) { progressed.Store(int64(p)) })
+	if err != nil {
+		t.Fatalf("replay: %v", err)
+	}
+	before := sent.Load()
+	for sent.Load() < before+100 && !t.Failed() { // the live projector must carry on in the copy
+		time.Sleep(5 * time.Millisecond)
+	}
+	stopWriting()
+	writers.Wait()
+	head := log.Head()
+	waitFor(readerInst, head)
+	stopReading()
+	readers.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	if lease.Err() != nil {
+		t.Fatalf("the live projector lost its lease: %v", lease.Err())
+	}
+	t.Logf("replayed to %d (progress seen up to %d); log head %d; %d reads during the replay", at, progressed.Load(), head, reads.Load())
+
+	// From scratch, in a schema of its own.
+	ref := open(t, freshSchema(t), pgread.Options{})
+	refCtx, stopRef := context.WithCancel(ctx)
+	refDone := make(chan struct{})
+	go func() {
+		defer close(refDone)
+		_ = projections.NewRunner(log, ref, inbox.Projection(), nil).Run(refCtx)
+	}()
+	waitFor(ref, head)
+	stopRef()
+	<-refDone
+	for i := range recipients {
+		r := prefix + strconv.Itoa(i)
+		got, err := readerInst.List(ctx, r, 100_000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := ref.List(ctx, r, 100_000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d listed after the replay, %d from scratch", r, len(got), len(want))
+		}
+		for j := range got {
+			if !bytes.Equal(got[j], want[j]) {
+				t.Fatalf("%s document %d differs\nreplayed:     %s\nfrom scratch: %s", r, j, got[j], want[j])
+			}
+		}
+		gc, _ := readerInst.Count(ctx, r)
+		wc, _ := ref.Count(ctx, r)
+		if gc != wc || wc.Total == 0 {
+			t.Fatalf("%s: counts after the replay %+v, from scratch %+v", r, gc, wc)
+		}
+	}
+}
