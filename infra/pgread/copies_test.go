@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/eventnotify/notify/app/command"
 	"github.com/eventnotify/notify/app/eventstore"
@@ -338,5 +339,48 @@ func TestReplay_WhileLiveProjectsAndReadersRead(t *testing.T) {
 		if gc != wc || wc.Total == 0 {
 			t.Fatalf("%s: counts after the replay %+v, from scratch %+v", r, gc, wc)
 		}
+	}
+}
+
+// A read model of the layout before copies is dropped and rebuilt from the log: the inbox
+// checkpoint goes back to 0, the relay's checkpoint stays.
+func TestOpen_MigratesToCopies(t *testing.T) {
+	t.Parallel()
+	schema := freshSchema(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, pgURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	q := pgx.Identifier{schema}.Sanitize()
+	_, err = conn.Exec(ctx, `CREATE SCHEMA `+q+`; SET search_path = `+q+`;
+		CREATE TABLE pgread_schema (version int NOT NULL); INSERT INTO pgread_schema VALUES (1);
+		CREATE TABLE inbox_notifications (id text COLLATE "C" PRIMARY KEY, recipient_id text COLLATE "C" NOT NULL,
+			seq bigint NOT NULL, status text NOT NULL, doc text NOT NULL);
+		CREATE TABLE inbox_counts (recipient_id text COLLATE "C" PRIMARY KEY, total bigint NOT NULL, unread bigint NOT NULL, canceled bigint NOT NULL);
+		CREATE TABLE checkpoints (name text COLLATE "C" PRIMARY KEY, position bigint NOT NULL);
+		INSERT INTO inbox_notifications VALUES ('n1', 'r1', 1, 'sent', '{}');
+		INSERT INTO inbox_counts VALUES ('r1', 1, 1, 0);
+		INSERT INTO checkpoints VALUES ('inbox', 1), ('kafka-events', 7);`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := open(t, schema, pgread.Options{})
+	if p, err := s.Checkpoint(ctx, inbox.Name); err != nil || p != 0 {
+		t.Fatalf("inbox checkpoint after the migration: %d, %v; want 0", p, err)
+	}
+	if p, err := s.Checkpoint(ctx, "kafka-events"); err != nil || p != 7 {
+		t.Fatalf("relay checkpoint after the migration: %d, %v; want 7", p, err)
+	}
+	if c, err := s.Count(ctx, "r1"); err != nil || c.Total != 0 {
+		t.Fatalf("counts after the migration: %+v, %v; want none", c, err)
+	}
+	e := sentEvent("r1", 1, "again")
+	if err := s.Apply(ctx, inbox.Name, 0, 1, func(tx inbox.Tx) error { return inbox.Projection().Apply(tx, e) }); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := s.Count(ctx, "r1"); err != nil || c.Total != 1 {
+		t.Fatalf("counts after rebuilding: %+v, %v", c, err)
 	}
 }

@@ -3,8 +3,43 @@
 // infra/inboxdb serves), with counts per recipient and the projection checkpoints updated in
 // the same transaction. Exactly one instance projects at a time: see Lead.
 //
-// It implements the inbox projection's transaction, the runner's store and the inbox queries,
-// and passes inboxtest. It imports the ports only, never another adapter.
+// It implements the inbox projection's transaction, the runner's store, the inbox queries and
+// replay into a fresh copy (projections.Copies), and passes inboxtest. It imports the ports
+// only, never another adapter.
+//
+// # Copies
+//
+// The read model lives in generations: generation N is the tables inbox_notifications_gN,
+// inbox_counts_gN and inbox_checkpoints_gN (the projections' checkpoints). The one-row table
+// generations names the live generation and the one being built, if any. Queries read through
+// views of the old names (inbox_notifications, inbox_counts, projection_checkpoints), so their
+// SQL never changes; the checkpoints SaveCheckpoint records (the relay's) stay in the table
+// checkpoints, outside the copies, and Checkpoint falls back to them as the embedded store does.
+//
+// Writers name the generation's tables. A live Apply first reads the live generation with a
+// share lock on the generations row, held until it commits. Promote locks that row for
+// update, so in one transaction, with no live batch in flight or able to start, it compares
+// the checkpoints (ErrBehind if the copy is behind), replaces the three views, records the new
+// live generation and drops the old tables. A query sees the old copy or the new one whole: a
+// statement locks the views before it reads, so one running during the switch holds it off,
+// and one arriving during it waits and then reads the new definition. Replacing a view
+// invalidates every plan cached on it, in every session, so statements that pgx keeps prepared
+// on pooled connections are re-planned against the new tables, not left reading dropped ones;
+// and as the columns are the same, pgx's cached descriptions stay valid (tested). The live
+// projector's next batch, begun from its old checkpoint, reads the new generation's and fails
+// with ErrMoved; its runner resumes from the copy's checkpoint.
+//
+// A copy is built for speed: UNLOGGED, without the recipient index, and without counts (the
+// batch skips the count upserts, about a third of the server's work in place). The first
+// Promote finishes it outside the switch: counts summed with one GROUP BY, SET LOGGED, the
+// index built, ANALYZE; later batches keep counts as the live model does. A server crash during
+// the build empties the unlogged tables, which is harmless: an unfinished copy is dropped by
+// the next Fresh anyway. Only one replay runs per read model: the copy holds an advisory lock
+// on a connection of its own and writes on that connection only; Fresh elsewhere fails with
+// ErrReplayRunning until the copy is promoted or dropped, or its instance dies.
+//
+// Migration 2 moved an existing read model into generation 1 by dropping its rows (they are
+// derived from the log): the projection rebuilds it from position 0 after the upgrade.
 package pgread
 
 import (
@@ -222,49 +257,80 @@ const liveGen = 0
 // projection's checkpoint from from to to. A copy being built (building) gets no counts: they
 // are summed when it is finished.
 func apply(ctx context.Context, db beginner, gen int64, building bool, name string, from, to eventstore.Position, fn func(inbox.Tx) error) error {
-	pos, err := position(to)
+	t, err := prepare(ctx, db, gen, building, name, from, to, fn, recordIDs(fn))
 	if err != nil {
 		return err
 	}
-	rec := recordIDs(fn)
+	return t.commit(ctx)
+}
+
+// prepare begins the transaction, checks the checkpoint, fetches the rows rec names and runs
+// fn; the returned transaction holds the batch's writes, for commit to send.
+func prepare(ctx context.Context, db beginner, gen int64, building bool, name string, from, to eventstore.Position, fn func(inbox.Tx) error, rec []string) (*txn, error) {
+	pos, err := position(to)
+	if err != nil {
+		return nil, err
+	}
 	tx, err := db.Begin(ctx)
 	if err != nil {
-		return fmt.Errorf("pgread: begin: %w", err)
+		return nil, fmt.Errorf("pgread: begin: %w", err)
 	}
-	defer tx.Rollback(ctx) // a no-op after Commit
+	prepared := false
+	defer func() {
+		if !prepared { // also when fn panics
+			_ = tx.Rollback(ctx)
+		}
+	}()
+	t, err := prepareIn(ctx, tx, gen, building, name, from, fn, rec)
+	if err != nil {
+		return nil, err
+	}
+	t.name, t.to, prepared = name, pos, true
+	return t, nil
+}
+
+func prepareIn(ctx context.Context, tx pgx.Tx, gen int64, building bool, name string, from eventstore.Position, fn func(inbox.Tx) error, rec []string) (*txn, error) {
 	if gen == liveGen {
 		// The share lock on the generations row is held until commit: a Promote (which locks
 		// the row for update) waits for this batch, and a batch begun after the switch waits
 		// for it and then reads the new live generation.
 		if err := tx.QueryRow(ctx, `SELECT live FROM generations FOR SHARE`).Scan(&gen); err != nil {
-			return fmt.Errorf("pgread: live generation: %w", err)
+			return nil, fmt.Errorf("pgread: live generation: %w", err)
 		}
 	}
 	tab := genTables(gen)
 	// The checkpoint row is locked until commit: a second writer waits, then sees it moved.
 	var at int64
-	err = tx.QueryRow(ctx, `SELECT position FROM `+tab.cps+` WHERE name = $1 FOR UPDATE`, name).Scan(&at)
+	err := tx.QueryRow(ctx, `SELECT position FROM `+tab.cps+` WHERE name = $1 FOR UPDATE`, name).Scan(&at)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("pgread: checkpoint %s: %w", name, err)
+		return nil, fmt.Errorf("pgread: checkpoint %s: %w", name, err)
 	}
 	if eventstore.Position(at) != from {
-		return fmt.Errorf("pgread: %w: %s is at %d, not %d", projections.ErrMoved, name, at, from)
+		return nil, fmt.Errorf("pgread: %w: %s is at %d, not %d", projections.ErrMoved, name, at, from)
 	}
 	t := newTxn(ctx, tx, tab, building)
 	if err := t.load(rec); err != nil {
-		return err
+		return nil, err
 	}
 	if err := fn(t); err != nil {
-		return err
+		return nil, err
 	}
 	if t.err != nil {
-		return t.err // fn swallowed a store error; its writes cannot be trusted
+		return nil, t.err // fn swallowed a store error; its writes cannot be trusted
 	}
-	if err := t.flush(name, pos); err != nil {
+	return t, nil
+}
+
+// commit writes the batch and its checkpoint and commits, or rolls back on failure. ctx
+// replaces the context the transaction was prepared with.
+func (t *txn) commit(ctx context.Context) error {
+	t.ctx = ctx
+	if err := t.flush(t.name, t.to); err != nil {
+		_ = t.tx.Rollback(ctx)
 		return err
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("pgread: commit %s at %d: %w", name, to, err)
+	if err := t.tx.Commit(ctx); err != nil {
+		return fmt.Errorf("pgread: commit %s at %d: %w", t.name, t.to, err)
 	}
 	return nil
 }

@@ -21,7 +21,9 @@ type txn struct {
 	tab tables
 	// building: a copy being built keeps no counts; they are summed when it is finished.
 	building bool
-	err      error // the first store error, kept in case fn swallows it
+	err      error  // the first store error, kept in case fn swallows it
+	name     string // the projection and the position commit moves its checkpoint to
+	to       int64
 
 	// before is each looked-up notification's row as the transaction found it.
 	before map[string]stored
