@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -134,9 +135,9 @@ func BenchmarkReplayCopy(b *testing.B) {
 			defer c.Drop(ctx)
 			pid := c.(*pgread.Copy).BackendPID()
 			b.ResetTimer()
-			start, cpu := time.Now(), serverCPU(pid)
+			start, cpu, ccpu := time.Now(), serverCPU(pid), clientCPU()
 			project(b, c, inbox.Name, events, 512)
-			applied, cpuApplied := time.Now(), serverCPU(pid)
+			applied, cpuApplied, ccpuApplied := time.Now(), serverCPU(pid), clientCPU()
 			if err := c.Promote(ctx); err != nil {
 				b.Fatal(err)
 			}
@@ -146,11 +147,21 @@ func BenchmarkReplayCopy(b *testing.B) {
 			if cpu >= 0 {
 				b.ReportMetric(float64((cpuApplied-cpu).Microseconds())/float64(b.N), "server-cpu-us/event")
 			}
+			b.ReportMetric(float64((ccpuApplied-ccpu).Microseconds())/float64(b.N), "client-cpu-us/event")
 			if p, err := s.Checkpoint(ctx, inbox.Name); err != nil || p != eventstore.Position(b.N) {
 				b.Fatalf("after promotion the checkpoint is %d, %v; want %d", p, err, b.N)
 			}
 		})
 	}
+}
+
+// clientCPU is the CPU time this process has used.
+func clientCPU() time.Duration {
+	var u syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &u); err != nil {
+		return 0
+	}
+	return time.Duration(u.Utime.Nano() + u.Stime.Nano())
 }
 
 // serverCPU is the CPU time the server process pid has used, when it runs on this machine
