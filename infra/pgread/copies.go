@@ -293,6 +293,11 @@ func (c *Copy) Promote(ctx context.Context) error {
 		c.finished = true
 	}
 	err := pgx.BeginFunc(ctx, c.conn, func(tx pgx.Tx) error {
+		// While the switch waits for a lock, queries and batches queue behind it: give up
+		// soon (a session holding the views in a long transaction) and let the caller retry.
+		if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '`+switchLockTimeout+`'`); err != nil {
+			return err
+		}
 		var live int64
 		var building *int64
 		if err := tx.QueryRow(ctx, `SELECT live, building FROM generations FOR UPDATE`).Scan(&live, &building); err != nil {
@@ -321,6 +326,10 @@ func (c *Copy) Promote(ctx context.Context) error {
 	if err != nil {
 		if errors.Is(err, projections.ErrBehind) {
 			return fmt.Errorf("pgread: promote copy %d: %w", c.gen, err)
+		}
+		if isLockTimeout(err) && !c.conn.IsClosed() {
+			// Nothing changed; for the caller this is as if the copy were behind: try again.
+			return fmt.Errorf("pgread: promote copy %d: the switch could not lock the views within %s (%v): %w", c.gen, switchLockTimeout, err, projections.ErrBehind)
 		}
 		return c.failed(fmt.Errorf("pgread: promote copy %d: %w", c.gen, err))
 	}
@@ -363,6 +372,14 @@ func (c *Copy) Drop(ctx context.Context) error {
 		return fmt.Errorf("pgread: drop copy %d: %w", c.gen, err)
 	}
 	return nil
+}
+
+// switchLockTimeout bounds how long Promote's switch waits for a lock.
+const switchLockTimeout = "2s"
+
+func isLockTimeout(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "55P03"
 }
 
 func isUndefinedTable(err error) bool {

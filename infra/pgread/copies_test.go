@@ -384,3 +384,40 @@ func TestOpen_MigratesToCopies(t *testing.T) {
 		t.Fatalf("counts after rebuilding: %+v, %v", c, err)
 	}
 }
+
+// A session holding the views in a long transaction delays the switch only for a bounded time:
+// Promote then reports ErrBehind, having changed nothing, and succeeds once the session is gone.
+func TestPromote_GivesUpOnALongReader(t *testing.T) {
+	t.Parallel()
+	schema := freshSchema(t)
+	ctx := context.Background()
+	s := open(t, schema, pgread.Options{})
+	conn, err := pgx.Connect(ctx, pgURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT count(*) FROM `+pgx.Identifier{schema, "inbox_counts"}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.Fresh(ctx, inbox.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Promote(ctx); !errors.Is(err, projections.ErrBehind) {
+		t.Fatalf("promote while a transaction holds a view: %v, want ErrBehind", err)
+	}
+	if c, err := s.Count(ctx, "r"); err != nil || c.Total != 0 {
+		t.Fatalf("queries after a refused switch: %+v, %v", c, err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Promote(ctx); err != nil {
+		t.Fatalf("promote once the reader is gone: %v", err)
+	}
+}

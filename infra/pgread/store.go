@@ -27,7 +27,10 @@
 // on pooled connections are re-planned against the new tables, not left reading dropped ones;
 // and as the columns are the same, pgx's cached descriptions stay valid (tested). The live
 // projector's next batch, begun from its old checkpoint, reads the new generation's and fails
-// with ErrMoved; its runner resumes from the copy's checkpoint.
+// with ErrMoved; its runner resumes from the copy's checkpoint. The switch waits at most 2s
+// for its locks (a session holding a view in a long transaction would otherwise stall every
+// query queued behind it), then gives up, changing nothing, with an error wrapping ErrBehind,
+// so that projections.Replay tries again.
 //
 // A copy is built for speed: UNLOGGED, without the recipient index, and without counts (the
 // batch skips the count upserts, about a third of the server's work in place). The first
@@ -165,7 +168,8 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// Close closes the connection pool. Leases keep their own connections: release them first.
+// Close closes the connection pool. Leases and copies keep their own connections: release,
+// promote or drop them first.
 func (s *Store) Close() { s.pool.Close() }
 
 func (s *Store) migrate(ctx context.Context) error {
