@@ -345,22 +345,25 @@ func (c *Copy) failed(err error) error {
 	return err
 }
 
-// Drop deletes the copy unless it was promoted or replaced, and frees the replay lock.
+// Drop deletes the copy unless it was promoted or replaced, and frees the replay lock. If the
+// copy's connection failed (a cancelled batch closes it), the lock is already free and the
+// copy is dropped through the pool, unless another Fresh has replaced it meanwhile.
 func (c *Copy) Drop(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.conn == nil {
-		return nil
-	}
 	_ = c.wait()
+	var db beginner = c.s.pool
+	if c.conn != nil && !c.conn.IsClosed() {
+		db = c.conn
+	}
 	defer c.end()
-	err := pgx.BeginFunc(ctx, c.conn, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 		var building *int64
 		if err := tx.QueryRow(ctx, `SELECT building FROM generations FOR UPDATE`).Scan(&building); err != nil {
 			return err
 		}
 		if building == nil || *building != c.gen {
-			return nil
+			return nil // promoted, or replaced by a newer copy
 		}
 		if err := dropGen(ctx, tx, c.gen); err != nil {
 			return err

@@ -421,3 +421,67 @@ func TestPromote_GivesUpOnALongReader(t *testing.T) {
 		t.Fatalf("promote once the reader is gone: %v", err)
 	}
 }
+
+// A replay stopped half way drops its copy (batches under way included) and frees the replay
+// lock; the live read model is untouched.
+func TestReplay_CanceledDropsTheCopy(t *testing.T) {
+	t.Parallel()
+	schema := freshSchema(t)
+	log, err := eventlog.Open(filepath.Join(t.TempDir(), "events.db"), eventlog.Options{ReadBatch: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	ctx := context.Background()
+	send := command.NewSendNotificationHandler(log, nil)
+	for i := range 3000 {
+		if _, err := send.Handle(ctx, command.SendNotification{RecipientID: "r-" + strconv.Itoa(i%5), Content: "message " + strconv.Itoa(i), Category: "c"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b := open(t, schema, pgread.Options{}), open(t, schema, pgread.Options{})
+	// The live model: the whole log.
+	lctx, stopLive := context.WithCancel(ctx)
+	liveDone := make(chan struct{})
+	go func() {
+		defer close(liveDone)
+		_ = projections.NewRunner(log, a, inbox.Projection(), nil).Run(lctx)
+	}()
+	for p, _ := a.Checkpoint(ctx, inbox.Name); p < log.Head(); p, _ = a.Checkpoint(ctx, inbox.Name) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	stopLive()
+	<-liveDone
+
+	rctx, stop := context.WithCancel(ctx)
+	_, err = projections.Replay(rctx, log, a, a, inbox.Projection(), nil, func(p eventstore.Position) {
+		if p >= 640 {
+			stop()
+		}
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("replay stopped half way: %v, want context.Canceled", err)
+	}
+	if p, err := b.Checkpoint(ctx, inbox.Name); err != nil || p != 3000 {
+		t.Fatalf("live checkpoint after a cancelled replay: %d, %v; want 3000", p, err)
+	}
+	if c, err := b.Count(ctx, "r-0"); err != nil || c.Total != 600 {
+		t.Fatalf("live counts after a cancelled replay: %+v, %v; want 600", c, err)
+	}
+	conn, err := pgx.Connect(ctx, pgURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var tables int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE schemaname = $1 AND tablename LIKE 'inbox\_%\_g%'`, schema).Scan(&tables); err != nil || tables != 3 {
+		t.Fatalf("after a cancelled replay the schema holds %d generation tables (%v), want the live 3", tables, err)
+	}
+	c, err := b.Fresh(ctx, inbox.Name)
+	if err != nil {
+		t.Fatalf("fresh on another instance after a cancelled replay: %v", err)
+	}
+	if err := c.Drop(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
