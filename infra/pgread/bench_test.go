@@ -112,17 +112,24 @@ func BenchmarkReplay(b *testing.B) {
 // BenchmarkReplayCopy is a replay as projections.Replay does it: b.N events applied from
 // position 0 into a fresh copy, in the runner's batches of 512, then the copy finished (counts
 // summed, index built) and promoted over a live read model. The time includes the promotion,
-// also reported alone. Sub-benchmarks: "default" is what Fresh does; "serial" commits each
-// batch before the next is prepared; "unlogged" builds the copy UNLOGGED (SET LOGGED at the
-// promotion).
+// also reported alone. Sub-benchmarks: "default" is what Fresh does; "unknown" asks the
+// database for every row a batch reads (recording pass and prefetch), as the live model does;
+// "serial" also commits each batch before the next is prepared; "unlogged" builds the copy
+// UNLOGGED (SET LOGGED at the promotion).
 //
 //	go test -run '^$' -bench ReplayCopy/default -benchtime 1000000x -timeout 20m ./infra/pgread/
 func BenchmarkReplayCopy(b *testing.B) {
 	for _, v := range []struct {
-		name               string
-		pipeline, unlogged bool
-	}{{"default", true, false}, {"serial", false, false}, {"unlogged", true, true}} {
+		name                      string
+		known, pipeline, unlogged bool
+	}{
+		{"default", true, true, false},
+		{"unknown", false, true, false},
+		{"serial", false, false, false},
+		{"unlogged", true, true, true},
+	} {
 		b.Run(v.name, func(b *testing.B) {
+			defer pgread.SetKnownBuild(v.known)()
 			defer pgread.SetPipelineBuild(v.pipeline)()
 			defer pgread.SetBuildUnlogged(v.unlogged)()
 			s := open(b, freshSchema(b), pgread.Options{})

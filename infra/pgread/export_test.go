@@ -13,3 +13,10 @@ func SetBuildUnlogged(v bool) (undo func()) {
 	buildUnlogged = v
 	return func() { buildUnlogged = prev }
 }
+
+// SetKnownBuild sets whether copies answer reads from what they wrote, and returns the undo.
+func SetKnownBuild(v bool) (undo func()) {
+	prev := knownBuild
+	knownBuild = v
+	return func() { knownBuild = prev }
+}

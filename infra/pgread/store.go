@@ -261,7 +261,7 @@ const liveGen = 0
 // projection's checkpoint from from to to. A copy being built (building) gets no counts: they
 // are summed when it is finished.
 func apply(ctx context.Context, db beginner, gen int64, building bool, name string, from, to eventstore.Position, fn func(inbox.Tx) error) error {
-	t, err := prepare(ctx, db, gen, building, name, from, to, fn, recordIDs(fn))
+	t, err := prepare(ctx, db, gen, building, name, from, to, fn, recordIDs(fn), nil)
 	if err != nil {
 		return err
 	}
@@ -269,8 +269,9 @@ func apply(ctx context.Context, db beginner, gen int64, building bool, name stri
 }
 
 // prepare begins the transaction, checks the checkpoint, fetches the rows rec names and runs
-// fn; the returned transaction holds the batch's writes, for commit to send.
-func prepare(ctx context.Context, db beginner, gen int64, building bool, name string, from, to eventstore.Position, fn func(inbox.Tx) error, rec []string) (*txn, error) {
+// fn; the returned transaction holds the batch's writes, for commit to send. known, if not
+// nil, answers for rows before the database (see txn.known).
+func prepare(ctx context.Context, db beginner, gen int64, building bool, name string, from, to eventstore.Position, fn func(inbox.Tx) error, rec []string, known func(string) (inbox.View, bool, bool)) (*txn, error) {
 	pos, err := position(to)
 	if err != nil {
 		return nil, err
@@ -285,7 +286,7 @@ func prepare(ctx context.Context, db beginner, gen int64, building bool, name st
 			_ = tx.Rollback(ctx)
 		}
 	}()
-	t, err := prepareIn(ctx, tx, gen, building, name, from, fn, rec)
+	t, err := prepareIn(ctx, tx, gen, building, name, from, fn, rec, known)
 	if err != nil {
 		return nil, err
 	}
@@ -293,26 +294,13 @@ func prepare(ctx context.Context, db beginner, gen int64, building bool, name st
 	return t, nil
 }
 
-func prepareIn(ctx context.Context, tx pgx.Tx, gen int64, building bool, name string, from eventstore.Position, fn func(inbox.Tx) error, rec []string) (*txn, error) {
-	if gen == liveGen {
-		// The share lock on the generations row is held until commit: a Promote (which locks
-		// the row for update) waits for this batch, and a batch begun after the switch waits
-		// for it and then reads the new live generation.
-		if err := tx.QueryRow(ctx, `SELECT live FROM generations FOR SHARE`).Scan(&gen); err != nil {
-			return nil, fmt.Errorf("pgread: live generation: %w", err)
-		}
-	}
-	tab := genTables(gen)
-	// The checkpoint row is locked until commit: a second writer waits, then sees it moved.
-	var at int64
-	err := tx.QueryRow(ctx, `SELECT position FROM `+tab.cps+` WHERE name = $1 FOR UPDATE`, name).Scan(&at)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("pgread: checkpoint %s: %w", name, err)
-	}
-	if eventstore.Position(at) != from {
-		return nil, fmt.Errorf("pgread: %w: %s is at %d, not %d", projections.ErrMoved, name, at, from)
+func prepareIn(ctx context.Context, tx pgx.Tx, gen int64, building bool, name string, from eventstore.Position, fn func(inbox.Tx) error, rec []string, known func(string) (inbox.View, bool, bool)) (*txn, error) {
+	tab, err := guard(ctx, tx, gen, name, from)
+	if err != nil {
+		return nil, err
 	}
 	t := newTxn(ctx, tx, tab, building)
+	t.known = known
 	if err := t.load(rec); err != nil {
 		return nil, err
 	}
@@ -323,6 +311,30 @@ func prepareIn(ctx context.Context, tx pgx.Tx, gen int64, building bool, name st
 		return nil, t.err // fn swallowed a store error; its writes cannot be trusted
 	}
 	return t, nil
+}
+
+// guard locks the projection's checkpoint in generation gen (liveGen: the live one, which
+// it resolves) and checks that it is at from.
+func guard(ctx context.Context, tx pgx.Tx, gen int64, name string, from eventstore.Position) (tables, error) {
+	if gen == liveGen {
+		// The share lock on the generations row is held until commit: a Promote (which locks
+		// the row for update) waits for this batch, and a batch begun after the switch waits
+		// for it and then reads the new live generation.
+		if err := tx.QueryRow(ctx, `SELECT live FROM generations FOR SHARE`).Scan(&gen); err != nil {
+			return tables{}, fmt.Errorf("pgread: live generation: %w", err)
+		}
+	}
+	tab := genTables(gen)
+	// The checkpoint row is locked until commit: a second writer waits, then sees it moved.
+	var at int64
+	err := tx.QueryRow(ctx, `SELECT position FROM `+tab.cps+` WHERE name = $1 FOR UPDATE`, name).Scan(&at)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return tab, fmt.Errorf("pgread: checkpoint %s: %w", name, err)
+	}
+	if eventstore.Position(at) != from {
+		return tab, fmt.Errorf("pgread: %w: %s is at %d, not %d", projections.ErrMoved, name, at, from)
+	}
+	return tab, nil
 }
 
 // commit writes the batch and its checkpoint and commits, or rolls back on failure. ctx

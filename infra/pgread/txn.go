@@ -25,6 +25,12 @@ type txn struct {
 	name     string // the projection and the position commit moves its checkpoint to
 	to       int64
 
+	// known, when set, answers for rows before the database is asked (a copy being built
+	// knows what it wrote): ok reports whether it knows, exists whether the row is there.
+	known func(id string) (v inbox.View, exists, ok bool)
+	// missed lists the ids a transaction without tx (a trial run) could not resolve.
+	missed []string
+
 	// before is each looked-up notification's row as the transaction found it.
 	before map[string]stored
 	// current is each looked-up or written notification's view as the transaction sees it.
@@ -103,6 +109,16 @@ func (t *txn) Get(id string) (inbox.View, bool, error) {
 	if v, ok := t.current[id]; ok {
 		return v, true, nil
 	}
+	if _, ok := t.before[id]; !ok && t.resolve(id) {
+		if v, ok := t.current[id]; ok {
+			return v, true, nil
+		}
+		return inbox.View{}, false, nil
+	}
+	if _, ok := t.before[id]; !ok && t.tx == nil {
+		t.missed = append(t.missed, id)
+		return inbox.View{ID: id, Status: inbox.StatusSent}, true, nil // as recordIDs does
+	}
 	if _, ok := t.before[id]; !ok {
 		if err := t.load([]string{id}); err != nil {
 			return inbox.View{}, false, t.fail(err)
@@ -112,6 +128,39 @@ func (t *txn) Get(id string) (inbox.View, bool, error) {
 		}
 	}
 	return inbox.View{}, false, nil
+}
+
+// resolve asks known about id, and notes the row as found if it knows.
+func (t *txn) resolve(id string) bool {
+	if t.known == nil {
+		return false
+	}
+	v, exists, ok := t.known(id)
+	if !ok {
+		return false
+	}
+	if exists {
+		t.before[id] = stored{exists: true, recipient: v.RecipientID, seq: v.Seq, status: v.Status}
+		t.current[id] = v
+	} else {
+		t.before[id] = stored{}
+	}
+	return true
+}
+
+// resolved reports whether a trial run learnt, without the database, every row it read or
+// wrote; if so, its writes can be flushed as they are.
+func (t *txn) resolved() bool {
+	for _, id := range t.written {
+		if _, ok := t.before[id]; !ok { // put without a Get
+			put := t.current[id]
+			if !t.resolve(id) {
+				return false
+			}
+			t.current[id] = put
+		}
+	}
+	return len(t.missed) == 0
 }
 
 // Put inserts or replaces a view; flush keeps the counts in step.
@@ -137,8 +186,13 @@ func (t *txn) Put(v inbox.View) error {
 func (t *txn) flush(name string, to int64) error {
 	var unknown []string
 	for _, id := range t.written {
-		if _, ok := t.before[id]; !ok {
-			unknown = append(unknown, id) // put without a Get: find what it replaces
+		if _, ok := t.before[id]; !ok { // put without a Get: find what it replaces
+			put := t.current[id]
+			if t.resolve(id) {
+				t.current[id] = put
+				continue
+			}
+			unknown = append(unknown, id)
 		}
 	}
 	if len(unknown) > 0 {
