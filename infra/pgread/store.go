@@ -32,14 +32,17 @@
 // query queued behind it), then gives up, changing nothing, with an error wrapping ErrBehind,
 // so that projections.Replay tries again.
 //
-// A copy is built for speed: UNLOGGED, without the recipient index, and without counts (the
-// batch skips the count upserts, about a third of the server's work in place). The first
-// Promote finishes it outside the switch: counts summed with one GROUP BY, SET LOGGED, the
-// index built, ANALYZE; later batches keep counts as the live model does. A server crash during
-// the build empties the unlogged tables, which is harmless: an unfinished copy is dropped by
-// the next Fresh anyway. Only one replay runs per read model: the copy holds an advisory lock
-// on a connection of its own and writes on that connection only; Fresh elsewhere fails with
-// ErrReplayRunning until the copy is promoted or dropped, or its instance dies.
+// A copy is built for speed: without the recipient index and without counts (its batches
+// skip the count upserts, about a third of the server's work in place). The first Promote
+// finishes it outside the switch: counts summed with one GROUP BY, the index built, ANALYZE;
+// later batches keep counts as the live model does. Being the copy's only writer, it answers
+// most of a batch's reads from what it wrote (see known), sparing the recording pass and the
+// prefetch query; and it commits each batch in the background while the runner prepares the
+// next. (UNLOGGED tables were measured too and not kept: see buildUnlogged.) A copy left
+// unfinished, by a crash or a failed connection, is dropped by the next Fresh. Only one
+// replay runs per read model: the copy holds an advisory lock on a connection of its own and
+// writes on that connection only; Fresh elsewhere fails with ErrReplayRunning until the copy
+// is promoted or dropped, or its instance dies.
 //
 // Migration 2 moved an existing read model into generation 1 by dropping its rows (they are
 // derived from the log): the projection rebuilds it from position 0 after the upgrade.
