@@ -248,8 +248,8 @@ func (c *Copy) Checkpoint(ctx context.Context, name string) (eventstore.Position
 // Apply runs fn on the copy and moves its checkpoint, in one transaction on the copy's
 // connection. Until the copy is finished (the first Promote) it maintains no counts, and it
 // returns once the batch is prepared: the batch's writes and commit go on in the background
-// while the runner reads and prepares the next one (fn's first, recording run), which waits
-// for them. A failure there is returned by the next Apply (the runner then resumes from the
+// while the runner reads the next batch and Apply makes its trial run, which then waits for
+// them. A failure there is returned by the next Apply (the runner then resumes from the
 // checkpoint, as for any failed batch), and nothing reads the copy before it has committed.
 func (c *Copy) Apply(ctx context.Context, name string, from, to eventstore.Position, fn func(inbox.Tx) error) error {
 	c.mu.Lock()
@@ -293,10 +293,12 @@ func (c *Copy) Apply(ctx context.Context, name string, from, to eventstore.Posit
 			go func() { done <- t.commit(context.WithoutCancel(ctx)) }()
 			return nil
 		}
-		err = t.commit(ctx)
+		if err = t.commit(ctx); err == nil {
+			return nil
+		}
 	}
 	if c.known != nil {
-		c.known.forget()
+		c.known.forget() // the database may not hold what it remembers of this batch
 	}
 	if c.conn.IsClosed() {
 		c.end()
