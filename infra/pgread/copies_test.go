@@ -485,3 +485,51 @@ func TestReplay_CanceledDropsTheCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// After a failed batch a copy forgets the rows it remembered, and reads them from the
+// database again: the updates that follow still find them.
+func TestCopy_ReadsBackAfterAFailedBatch(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := open(t, freshSchema(t), pgread.Options{})
+	c, err := s.Fresh(ctx, inbox.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := inbox.Projection()
+	var sent []eventstore.RecordedEvent
+	for i := range 40 {
+		sent = append(sent, sentEvent("r-back", i+1, fmt.Sprintf("message %d", i)))
+	}
+	project(t, c, inbox.Name, sent, 40)
+	boom := errors.New("boom")
+	if err := c.Apply(ctx, inbox.Name, 40, 41, func(inbox.Tx) error { return boom }); !errors.Is(err, boom) {
+		t.Fatalf("failing batch: %v", err)
+	}
+	var reads []eventstore.RecordedEvent
+	for i, e := range sent[:30] {
+		var n notification.Sent
+		if err := json.Unmarshal(e.Data, &n); err != nil {
+			t.Fatal(err)
+		}
+		r := notification.Read{NotificationID: n.NotificationID, RecipientID: n.RecipientID, ReadAt: time.Unix(100, 0).UTC()}
+		data, _ := json.Marshal(r)
+		reads = append(reads, eventstore.RecordedEvent{Stream: e.Stream, Position: eventstore.Position(41 + i), Type: r.Type(), Data: data})
+	}
+	if err := c.Apply(ctx, inbox.Name, 40, 70, func(tx inbox.Tx) error {
+		for _, e := range reads {
+			if err := p.Apply(tx, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Count(ctx, "r-back"); err != nil || n != (inbox.Counts{Total: 40, Unread: 10}) {
+		t.Fatalf("counts %+v, %v; want 40 of which 10 unread", n, err)
+	}
+}
