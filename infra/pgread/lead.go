@@ -41,16 +41,7 @@ type Lease struct {
 // lease is held no other Lease of that name exists on the database. Project through it (it is
 // a projections.Store) until Done is closed, then Release it.
 func (s *Store) Lead(ctx context.Context, name string) (*Lease, error) {
-	cfg := s.connCfg.Copy()
-	// The server frees the lock when it notices the session is gone. A process that dies closes
-	// its socket at once; a host that vanishes sends nothing, so ask the server to probe the
-	// connection and drop it after about 10s of silence instead of the system's default hours.
-	for k, v := range map[string]string{"tcp_keepalives_idle": "4", "tcp_keepalives_interval": "2", "tcp_keepalives_count": "3"} {
-		if _, set := cfg.RuntimeParams[k]; !set {
-			cfg.RuntimeParams[k] = v
-		}
-	}
-	conn, err := pgx.ConnectConfig(ctx, cfg)
+	conn, err := s.connectHolder(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("pgread: connect to lead %s: %w", name, err)
 	}
@@ -80,6 +71,20 @@ func (s *Store) Lead(ctx context.Context, name string) (*Lease, error) {
 	l.watchWG.Add(1)
 	go l.watch()
 	return l, nil
+}
+
+// connectHolder opens a connection of its own, for a session that holds an advisory lock.
+func (s *Store) connectHolder(ctx context.Context) (*pgx.Conn, error) {
+	cfg := s.connCfg.Copy()
+	// The server frees the lock when it notices the session is gone. A process that dies closes
+	// its socket at once; a host that vanishes sends nothing, so ask the server to probe the
+	// connection and drop it after about 10s of silence instead of the system's default hours.
+	for k, v := range map[string]string{"tcp_keepalives_idle": "4", "tcp_keepalives_interval": "2", "tcp_keepalives_count": "3"} {
+		if _, set := cfg.RuntimeParams[k]; !set {
+			cfg.RuntimeParams[k] = v
+		}
+	}
+	return pgx.ConnectConfig(ctx, cfg)
 }
 
 func closeConn(c *pgx.Conn) {
@@ -179,7 +184,7 @@ func (l *Lease) Apply(ctx context.Context, name string, from, to eventstore.Posi
 		l.mu.Unlock()
 		return l.Err()
 	}
-	err := apply(ctx, l.conn, name, from, to, fn)
+	err := apply(ctx, l.conn, liveGen, false, name, from, to, fn)
 	broken := l.conn.IsClosed()
 	if err == nil {
 		l.lastOK = time.Now()

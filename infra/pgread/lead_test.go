@@ -134,6 +134,7 @@ func TestLead_ExactlyOneLeaderAndTakeover(t *testing.T) {
 func ledger(name, counter string) projections.Projection[inbox.Tx] {
 	p := inbox.Projection()
 	p.Name = name
+	p.Decode, p.Fold = nil, nil // the runner then uses Apply, wrapped below
 	base := p.Apply
 	p.Apply = func(tx inbox.Tx, e eventstore.RecordedEvent) error {
 		if err := base(tx, e); err != nil {

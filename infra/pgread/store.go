@@ -3,8 +3,49 @@
 // infra/inboxdb serves), with counts per recipient and the projection checkpoints updated in
 // the same transaction. Exactly one instance projects at a time: see Lead.
 //
-// It implements the inbox projection's transaction, the runner's store and the inbox queries,
-// and passes inboxtest. It imports the ports only, never another adapter.
+// It implements the inbox projection's transaction, the runner's store, the inbox queries and
+// replay into a fresh copy (projections.Copies), and passes inboxtest. It imports the ports
+// only, never another adapter.
+//
+// # Copies
+//
+// The read model lives in generations: generation N is the tables inbox_notifications_gN,
+// inbox_counts_gN and inbox_checkpoints_gN (the projections' checkpoints). The one-row table
+// generations names the live generation and the one being built, if any. Queries read through
+// views of the old names (inbox_notifications, inbox_counts, projection_checkpoints), so their
+// SQL never changes; the checkpoints SaveCheckpoint records (the relay's) stay in the table
+// checkpoints, outside the copies, and Checkpoint falls back to them as the embedded store does.
+//
+// Writers name the generation's tables. A live Apply first reads the live generation with a
+// share lock on the generations row, held until it commits. Promote locks that row for
+// update, so in one transaction, with no live batch in flight or able to start, it compares
+// the checkpoints (ErrBehind if the copy is behind), replaces the three views, records the new
+// live generation and drops the old tables. A query sees the old copy or the new one whole: a
+// statement locks the views before it reads, so one running during the switch holds it off,
+// and one arriving during it waits and then reads the new definition. Replacing a view
+// invalidates every plan cached on it, in every session, so statements that pgx keeps prepared
+// on pooled connections are re-planned against the new tables, not left reading dropped ones;
+// and as the columns are the same, pgx's cached descriptions stay valid (tested). The live
+// projector's next batch, begun from its old checkpoint, reads the new generation's and fails
+// with ErrMoved; its runner resumes from the copy's checkpoint. The switch waits at most 2s
+// for its locks (a session holding a view in a long transaction would otherwise stall every
+// query queued behind it), then gives up, changing nothing, with an error wrapping ErrBehind,
+// so that projections.Replay tries again.
+//
+// A copy is built for speed: without the recipient index and without counts (its batches
+// skip the count upserts, about a third of the server's work in place). The first Promote
+// finishes it outside the switch: counts summed with one GROUP BY, the index built, ANALYZE;
+// later batches keep counts as the live model does. Being the copy's only writer, it answers
+// most of a batch's reads from what it wrote (see known), sparing the recording pass and the
+// prefetch query; and it commits each batch in the background while the runner prepares the
+// next. (UNLOGGED tables were measured too and not kept: see buildUnlogged.) A copy left
+// unfinished, by a crash or a failed connection, is dropped by the next Fresh. Only one
+// replay runs per read model: the copy holds an advisory lock on a connection of its own and
+// writes on that connection only; Fresh elsewhere fails with ErrReplayRunning until the copy
+// is promoted or dropped, or its instance dies.
+//
+// Migration 2 moved an existing read model into generation 1 by dropping its rows (they are
+// derived from the log): the projection rebuilds it from position 0 after the upgrade.
 package pgread
 
 import (
@@ -14,6 +55,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -40,6 +82,9 @@ type Store struct {
 	pool    *pgxpool.Pool
 	connCfg *pgx.ConnConfig // for the dedicated connections that hold projector locks
 	opts    Options
+
+	replayMu sync.Mutex
+	replay   *Copy // the copy this instance is building, if any
 }
 
 // migrations bring the schema from version i to i+1; append only, never edit one.
@@ -66,6 +111,39 @@ var migrations = []string{
 		name     text COLLATE "C" PRIMARY KEY,
 		position bigint NOT NULL
 	) WITH (fillfactor = 50);`,
+	// Copies (see the package doc): the read model moves into generation 1 behind views of the
+	// old names. Its rows are dropped, not moved: the projection rebuilds them from the log
+	// (its checkpoint goes with them). checkpoints keeps the relay checkpoints only.
+	`DROP TABLE inbox_notifications;
+	DROP TABLE inbox_counts;
+	DELETE FROM checkpoints WHERE name = 'inbox';
+	CREATE TABLE generations (
+		live     bigint NOT NULL,
+		building bigint,
+		next     bigint NOT NULL
+	);
+	INSERT INTO generations VALUES (1, NULL, 2);
+	CREATE TABLE inbox_notifications_g1 (
+		id           text COLLATE "C" PRIMARY KEY,
+		recipient_id text COLLATE "C" NOT NULL,
+		seq          bigint NOT NULL,
+		status       text   NOT NULL CHECK (status IN ('sent', 'read', 'canceled')),
+		doc          text   NOT NULL
+	) WITH (fillfactor = 80);
+	CREATE INDEX inbox_notifications_g1_recipient_seq ON inbox_notifications_g1 (recipient_id, seq DESC);
+	CREATE TABLE inbox_counts_g1 (
+		recipient_id text COLLATE "C" PRIMARY KEY,
+		total        bigint NOT NULL,
+		unread       bigint NOT NULL,
+		canceled     bigint NOT NULL
+	) WITH (fillfactor = 50);
+	CREATE TABLE inbox_checkpoints_g1 (
+		name     text COLLATE "C" PRIMARY KEY,
+		position bigint NOT NULL
+	) WITH (fillfactor = 50);
+	CREATE VIEW inbox_notifications AS SELECT id, recipient_id, seq, status, doc FROM inbox_notifications_g1;
+	CREATE VIEW inbox_counts AS SELECT recipient_id, total, unread, canceled FROM inbox_counts_g1;
+	CREATE VIEW projection_checkpoints AS SELECT name, position FROM inbox_checkpoints_g1;`,
 }
 
 // Open connects to the database at url (postgres://…) and creates or migrates the schema.
@@ -93,7 +171,8 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// Close closes the connection pool. Leases keep their own connections: release them first.
+// Close closes the connection pool. Leases and copies keep their own connections: release,
+// promote or drop them first.
 func (s *Store) Close() { s.pool.Close() }
 
 func (s *Store) migrate(ctx context.Context) error {
@@ -133,13 +212,12 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
-// Checkpoint returns the position the named projection has applied up to (0 if none).
+// Checkpoint returns the position the named projection has applied up to in the live copy,
+// or, for a name no projection uses, what SaveCheckpoint recorded (0 if neither).
 func (s *Store) Checkpoint(ctx context.Context, name string) (eventstore.Position, error) {
 	var p int64
-	err := s.pool.QueryRow(ctx, `SELECT position FROM checkpoints WHERE name = $1`, name).Scan(&p)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, nil
-	}
+	err := s.pool.QueryRow(ctx, `SELECT coalesce((SELECT position FROM projection_checkpoints WHERE name = $1),
+		(SELECT position FROM checkpoints WHERE name = $1), 0)`, name).Scan(&p)
 	if err != nil {
 		return 0, fmt.Errorf("pgread: checkpoint %s: %w", name, err)
 	}
@@ -147,11 +225,12 @@ func (s *Store) Checkpoint(ctx context.Context, name string) (eventstore.Positio
 }
 
 // SaveCheckpoint records how far a named consumer of the log has got (the Kafka relay, when
-// the events live in EventStoreDB).
+// the events live in EventStoreDB). It is kept outside the copies: a replay does not reset it.
 func (s *Store) SaveCheckpoint(ctx context.Context, name string, p eventstore.Position) error {
 	pos, err := position(p)
 	if err == nil {
-		_, err = s.pool.Exec(ctx, upsertCheckpoint, name, pos)
+		_, err = s.pool.Exec(ctx, `INSERT INTO checkpoints (name, position) VALUES ($1, $2)
+			ON CONFLICT (name) DO UPDATE SET position = excluded.position`, name, pos)
 	}
 	if err != nil {
 		return fmt.Errorf("pgread: save checkpoint %s: %w", name, err)
@@ -170,7 +249,7 @@ func (s *Store) SaveCheckpoint(ctx context.Context, name string, p eventstore.Po
 //
 // Apply does not exclude other writers: with several instances, project through a Lease.
 func (s *Store) Apply(ctx context.Context, name string, from, to eventstore.Position, fn func(inbox.Tx) error) error {
-	return apply(ctx, s.pool, name, from, to, fn)
+	return apply(ctx, s.pool, liveGen, false, name, from, to, fn)
 }
 
 // beginner is a pool or a single connection.
@@ -178,44 +257,99 @@ type beginner interface {
 	Begin(ctx context.Context) (pgx.Tx, error)
 }
 
-const upsertCheckpoint = `INSERT INTO checkpoints (name, position) VALUES ($1, $2)
-	ON CONFLICT (name) DO UPDATE SET position = excluded.position`
+// liveGen asks apply to write into the live copy, whichever generation it is.
+const liveGen = 0
 
-func apply(ctx context.Context, db beginner, name string, from, to eventstore.Position, fn func(inbox.Tx) error) error {
+// apply runs fn in one transaction on generation gen (liveGen: the live one) and moves the
+// projection's checkpoint from from to to. A copy being built (building) gets no counts: they
+// are summed when it is finished.
+func apply(ctx context.Context, db beginner, gen int64, building bool, name string, from, to eventstore.Position, fn func(inbox.Tx) error) error {
+	t, err := prepare(ctx, db, gen, building, name, from, to, fn, recordIDs(fn), nil)
+	if err != nil {
+		return err
+	}
+	return t.commit(ctx)
+}
+
+// prepare begins the transaction, checks the checkpoint, fetches the rows rec names and runs
+// fn; the returned transaction holds the batch's writes, for commit to send. known, if not
+// nil, answers for rows before the database (see txn.known).
+func prepare(ctx context.Context, db beginner, gen int64, building bool, name string, from, to eventstore.Position, fn func(inbox.Tx) error, rec []string, known func(string) (inbox.View, bool, bool)) (*txn, error) {
 	pos, err := position(to)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	rec := recordIDs(fn)
 	tx, err := db.Begin(ctx)
 	if err != nil {
-		return fmt.Errorf("pgread: begin: %w", err)
+		return nil, fmt.Errorf("pgread: begin: %w", err)
 	}
-	defer tx.Rollback(ctx) // a no-op after Commit
-	// The checkpoint row is locked until commit: a second writer waits, then sees it moved.
-	var at int64
-	err = tx.QueryRow(ctx, `SELECT position FROM checkpoints WHERE name = $1 FOR UPDATE`, name).Scan(&at)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("pgread: checkpoint %s: %w", name, err)
+	prepared := false
+	defer func() {
+		if !prepared { // also when fn panics
+			_ = tx.Rollback(ctx)
+		}
+	}()
+	t, err := prepareIn(ctx, tx, gen, building, name, from, fn, rec, known)
+	if err != nil {
+		return nil, err
 	}
-	if eventstore.Position(at) != from {
-		return fmt.Errorf("pgread: %w: %s is at %d, not %d", projections.ErrMoved, name, at, from)
+	t.name, t.to, prepared = name, pos, true
+	return t, nil
+}
+
+func prepareIn(ctx context.Context, tx pgx.Tx, gen int64, building bool, name string, from eventstore.Position, fn func(inbox.Tx) error, rec []string, known func(string) (inbox.View, bool, bool)) (*txn, error) {
+	tab, err := guard(ctx, tx, gen, name, from)
+	if err != nil {
+		return nil, err
 	}
-	t := newTxn(ctx, tx)
+	t := newTxn(ctx, tx, tab, building)
+	t.known = known
 	if err := t.load(rec); err != nil {
-		return err
+		return nil, err
 	}
 	if err := fn(t); err != nil {
-		return err
+		return nil, err
 	}
 	if t.err != nil {
-		return t.err // fn swallowed a store error; its writes cannot be trusted
+		return nil, t.err // fn swallowed a store error; its writes cannot be trusted
 	}
-	if err := t.flush(name, pos); err != nil {
+	return t, nil
+}
+
+// guard locks the projection's checkpoint in generation gen (liveGen: the live one, which
+// it resolves) and checks that it is at from.
+func guard(ctx context.Context, tx pgx.Tx, gen int64, name string, from eventstore.Position) (tables, error) {
+	if gen == liveGen {
+		// The share lock on the generations row is held until commit: a Promote (which locks
+		// the row for update) waits for this batch, and a batch begun after the switch waits
+		// for it and then reads the new live generation.
+		if err := tx.QueryRow(ctx, `SELECT live FROM generations FOR SHARE`).Scan(&gen); err != nil {
+			return tables{}, fmt.Errorf("pgread: live generation: %w", err)
+		}
+	}
+	tab := genTables(gen)
+	// The checkpoint row is locked until commit: a second writer waits, then sees it moved.
+	var at int64
+	err := tx.QueryRow(ctx, `SELECT position FROM `+tab.cps+` WHERE name = $1 FOR UPDATE`, name).Scan(&at)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return tab, fmt.Errorf("pgread: checkpoint %s: %w", name, err)
+	}
+	if eventstore.Position(at) != from {
+		return tab, fmt.Errorf("pgread: %w: %s is at %d, not %d", projections.ErrMoved, name, at, from)
+	}
+	return tab, nil
+}
+
+// commit writes the batch and its checkpoint and commits, or rolls back on failure. ctx
+// replaces the context the transaction was prepared with.
+func (t *txn) commit(ctx context.Context) error {
+	t.ctx = ctx
+	if err := t.flush(t.name, t.to); err != nil {
+		_ = t.tx.Rollback(ctx)
 		return err
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("pgread: commit %s at %d: %w", name, to, err)
+	if err := t.tx.Commit(ctx); err != nil {
+		return fmt.Errorf("pgread: commit %s at %d: %w", t.name, t.to, err)
 	}
 	return nil
 }

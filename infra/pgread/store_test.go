@@ -214,10 +214,14 @@ func TestApply_BatchesMatchEmbedded(t *testing.T) {
 	tests := []struct {
 		name  string
 		batch int
+		copy  bool // into a fresh copy, then promoted (no counts nor index until then)
 	}{
-		{"batches of 1", 1},
-		{"batches of 31", 31},
-		{"batches of 512", 512},
+		{"batches of 1", 1, false},
+		{"batches of 31", 31, false},
+		{"batches of 512", 512, false},
+		{"copy, batches of 1", 1, true},
+		{"copy, batches of 31", 31, true},
+		{"copy, batches of 512", 512, true},
 	}
 	events := workload(1500, 20)
 	emb, err := inboxdb.Open(filepath.Join(t.TempDir(), "inbox.db"))
@@ -248,12 +252,23 @@ func TestApply_BatchesMatchEmbedded(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			s := open(t, freshSchema(t), pgread.Options{})
-			l, err := s.Lead(ctx, inbox.Name)
-			if err != nil {
-				t.Fatal(err)
+			if tt.copy {
+				c, err := s.Fresh(ctx, inbox.Name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				project(t, c, inbox.Name, events, tt.batch)
+				if err := c.Promote(ctx); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				l, err := s.Lead(ctx, inbox.Name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				project(t, l, inbox.Name, events, tt.batch)
+				l.Release()
 			}
-			project(t, l, inbox.Name, events, tt.batch)
-			l.Release()
 			for r := range 20 {
 				rid := "r-" + strconv.Itoa(r)
 				got, err := s.List(ctx, rid, 1000)

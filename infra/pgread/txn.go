@@ -18,7 +18,18 @@ import (
 type txn struct {
 	ctx context.Context
 	tx  pgx.Tx
-	err error // the first store error, kept in case fn swallows it
+	tab tables
+	// building: a copy being built keeps no counts; they are summed when it is finished.
+	building bool
+	err      error  // the first store error, kept in case fn swallows it
+	name     string // the projection and the position commit moves its checkpoint to
+	to       int64
+
+	// known, when set, answers for rows before the database is asked (a copy being built
+	// knows what it wrote): ok reports whether it knows, exists whether the row is there.
+	known func(id string) (v inbox.View, exists, ok bool)
+	// missed lists the ids a transaction without tx (a trial run) could not resolve.
+	missed []string
 
 	// before is each looked-up notification's row as the transaction found it.
 	before map[string]stored
@@ -37,8 +48,8 @@ type stored struct {
 	status    inbox.Status
 }
 
-func newTxn(ctx context.Context, tx pgx.Tx) *txn {
-	return &txn{ctx: ctx, tx: tx, before: map[string]stored{}, current: map[string]inbox.View{}, isDirty: map[string]bool{}}
+func newTxn(ctx context.Context, tx pgx.Tx, tab tables, building bool) *txn {
+	return &txn{ctx: ctx, tx: tx, tab: tab, building: building, before: map[string]stored{}, current: map[string]inbox.View{}, isDirty: map[string]bool{}}
 }
 
 // load fetches the rows of ids in one query; ids absent from the table are noted as such.
@@ -46,7 +57,7 @@ func (t *txn) load(ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	rows, err := t.tx.Query(t.ctx, `SELECT id, seq, doc FROM inbox_notifications WHERE id = ANY($1)`, ids)
+	rows, err := t.tx.Query(t.ctx, `SELECT id, seq, doc FROM `+t.tab.notes+` WHERE id = ANY($1)`, ids)
 	if err != nil {
 		return fmt.Errorf("pgread: load %d notifications: %w", len(ids), err)
 	}
@@ -98,6 +109,16 @@ func (t *txn) Get(id string) (inbox.View, bool, error) {
 	if v, ok := t.current[id]; ok {
 		return v, true, nil
 	}
+	if _, ok := t.before[id]; !ok && t.resolve(id) {
+		if v, ok := t.current[id]; ok {
+			return v, true, nil
+		}
+		return inbox.View{}, false, nil
+	}
+	if _, ok := t.before[id]; !ok && t.tx == nil {
+		t.missed = append(t.missed, id)
+		return inbox.View{ID: id, Status: inbox.StatusSent}, true, nil // as recordIDs does
+	}
 	if _, ok := t.before[id]; !ok {
 		if err := t.load([]string{id}); err != nil {
 			return inbox.View{}, false, t.fail(err)
@@ -107,6 +128,39 @@ func (t *txn) Get(id string) (inbox.View, bool, error) {
 		}
 	}
 	return inbox.View{}, false, nil
+}
+
+// resolve asks known about id, and notes the row as found if it knows.
+func (t *txn) resolve(id string) bool {
+	if t.known == nil {
+		return false
+	}
+	v, exists, ok := t.known(id)
+	if !ok {
+		return false
+	}
+	if exists {
+		t.before[id] = stored{exists: true, recipient: v.RecipientID, seq: v.Seq, status: v.Status}
+		t.current[id] = v
+	} else {
+		t.before[id] = stored{}
+	}
+	return true
+}
+
+// resolved reports whether a trial run learnt, without the database, every row it read or
+// wrote; if so, its writes can be flushed as they are.
+func (t *txn) resolved() bool {
+	for _, id := range t.written {
+		if _, ok := t.before[id]; !ok { // put without a Get
+			put := t.current[id]
+			if !t.resolve(id) {
+				return false
+			}
+			t.current[id] = put
+		}
+	}
+	return len(t.missed) == 0
 }
 
 // Put inserts or replaces a view; flush keeps the counts in step.
@@ -132,8 +186,13 @@ func (t *txn) Put(v inbox.View) error {
 func (t *txn) flush(name string, to int64) error {
 	var unknown []string
 	for _, id := range t.written {
-		if _, ok := t.before[id]; !ok {
-			unknown = append(unknown, id) // put without a Get: find what it replaces
+		if _, ok := t.before[id]; !ok { // put without a Get: find what it replaces
+			put := t.current[id]
+			if t.resolve(id) {
+				t.current[id] = put
+				continue
+			}
+			unknown = append(unknown, id)
 		}
 	}
 	if len(unknown) > 0 {
@@ -192,20 +251,20 @@ func (t *txn) flush(name string, to int64) error {
 	// checkpoint goes with them, so the projection applies them again; nothing is torn.
 	b.Queue(`SET LOCAL synchronous_commit = off`)
 	if len(inserts) >= copyFrom {
-		if _, err := t.tx.CopyFrom(t.ctx, pgx.Identifier{"inbox_notifications"}, []string{"id", "recipient_id", "seq", "status", "doc"}, pgx.CopyFromRows(inserts)); err != nil {
+		if _, err := t.tx.CopyFrom(t.ctx, pgx.Identifier{t.tab.notes}, []string{"id", "recipient_id", "seq", "status", "doc"}, pgx.CopyFromRows(inserts)); err != nil {
 			return fmt.Errorf("pgread: copy %d notifications: %w", len(inserts), err)
 		}
 	} else {
 		for _, row := range inserts {
-			b.Queue(`INSERT INTO inbox_notifications (id, recipient_id, seq, status, doc) VALUES ($1, $2, $3, $4, $5)`, row...)
+			b.Queue(`INSERT INTO `+t.tab.notes+` (id, recipient_id, seq, status, doc) VALUES ($1, $2, $3, $4, $5)`, row...)
 		}
 	}
 	if len(upIDs) > 0 {
-		b.Queue(`UPDATE inbox_notifications AS n SET status = u.st, doc = u.d
+		b.Queue(`UPDATE `+t.tab.notes+` AS n SET status = u.st, doc = u.d
 			FROM unnest($1::text[], $2::text[], $3::text[]) AS u(i, st, d) WHERE n.id = u.i`,
 			upIDs, upStatuses, upDocs)
 	}
-	if n > 0 {
+	if n > 0 && !t.building {
 		var rs []string
 		var total, unread, canceled []int64
 		slices.Sort(order)
@@ -218,14 +277,15 @@ func (t *txn) flush(name string, to int64) error {
 			total, unread, canceled = append(total, int64(d.Total)), append(unread, int64(d.Unread)), append(canceled, int64(d.Canceled))
 		}
 		if len(rs) > 0 {
-			b.Queue(`INSERT INTO inbox_counts AS c (recipient_id, total, unread, canceled)
+			b.Queue(`INSERT INTO `+t.tab.counts+` AS c (recipient_id, total, unread, canceled)
 				SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[])
 				ON CONFLICT (recipient_id) DO UPDATE SET total = c.total + excluded.total,
 					unread = c.unread + excluded.unread, canceled = c.canceled + excluded.canceled`,
 				rs, total, unread, canceled)
 		}
 	}
-	b.Queue(upsertCheckpoint, name, to)
+	b.Queue(`INSERT INTO `+t.tab.cps+` (name, position) VALUES ($1, $2)
+		ON CONFLICT (name) DO UPDATE SET position = excluded.position`, name, to)
 	if err := t.tx.SendBatch(t.ctx, b).Close(); err != nil {
 		return fmt.Errorf("pgread: write %d notifications and checkpoint %s: %w", n, name, err)
 	}

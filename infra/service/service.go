@@ -374,7 +374,7 @@ func openReadModel(ctx context.Context, cfg Config, logger *slog.Logger) (*readM
 		return nil, err
 	}
 	return &readModel{
-		kind: "postgres", queries: pg, checkpoints: pg,
+		kind: "postgres", queries: pg, checkpoints: pg, copies: pg,
 		project: func(ctx context.Context, log projections.Log) {
 			pg.RunLeading(ctx, inbox.Name, func(ctx context.Context, lease *pgread.Lease) error {
 				logger.Info("leading the inbox projection", "backend_pid", lease.BackendPID())
