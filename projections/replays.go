@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -56,7 +59,7 @@ func NewReplays[Tx any](ctx context.Context, log Log, store Rebuildable[Tx], log
 func (r *Replays[Tx]) Start(ctx context.Context, name string) (ReplayStatus, error) {
 	p, ok := r.known[name]
 	if !ok {
-		return ReplayStatus{}, fmt.Errorf("%w: %q", ErrUnknown, name)
+		return ReplayStatus{}, fmt.Errorf("%w: %q (the projections: %s)", ErrUnknown, name, strings.Join(slices.Sorted(maps.Keys(r.known)), ", "))
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

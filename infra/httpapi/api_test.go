@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,6 +31,9 @@ type api struct {
 	log    *eventlog.Store
 	// replayLog is the log replays read: hold it to keep a replay running.
 	replayLog *gatedLog
+	// elsewhere is how far other instances have taken the shared log beyond this one's: the
+	// API's Head is the log head plus it.
+	elsewhere *atomic.Uint64
 }
 
 // gatedLog is the real event log with a gate: while held, new subscriptions wait.
@@ -92,6 +96,7 @@ func startWith(t *testing.T, sec httpapi.Security) api {
 	done := make(chan struct{})
 	go func() { runner.Run(ctx); close(done) }()
 	replayLog := newGatedLog(log)
+	elsewhere := new(atomic.Uint64)
 	replays := projections.NewReplays(ctx, replayLog, rm, nil, inbox.Projection())
 	srv := httptest.NewServer(httpapi.New(instrument(log, rm, runner, httpapi.Deps{
 		Send:     command.NewSendNotificationHandler(log, nil),
@@ -106,7 +111,10 @@ func startWith(t *testing.T, sec httpapi.Security) api {
 			return runner.WaitFor(ctx, p)
 		},
 		Notifications: query.NewNotifications(log),
-		ReadAll:       command.NewReadAllNotificationsHandler(command.NewReadNotificationHandler(log, nil), query.NewInbox(rm)),
+		Head: func(context.Context) (eventstore.Position, error) {
+			return log.Head() + eventstore.Position(elsewhere.Load()), nil
+		},
+		ReadAll: command.NewReadAllNotificationsHandler(command.NewReadNotificationHandler(log, nil), query.NewInbox(rm)),
 		Projections: func(context.Context) (httpapi.ProjectionsStatus, error) {
 			head, p := log.Head(), runner.Position()
 			st := httpapi.ProjectionStatus{Name: inbox.Name, Position: p, State: "live", Replay: replays.Status(inbox.Name)}
@@ -134,7 +142,7 @@ func startWith(t *testing.T, sec httpapi.Security) api {
 		rm.Close()
 		log.Close()
 	})
-	return api{url: srv.URL, runner: runner, replayLog: replayLog, log: log}
+	return api{url: srv.URL, runner: runner, replayLog: replayLog, log: log, elsewhere: elsewhere}
 }
 
 type reply struct {
@@ -330,11 +338,20 @@ func TestReadYourWrites(t *testing.T) {
 		}
 	}
 	r := a.do(t, "GET", "/notifications/count/from/ryw", "", "", httpapi.HeaderMinPosition, "999999999")
-	if r.status != 503 || r.header.Get("Retry-After") != "1" || !strings.Contains(r.body, "not-caught-up") {
-		t.Fatalf("unreachable position = %d %v %s, want 503 not-caught-up with Retry-After", r.status, r.header, r.body)
+	if r.status != 400 || !strings.Contains(r.body, "ahead of the log head") {
+		t.Fatalf("position beyond the log = %d %s, want 400 saying it is ahead of the log head", r.status, r.body)
 	}
-	if r := a.do(t, "GET", "/notifications/count/from/ryw", "", "", httpapi.HeaderMinPosition, "soon"); r.status != 400 || !strings.Contains(r.body, httpapi.HeaderMinPosition) {
+	// Another instance appended to the shared log; this read model has not seen it yet.
+	a.elsewhere.Store(1000)
+	r = a.do(t, "GET", "/notifications/count/from/ryw", "", "", httpapi.HeaderMinPosition, "1000")
+	if r.status != 503 || r.header.Get("Retry-After") != "1" || !strings.Contains(r.body, "not-caught-up") {
+		t.Fatalf("position not reached in time = %d %v %s, want 503 not-caught-up with Retry-After", r.status, r.header, r.body)
+	}
+	if r := a.do(t, "GET", "/notifications/count/from/ryw", "", "", httpapi.HeaderMinPosition, "soon"); r.status != 400 || !strings.Contains(r.body, `"field":"Notify-Min-Position"`) {
 		t.Fatalf("bad position = %d %s, want 400 naming the header", r.status, r.body)
+	}
+	if r := a.do(t, "GET", "/notifications/count/from/ryw?minPosition=soon", "", ""); r.status != 400 || !strings.Contains(r.body, `"field":"minPosition"`) {
+		t.Fatalf("bad position = %d %s, want 400 naming the query parameter", r.status, r.body)
 	}
 }
 

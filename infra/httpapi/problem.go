@@ -140,7 +140,7 @@ func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 		switch p.Status {
 		case http.StatusNotFound, http.StatusMethodNotAllowed:
 			if p.Type == "about:blank" { // from the router, not from a handler
-				p.Detail = fmt.Sprintf("no route %s %s; the routes are listed in the README", c.Request().Method, p.Instance)
+				p.Detail = fmt.Sprintf("no route %s %s; GET /openapi.json lists the routes", c.Request().Method, p.Instance)
 				if p.Status == http.StatusMethodNotAllowed {
 					p.Detail = fmt.Sprintf("%s is not allowed on %s (allowed: %s)", c.Request().Method, p.Instance, c.Response().Header().Get(echo.HeaderAllow))
 				}

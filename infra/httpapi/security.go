@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -73,7 +74,10 @@ func (s Security) guard(lim *limiter) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			p, err := s.Auth.Authenticate(c.Request().Header)
-			if lim != nil { // the key costs a header parse and an allocation: only when limiting
+			// The key costs a header parse and an allocation: only when limiting. /healthz is
+			// a constant answer: a liveness probe must not fail because its caller's bucket is
+			// spent by other requests (but failed credentials count there too: no free guesses).
+			if lim != nil && (c.Path() != "/healthz" || err != nil) {
 				key := "ip:" + c.RealIP()
 				if err == nil && p.Kind != auth.Anonymous {
 					key = p.Subject
@@ -131,7 +135,25 @@ func (s Security) allow(pol policy) echo.MiddlewareFunc {
 				}
 				return next(c)
 			}
-			return errForbidden
+			return fmt.Errorf("%w: it needs %s", errForbidden, pol.needs())
 		}
+	}
+}
+
+// needs says who may use a route of the policy, for the 403's detail.
+func (pol policy) needs() string {
+	switch pol {
+	case sender:
+		return "an API key with scope send"
+	case changer:
+		return "an API key with scope send, or the recipient's own token"
+	case inboxReader:
+		return "the recipient's own token, or an API key with scope admin"
+	case inboxChanger:
+		return "the recipient's own token, or an API key with scope send"
+	case noteReader:
+		return "the recipient's own token, or an API key with scope admin"
+	default:
+		return "an API key with scope admin"
 	}
 }

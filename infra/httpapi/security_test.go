@@ -231,6 +231,10 @@ func TestRateLimit_PerCredentialWithRetryAfter(t *testing.T) {
 	if r := a.do(t, "GET", "/notifications/count/from/bob", "", "", "Authorization", "Bearer "+token(t, jwtSecret, "bob", audience, time.Minute)); r.status != 200 {
 		t.Fatalf("another recipient = %d, want 200", r.status)
 	}
+	// A liveness probe answers even when its caller's bucket is spent.
+	if r := a.do(t, "GET", "/healthz", "", "", alice...); r.status != 200 {
+		t.Fatalf("/healthz with a spent bucket = %d, want 200", r.status)
+	}
 	statuses := []int{}
 	for i := 0; i < 3; i++ {
 		statuses = append(statuses, a.do(t, "GET", "/healthz", "", "", auth.HeaderAPIKey, "guess-"+string(rune('a'+i))).status)

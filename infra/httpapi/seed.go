@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/eventnotify/notify/app/command"
 	"github.com/eventnotify/notify/app/eventstore"
+	"github.com/eventnotify/notify/domain/notification"
 	"github.com/eventnotify/notify/projections/inbox"
 )
 
@@ -91,18 +93,37 @@ const HeaderMinPosition = "Notify-Min-Position"
 // awaitPosition waits, bounded, until the read model reflects the position the client passed
 // in Notify-Min-Position (or ?minPosition=).
 func (s seed) awaitPosition(c echo.Context) error {
-	raw := c.Request().Header.Get(HeaderMinPosition)
+	raw, field := c.Request().Header.Get(HeaderMinPosition), HeaderMinPosition
 	if raw == "" {
-		raw = c.QueryParam("minPosition")
+		raw, field = c.QueryParam("minPosition"), "minPosition"
 	}
 	if raw == "" || s.WaitFor == nil {
 		return nil
 	}
 	p, err := strconv.ParseUint(raw, 10, 64)
 	if err != nil {
-		return &bodyError{field: HeaderMinPosition, rule: "must be a log position (a non-negative integer, as in Notify-Position)"}
+		return &notification.ValidationError{Field: field, Rule: "must be a log position (a non-negative integer, as in Notify-Position)"}
+	}
+	if err := s.notAhead(c, field, eventstore.Position(p)); err != nil {
+		return err
 	}
 	return s.WaitFor(c.Request().Context(), eventstore.Position(p))
+}
+
+// notAhead refuses a position the log has not reached: it cannot come from this service's
+// log (a wiped or another store), and waiting for it would never end well.
+func (d Deps) notAhead(c echo.Context, field string, p eventstore.Position) error {
+	if d.Head == nil {
+		return nil
+	}
+	head, err := d.Head(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	if p > head {
+		return &notification.ValidationError{Field: field, Rule: fmt.Sprintf("position %d is ahead of the log head %d: it was not given by this service's log (a wiped or another store); leave it out", p, head)}
+	}
+	return nil
 }
 
 func (s seed) count(c echo.Context) error {

@@ -71,6 +71,9 @@ type Deps struct {
 	// wrapping projections.ErrNotReached when its bound passes (read-your-writes). Nil: reads
 	// never wait.
 	WaitFor func(ctx context.Context, p eventstore.Position) error
+	// Head is the log head: positions a client passes back (Notify-Min-Position,
+	// Last-Event-ID) beyond it are refused (nil: not checked).
+	Head func(ctx context.Context) (eventstore.Position, error)
 	// Projections reports each projection's position, lag behind the log head, and state.
 	Projections func(ctx context.Context) (ProjectionsStatus, error)
 	// Replay starts rebuilding the named projection into a fresh copy and returns its status;

@@ -164,6 +164,15 @@ func (v streamer) stream(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if after, resume := start.Resume(); resume {
+		field := HeaderLastEventID
+		if c.Request().Header.Get(HeaderLastEventID) == "" {
+			field = "lastEventId"
+		}
+		if err := v.notAhead(c, field, after); err != nil {
+			return err
+		}
+	}
 	sub, err := v.Live.Subscribe(recipient, start)
 	if err != nil {
 		return err

@@ -75,6 +75,7 @@ func startStream(t *testing.T, st streamSetup) streamAPI {
 			return runner.WaitFor(ctx, p)
 		},
 		Live:   hub,
+		Head:   func(context.Context) (eventstore.Position, error) { return log.Head(), nil },
 		Stream: st.stream,
 	}))
 	srv.Config.ReadTimeout, srv.Config.WriteTimeout = st.timeouts, st.timeouts
@@ -364,6 +365,17 @@ func TestStream_MalformedLastEventIDIs400(t *testing.T) {
 	}
 	if _, r := a.open(t, "not%20valid"); r == nil || r.status != 400 {
 		t.Fatalf("an invalid recipient = %+v, want 400", r)
+	}
+	// An id beyond the log head was not sent by this log (a wiped or another store): waiting
+	// for it would hang the stream, then skip the events before it.
+	for _, h := range [][]string{{"Last-Event-ID", "9999"}, nil} {
+		path := "/v1/recipients/alice/stream"
+		if h == nil {
+			path += "?lastEventId=9999"
+		}
+		if _, r := a.openPath(t, path, h...); r == nil || r.status != 400 || !strings.Contains(r.body, "ahead of the log head") {
+			t.Fatalf("Last-Event-ID beyond the log head (%v %s) = %+v, want 400", h, path, r)
+		}
 	}
 }
 

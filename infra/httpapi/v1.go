@@ -123,14 +123,14 @@ func (v v1) page(c echo.Context) error {
 	q := inbox.PageQuery{Recipient: param(c, "recipientId"), Category: c.QueryParam("category")}
 	switch st := c.QueryParam("status"); st {
 	case "", "all":
-	case "unread":
+	case "unread", "sent": // a notification's status field says sent
 		q.Status = inbox.StatusSent
 	case "read":
 		q.Status = inbox.StatusRead
 	case "canceled":
 		q.Status = inbox.StatusCanceled
 	default:
-		return &notification.ValidationError{Field: "status", Rule: "must be unread, read, canceled or all"}
+		return &notification.ValidationError{Field: "status", Rule: "must be unread (or sent), read, canceled or all (the default)"}
 	}
 	if l := c.QueryParam("limit"); l != "" {
 		n, err := strconv.Atoi(l)

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -144,5 +145,10 @@ func knownMethod(m string) string {
 type errorLog struct{ l *slog.Logger }
 
 func (e errorLog) Println(v ...any) {
-	e.l.Warn("metrics collection failed", "err", fmt.Sprint(v...))
+	msg := fmt.Sprint(v...)
+	if strings.Contains(msg, "broken pipe") || strings.Contains(msg, "connection reset") {
+		e.l.Debug("metrics scraper left before the answer was written", "err", msg)
+		return
+	}
+	e.l.Warn("metrics collection failed", "err", msg)
 }

@@ -104,7 +104,7 @@ func replayLocal(ctx context.Context, cfg Config, name string, logger *slog.Logg
 	}
 	rm, err := openReadModel(ctx, cfg, logger)
 	if err != nil {
-		return fmt.Errorf("%w (is the service running on this data dir? then pass --server http://its-address)", err)
+		return fmt.Errorf("%w; if the service runs on this data dir, pass --server http://its-address", err)
 	}
 	defer rm.close()
 	if rm.copies == nil {
@@ -112,7 +112,7 @@ func replayLocal(ctx context.Context, cfg Config, name string, logger *slog.Logg
 	}
 	log, err := openEventStore(cfg, rm.checkpoints, logger)
 	if err != nil {
-		return fmt.Errorf("%w (is the service running on this data dir? then pass --server http://its-address)", err)
+		return fmt.Errorf("%w; if the service runs on this data dir, pass --server http://its-address", err)
 	}
 	defer log.Close()
 	head, err := log.head(ctx)
@@ -161,11 +161,15 @@ func replayRemote(ctx context.Context, server, key, name string, out io.Writer) 
 		defer resp.Body.Close()
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		if resp.StatusCode != want {
+			hint := ""
+			if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+				hint = " (set NOTIFY_ADMIN_KEY to an API key with scope admin)"
+			}
 			var p httpapi.Problem
 			if json.Unmarshal(body, &p) == nil && p.Detail != "" {
-				return fmt.Errorf("%s %s: %d %s: %s", method, path, resp.StatusCode, p.Title, p.Detail)
+				return fmt.Errorf("%s %s: %d %s: %s%s", method, path, resp.StatusCode, p.Title, p.Detail, hint)
 			}
-			return fmt.Errorf("%s %s: %s", method, path, resp.Status)
+			return fmt.Errorf("%s %s: %s%s", method, path, resp.Status, hint)
 		}
 		return json.Unmarshal(body, into)
 	}

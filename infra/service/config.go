@@ -257,6 +257,14 @@ func addAPIKeys(c *Config, spec string) error {
 func ParseConfig(args []string, getenv func(string) string, usageOut io.Writer) (Config, error) {
 	fs := flag.NewFlagSet("notify", flag.ContinueOnError)
 	fs.SetOutput(usageOut)
+	fs.Usage = func() {
+		fmt.Fprint(usageOut, `usage: notify [flags]                                   serve (see README.md)
+       notify projections replay <name> [--server URL]     rebuild a projection (notify projections --help)
+
+flags (each has an environment twin, named after it):
+`)
+		fs.PrintDefaults()
+	}
 	values := make([]*string, len(settings))
 	for i, s := range settings {
 		def := s.def

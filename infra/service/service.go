@@ -140,6 +140,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		Inbox:         query.NewInbox(rm.queries),
 		ReadAll:       metrics.Command(reg, "read_all", command.NewReadAllNotificationsHandler(read, query.NewInbox(rm.queries))),
 		Notifications: query.NewNotifications(log),
+		Head:          log.head,
 		Projections: func(ctx context.Context) (httpapi.ProjectionsStatus, error) {
 			head, st, err := projectionStatus(ctx, log, rm, replays)
 			return httpapi.ProjectionsStatus{LogHead: head, Projections: []httpapi.ProjectionStatus{st}}, err
