@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/google/uuid"
 	bolt "go.etcd.io/bbolt"
@@ -412,36 +413,47 @@ func canonical(id string) (uuid.UUID, bool) {
 }
 
 func (m *memCopy) get(id string) (inbox.View, bool) {
-	if u, ok := canonical(id); ok {
-		i, ok := m.index[u]
-		if !ok {
-			return inbox.View{}, false
-		}
-		return m.view(&m.rows[i]), true
+	if r := m.row(id); r != nil {
+		return m.view(r), true
 	}
 	v, ok := m.odd[id]
 	return v, ok
 }
 
-func (m *memCopy) view(r *row) inbox.View {
-	return inbox.View{
-		ID: r.id.String(), RecipientID: m.strs[r.recipient], Category: m.strs[r.category],
-		Content: string(m.arena[r.contentAt : r.contentAt+r.contentN]),
-		Status:  statuses[r.status], ReadAt: r.read.ptr(), CanceledAt: r.canceled.ptr(), CreatedAt: r.created.time(), Seq: r.seq,
+// row returns the row of a notification with a canonical UUID, nil if none.
+func (m *memCopy) row(id string) *row {
+	if u, ok := canonical(id); ok {
+		if i, ok := m.index[u]; ok {
+			return &m.rows[i]
+		}
 	}
+	return nil
 }
 
-// put stores v, returning the status it replaces ("" if new).
-func (m *memCopy) put(v inbox.View) (inbox.Status, error) {
+func (m *memCopy) view(r *row) inbox.View {
+	v := inbox.View{
+		ID: r.id.String(), RecipientID: m.strs[r.recipient], Category: m.strs[r.category],
+		Status: statuses[r.status], ReadAt: r.read.ptr(), CanceledAt: r.canceled.ptr(), CreatedAt: r.created.time(), Seq: r.seq,
+	}
+	if r.contentN > 0 {
+		// The arena's bytes never change once written (growing it copies them elsewhere and
+		// leaves these in place), so the view may point at them instead of copying.
+		v.Content = unsafe.String(&m.arena[r.contentAt], r.contentN)
+	}
+	return v
+}
+
+// put stores v, returning the status it replaces ("" if new) and its recipient's index.
+func (m *memCopy) put(v inbox.View) (inbox.Status, uint32, error) {
 	u, ok := canonical(v.ID)
 	if !ok {
 		old := m.odd[v.ID].Status
 		m.odd[v.ID] = v
-		return old, nil
+		return old, m.intern(v.RecipientID), nil
 	}
 	code, err := statusCode(v.Status)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	r := row{id: u, seq: v.Seq, recipient: m.intern(v.RecipientID), category: m.intern(v.Category),
 		created: stampOf(&v.CreatedAt), read: stampOf(v.ReadAt), canceled: stampOf(v.CanceledAt), status: code}
@@ -456,15 +468,21 @@ func (m *memCopy) put(v inbox.View) (inbox.Status, error) {
 	}
 	if r.contentN == 0 && v.Content != "" {
 		r.contentAt, r.contentN = uint32(len(m.arena)), uint32(len(v.Content))
+		if len(m.arena)+len(v.Content) > cap(m.arena) {
+			m.arena = slices.Grow(m.arena, len(m.arena)+len(v.Content)) // double, not append's 1.25
+		}
 		m.arena = append(m.arena, v.Content...)
 	}
 	if exists {
 		m.rows[i] = r
 	} else {
 		m.index[u] = uint32(len(m.rows))
+		if len(m.rows) == cap(m.rows) {
+			m.rows = slices.Grow(m.rows, max(len(m.rows), 1024))
+		}
 		m.rows = append(m.rows, r)
 	}
-	return old, nil
+	return old, r.recipient, nil
 }
 
 // apply runs fn against an overlay of the copy and merges it only if fn succeeds.
@@ -483,8 +501,7 @@ func (m *memCopy) apply(name string, from, to eventstore.Position, fn func(inbox
 	}
 	for _, id := range t.order {
 		v := t.put[id]
-		old, _ := m.put(v)
-		r := m.intern(v.RecipientID)
+		old, r, _ := m.put(v)
 		c := counts(m.counts[r])
 		if old != "" {
 			c.add(old, -1)
@@ -512,8 +529,15 @@ func (t *memTxn) Get(id string) (inbox.View, bool, error) {
 }
 
 func (t *memTxn) Put(v inbox.View) error {
-	old, ok, _ := t.Get(v.ID)
-	if ok && (old.RecipientID != v.RecipientID || old.Seq != v.Seq) {
+	moved := false
+	if old, ok := t.put[v.ID]; ok {
+		moved = old.RecipientID != v.RecipientID || old.Seq != v.Seq
+	} else if r := t.base.row(v.ID); r != nil {
+		moved = t.base.strs[r.recipient] != v.RecipientID || r.seq != v.Seq
+	} else if old, ok := t.base.odd[v.ID]; ok {
+		moved = old.RecipientID != v.RecipientID || old.Seq != v.Seq
+	}
+	if moved {
 		return fmt.Errorf("inboxdb: notification %s cannot move between recipients or positions", v.ID)
 	}
 	if _, seen := t.put[v.ID]; !seen {
