@@ -35,6 +35,9 @@ var (
 	ErrReplayRunning = errors.New("a replay of this projection is already running")
 	// ErrUnknown means no projection has the name.
 	ErrUnknown = errors.New("no such projection")
+	// ErrCopyGone is returned by a Copy that can take no more batches (dropped, replaced, or
+	// its connection lost): the replay ends instead of retrying.
+	ErrCopyGone = errors.New("the copy is gone")
 )
 
 // Replay rebuilds projection p from the start of the log into c, a fresh copy (see Copies),
@@ -56,10 +59,15 @@ func Replay[Tx any](ctx context.Context, log Log, live Store[Tx], c Copy[Tx], p 
 	}()
 	r := NewRunner(log, c, p, logger.With("copy", "replay"))
 	runCtx, stop := context.WithCancel(ctx)
+	// waitCtx also ends when the copy's runner gives up (ErrCopyGone).
+	waitCtx, giveUp := context.WithCancelCause(ctx)
+	defer giveUp(nil)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = r.Run(runCtx)
+		if err := r.Run(runCtx); err != nil {
+			giveUp(err)
+		}
 	}()
 	defer func() {
 		stop()
@@ -73,8 +81,8 @@ func Replay[Tx any](ctx context.Context, log Log, live Store[Tx], c Copy[Tx], p 
 		if err != nil {
 			return 0, fmt.Errorf("live checkpoint of %s: %w", p.Name, err)
 		}
-		if err := r.WaitFor(ctx, target); err != nil {
-			return 0, fmt.Errorf("replay of %s stopped at %d: %w", p.Name, r.Position(), context.Cause(ctx))
+		if err := r.WaitFor(waitCtx, target); err != nil {
+			return 0, fmt.Errorf("replay of %s stopped at %d: %w", p.Name, r.Position(), context.Cause(waitCtx))
 		}
 		err = c.Promote(ctx)
 		if errors.Is(err, ErrBehind) {

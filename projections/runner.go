@@ -79,13 +79,17 @@ func (r *Runner[Tx]) Name() string { return r.p.Name }
 func (r *Runner[Tx]) Position() eventstore.Position { return eventstore.Position(r.pos.Load()) }
 
 // Run follows the log from the stored checkpoint until ctx ends. A failing batch is retried
-// from the checkpoint with backoff, so it is never half applied nor skipped.
+// from the checkpoint with backoff, so it is never half applied nor skipped; only a store that
+// says it can take no more (ErrCopyGone) ends Run with that error.
 func (r *Runner[Tx]) Run(ctx context.Context) error {
 	backoff := 100 * time.Millisecond
 	for {
 		err := r.follow(ctx)
 		if ctx.Err() != nil {
 			return nil
+		}
+		if errors.Is(err, ErrCopyGone) {
+			return err
 		}
 		if errors.Is(err, ErrMoved) {
 			r.logger.Info("checkpoint moved (a replayed copy was promoted, or another projector wrote); resuming from it", "err", err)

@@ -67,7 +67,7 @@ type Copy struct {
 	mem *memCopy // the copy while it is built in memory; nil once in the file
 }
 
-var errCopyGone = errors.New("inboxdb: the copy was dropped (another replay replaced it)")
+var errCopyGone = fmt.Errorf("inboxdb: the copy was dropped (another replay replaced it): %w", projections.ErrCopyGone)
 
 // Checkpoint returns the position the copy has been built up to.
 func (c *Copy) Checkpoint(_ context.Context, name string) (eventstore.Position, error) {
@@ -93,6 +93,15 @@ func (c *Copy) Apply(_ context.Context, name string, from, to eventstore.Positio
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.mem != nil {
+		err := c.s.db.View(func(tx *bolt.Tx) error {
+			if !bytes.Equal(tx.Bucket(bucketMeta).Get(keyBuilding), c.bucket) {
+				return errCopyGone // replaced by a newer Fresh, or dropped
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
 		if err := c.mem.apply(name, from, to, fn); err != nil {
 			return err
 		}

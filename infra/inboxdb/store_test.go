@@ -2,12 +2,17 @@ package inboxdb_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/eventnotify/notify/app/eventstore"
+	"github.com/eventnotify/notify/infra/eventlog"
 	"github.com/eventnotify/notify/infra/inboxdb"
+	"github.com/eventnotify/notify/projections"
 	"github.com/eventnotify/notify/projections/inbox"
 	"github.com/eventnotify/notify/projections/inbox/inboxtest"
 )
@@ -86,5 +91,39 @@ func TestOpen_DropsReadModelLeftOpenAcrossMachineRestart(t *testing.T) {
 				t.Fatalf("reset=%v checkpoint=%d, want reset=%v", s.WasReset(), cp, tt.wantReset)
 			}
 		})
+	}
+}
+
+// A replay whose copy is replaced (a newer Fresh) ends with ErrCopyGone instead of retrying
+// for ever, so a stuck replay never blocks the next one.
+func TestReplay_EndsWhenItsCopyIsGone(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	log, err := eventlog.Open(filepath.Join(dir, "events.db"), eventlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	for _, e := range inboxtest.Workload(50, 5) {
+		if _, err := log.Append(context.Background(), e.Stream, eventstore.Any, eventstore.EventData{ID: e.ID, Type: e.Type, Data: e.Data}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := open(t, filepath.Join(dir, "inbox.db"))
+	old, err := s.Fresh(context.Background(), inbox.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Fresh(context.Background(), inbox.Name); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = projections.NewRunner(log, old, inbox.Projection(), nil).Run(ctx)
+	if !errors.Is(err, projections.ErrCopyGone) {
+		t.Fatalf("runner on a replaced copy = %v, want ErrCopyGone", err)
+	}
+	if _, err := projections.Replay(ctx, log, s, old, inbox.Projection(), nil, nil); !errors.Is(err, projections.ErrCopyGone) || ctx.Err() != nil {
+		t.Fatalf("replay into a replaced copy = %v (deadline: %v), want ErrCopyGone at once", err, ctx.Err())
 	}
 }

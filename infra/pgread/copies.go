@@ -20,7 +20,7 @@ var ErrReplayRunning = fmt.Errorf("pgread: another instance is replaying into a 
 
 // errCopyGone is returned by a copy that was promoted, dropped, replaced by a newer Fresh, or
 // whose lock connection failed.
-var errCopyGone = errors.New("pgread: the copy is gone (dropped, promoted, replaced by another Fresh, or its connection failed)")
+var errCopyGone = fmt.Errorf("pgread: dropped, promoted, replaced by another Fresh, or its connection failed: %w", projections.ErrCopyGone)
 
 // tables are the physical tables of one generation of the read model.
 type tables struct{ notes, counts, cps string }
