@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -279,7 +278,7 @@ func (m *memCopy) sorted() (docs, ids []kv, err error) {
 		wg.Go(func() {
 			for i := part[0]; i < part[1]; i++ {
 				v := m.view(&m.rows[docOrder[i].row])
-				doc, err := json.Marshal(v)
+				doc, err := inbox.AppendJSON(nil, v)
 				if err != nil {
 					errs[p] = fmt.Errorf("inboxdb: encode %s: %w", v.ID, err)
 					return
@@ -294,7 +293,7 @@ func (m *memCopy) sorted() (docs, ids []kv, err error) {
 	}
 	if len(m.odd) > 0 { // ids that are not canonical UUIDs: sort everything the slow way
 		for _, v := range m.odd {
-			doc, err := json.Marshal(v)
+			doc, err := inbox.AppendJSON(nil, v)
 			if err != nil {
 				return nil, nil, fmt.Errorf("inboxdb: encode %s: %w", v.ID, err)
 			}

@@ -376,7 +376,7 @@ func (t *txn) Put(v inbox.View) error {
 		return err
 	}
 	c.add(v.Status, 1)
-	doc, err := json.Marshal(v)
+	doc, err := inbox.AppendJSON(nil, v)
 	if err != nil {
 		return fmt.Errorf("inboxdb: encode %s: %w", v.ID, err)
 	}

@@ -219,7 +219,7 @@ func (t *txn) flush(name string, to int64) error {
 		if was.exists && (was.recipient != v.RecipientID || was.seq != v.Seq) {
 			return fmt.Errorf("pgread: notification %s cannot move between recipients or positions", id)
 		}
-		doc, err := json.Marshal(v)
+		doc, err := inbox.AppendJSON(nil, v)
 		if err != nil {
 			return fmt.Errorf("pgread: encode %s: %w", id, err)
 		}
