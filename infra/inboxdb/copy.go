@@ -420,24 +420,6 @@ func canonical(id string) (uuid.UUID, bool) {
 	return u, err == nil
 }
 
-func (m *memCopy) get(id string) (inbox.View, bool) {
-	if r := m.row(id); r != nil {
-		return m.view(r), true
-	}
-	v, ok := m.odd[id]
-	return v, ok
-}
-
-// row returns the row of a notification with a canonical UUID, nil if none.
-func (m *memCopy) row(id string) *row {
-	if u, ok := canonical(id); ok {
-		if i, ok := m.index[u]; ok {
-			return &m.rows[i]
-		}
-	}
-	return nil
-}
-
 func (m *memCopy) view(r *row) inbox.View {
 	v := inbox.View{
 		ID: r.id.String(), RecipientID: m.strs[r.recipient], Category: m.strs[r.category],
@@ -451,10 +433,11 @@ func (m *memCopy) view(r *row) inbox.View {
 	return v
 }
 
-// put stores v, returning the status it replaces ("" if new) and its recipient's index.
-func (m *memCopy) put(v inbox.View) (inbox.Status, uint32, error) {
-	u, ok := canonical(v.ID)
-	if !ok {
+// put stores v, returning the status it replaces ("" if new) and its recipient's index. e is
+// what the transaction found for v's id.
+func (m *memCopy) put(e *txEntry) (inbox.Status, uint32, error) {
+	v := e.view
+	if !e.canonical {
 		old := m.odd[v.ID].Status
 		m.odd[v.ID] = v
 		return old, m.intern(v.RecipientID), nil
@@ -463,12 +446,11 @@ func (m *memCopy) put(v inbox.View) (inbox.Status, uint32, error) {
 	if err != nil {
 		return "", 0, err
 	}
-	r := row{id: u, seq: v.Seq, recipient: m.intern(v.RecipientID), category: m.intern(v.Category),
+	r := row{id: e.key, seq: v.Seq, recipient: m.intern(v.RecipientID), category: m.intern(v.Category),
 		created: stampOf(&v.CreatedAt), read: stampOf(v.ReadAt), canceled: stampOf(v.CanceledAt), status: code}
-	i, exists := m.index[u]
 	var old inbox.Status
-	if exists {
-		prev := &m.rows[i]
+	if e.row >= 0 {
+		prev := &m.rows[e.row]
 		old = statuses[prev.status]
 		if string(m.arena[prev.contentAt:prev.contentAt+prev.contentN]) == v.Content {
 			r.contentAt, r.contentN = prev.contentAt, prev.contentN
@@ -481,10 +463,10 @@ func (m *memCopy) put(v inbox.View) (inbox.Status, uint32, error) {
 		}
 		m.arena = append(m.arena, v.Content...)
 	}
-	if exists {
-		m.rows[i] = r
+	if e.row >= 0 {
+		m.rows[e.row] = r
 	} else {
-		m.index[u] = uint32(len(m.rows))
+		m.index[e.key] = uint32(len(m.rows))
 		if len(m.rows) == cap(m.rows) {
 			m.rows = slices.Grow(m.rows, max(len(m.rows), 1024))
 		}
@@ -498,23 +480,28 @@ func (m *memCopy) apply(name string, from, to eventstore.Position, fn func(inbox
 	if at := m.checkpoints[name]; at != from {
 		return fmt.Errorf("inboxdb: %w: %s is at %d, not %d", projections.ErrMoved, name, at, from)
 	}
-	t := &memTxn{base: m, put: map[string]inbox.View{}}
+	t := &memTxn{base: m, ids: map[string]int{}}
 	if err := fn(t); err != nil {
 		return err
 	}
-	for _, id := range t.order {
-		if _, err := statusCode(t.put[id].Status); err != nil {
-			return err // before anything is merged: all or nothing
+	for i := range t.entries {
+		if e := &t.entries[i]; e.put {
+			if _, err := statusCode(e.view.Status); err != nil {
+				return err // before anything is merged: all or nothing
+			}
 		}
 	}
-	for _, id := range t.order {
-		v := t.put[id]
-		old, r, _ := m.put(v)
+	for i := range t.entries {
+		e := &t.entries[i]
+		if !e.put {
+			continue
+		}
+		old, r, _ := m.put(e)
 		c := counts(m.counts[r])
 		if old != "" {
 			c.add(old, -1)
 		}
-		c.add(v.Status, 1)
+		c.add(e.view.Status, 1)
 		m.counts[r] = inbox.Counts(c)
 	}
 	m.checkpoints[name] = to
@@ -522,35 +509,70 @@ func (m *memCopy) apply(name string, from, to eventstore.Position, fn func(inbox
 }
 
 // memTxn is the inbox projection's view of a memCopy: reads see the transaction's own puts.
+// Each id the transaction touches is parsed and looked up once.
 type memTxn struct {
-	base  *memCopy
-	put   map[string]inbox.View
-	order []string // ids in the order first put
+	base    *memCopy
+	ids     map[string]int // id → index in entries
+	entries []txEntry
+}
+
+// txEntry is one notification a transaction touched: where the copy has it, and what the
+// transaction put.
+type txEntry struct {
+	key       uuid.UUID
+	canonical bool
+	row       int // index in the copy's rows, -1 if it has none
+	put       bool
+	view      inbox.View // what was put
+}
+
+func (t *memTxn) entry(id string) *txEntry {
+	if i, ok := t.ids[id]; ok {
+		return &t.entries[i]
+	}
+	e := txEntry{row: -1}
+	e.key, e.canonical = canonical(id)
+	if e.canonical {
+		if i, ok := t.base.index[e.key]; ok {
+			e.row = int(i)
+		}
+	}
+	t.ids[id] = len(t.entries)
+	t.entries = append(t.entries, e)
+	return &t.entries[len(t.entries)-1]
 }
 
 func (t *memTxn) Get(id string) (inbox.View, bool, error) {
-	if v, ok := t.put[id]; ok {
-		return v, true, nil
+	e := t.entry(id)
+	switch {
+	case e.put:
+		return e.view, true, nil
+	case e.row >= 0:
+		return t.base.view(&t.base.rows[e.row]), true, nil
+	case !e.canonical:
+		v, ok := t.base.odd[id]
+		return v, ok, nil
 	}
-	v, ok := t.base.get(id)
-	return v, ok, nil
+	return inbox.View{}, false, nil
 }
 
 func (t *memTxn) Put(v inbox.View) error {
+	e := t.entry(v.ID)
 	moved := false
-	if old, ok := t.put[v.ID]; ok {
-		moved = old.RecipientID != v.RecipientID || old.Seq != v.Seq
-	} else if r := t.base.row(v.ID); r != nil {
+	switch {
+	case e.put:
+		moved = e.view.RecipientID != v.RecipientID || e.view.Seq != v.Seq
+	case e.row >= 0:
+		r := &t.base.rows[e.row]
 		moved = t.base.strs[r.recipient] != v.RecipientID || r.seq != v.Seq
-	} else if old, ok := t.base.odd[v.ID]; ok {
-		moved = old.RecipientID != v.RecipientID || old.Seq != v.Seq
+	case !e.canonical:
+		if old, ok := t.base.odd[v.ID]; ok {
+			moved = old.RecipientID != v.RecipientID || old.Seq != v.Seq
+		}
 	}
 	if moved {
 		return fmt.Errorf("inboxdb: notification %s cannot move between recipients or positions", v.ID)
 	}
-	if _, seen := t.put[v.ID]; !seen {
-		t.order = append(t.order, v.ID)
-	}
-	t.put[v.ID] = v
+	e.view, e.put = v, true
 	return nil
 }
