@@ -276,14 +276,24 @@ func (m *memCopy) sorted() (docs, ids []kv, err error) {
 	errs := make([]error, 2)
 	for p, part := range [][2]int{{0, n / 2}, {n / 2, n}} {
 		wg.Go(func() {
+			// Documents and keys are cut from large buffers: a full buffer is replaced, never
+			// reused, so every slice stays valid until the copy is written.
+			var buf []byte
 			for i := part[0]; i < part[1]; i++ {
 				v := m.view(&m.rows[docOrder[i].row])
-				doc, err := inbox.AppendJSON(nil, v)
-				if err != nil {
+				if cap(buf)-len(buf) < 1024+2*len(v.Content) {
+					buf = make([]byte, 0, 1<<20)
+				}
+				start := len(buf)
+				buf = docKeyTo(buf, v.RecipientID, v.Seq)
+				key := buf[start:len(buf):len(buf)]
+				start = len(buf)
+				var err error
+				if buf, err = inbox.AppendJSON(buf, v); err != nil {
 					errs[p] = fmt.Errorf("inboxdb: encode %s: %w", v.ID, err)
 					return
 				}
-				docs[i] = kv{docKey(v.RecipientID, v.Seq), doc}
+				docs[i] = kv{key, buf[start:len(buf):len(buf)]}
 			}
 		})
 	}
@@ -308,7 +318,7 @@ func (m *memCopy) sorted() (docs, ids []kv, err error) {
 }
 
 // writeChunk is how many keys one transaction of writeOut puts.
-const writeChunk = 100_000
+const writeChunk = 20_000
 
 // memCopy is a copy being built in memory. Its bulk holds no pointers, so that the garbage
 // collector does not walk a million views on every cycle: each notification is a fixed-size

@@ -422,3 +422,9 @@ func recipientPrefix(r string) []byte { return append([]byte(r), 0) }
 func docKey(r string, seq eventstore.Position) []byte {
 	return binary.BigEndian.AppendUint64(recipientPrefix(r), ^uint64(seq))
 }
+
+// docKeyTo appends docKey(r, seq) to b.
+func docKeyTo(b []byte, r string, seq eventstore.Position) []byte {
+	b = append(append(b, r...), 0)
+	return binary.BigEndian.AppendUint64(b, ^uint64(seq))
+}
