@@ -3,7 +3,6 @@ package pgread_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -14,54 +13,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/eventnotify/notify/app/eventstore"
-	"github.com/eventnotify/notify/domain/notification"
 	"github.com/eventnotify/notify/infra/pgread"
 	"github.com/eventnotify/notify/projections"
 	"github.com/eventnotify/notify/projections/inbox"
+	"github.com/eventnotify/notify/projections/inbox/inboxtest"
 )
 
-// workload returns n recorded events as a replay sees them: sends to recipients recipients,
-// about a third later read and a tenth canceled, a few hundred positions after their send.
-func workload(n, recipients int) []eventstore.RecordedEvent {
-	rng := rand.New(rand.NewPCG(1, 2))
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	type pending struct {
-		at int
-		e  notification.Event
-	}
-	var later []pending
-	out := make([]eventstore.RecordedEvent, 0, n)
-	add := func(e notification.Event) {
-		data, _ := json.Marshal(e)
-		out = append(out, eventstore.RecordedEvent{Stream: notification.Stream(e.Notification()), Position: eventstore.Position(len(out) + 1), ID: uuid.New(), Type: e.Type(), Data: data})
-	}
-	for len(out) < n {
-		if len(later) > 0 && later[0].at <= len(out) {
-			add(later[0].e)
-			later = later[1:]
-			continue
-		}
-		id, r := uuid.NewString(), "r-"+strconv.Itoa(rng.IntN(recipients))
-		at := t0.Add(time.Duration(len(out)) * time.Millisecond)
-		add(notification.Sent{NotificationID: id, RecipientID: r, Content: fmt.Sprintf("You have a new follower number %d", len(out)), Category: "social", SentAt: at})
-		var e notification.Event
-		switch x := rng.IntN(100); {
-		case x < 30:
-			e = notification.Read{NotificationID: id, RecipientID: r, ReadAt: at.Add(time.Minute)}
-		case x < 40:
-			e = notification.Canceled{NotificationID: id, RecipientID: r, CanceledAt: at.Add(time.Minute)}
-		default:
-			continue
-		}
-		p := pending{len(out) + 200 + rng.IntN(400), e}
-		i, _ := slices.BinarySearchFunc(later, p, func(a, b pending) int { return a.at - b.at })
-		later = slices.Insert(later, i, p)
-	}
-	return out
-}
+// workload is the deterministic benchmark workload every read model is measured with.
+var workload = inboxtest.Workload
 
 // project applies events in batches of batch through a lease or a copy, as a replaying
 // runner does.
