@@ -66,6 +66,10 @@ type Copy struct {
 	mem *memCopy // the copy while it is built in memory; nil once in the file
 }
 
+// errNotCanonical stops a batch in a copy built in memory: it touches a notification id that
+// is not a canonical UUID, so the copy is written out and goes on in the file.
+var errNotCanonical = errors.New("inboxdb: a notification id that is not a canonical UUID")
+
 var errCopyGone = fmt.Errorf("inboxdb: the copy was dropped (another replay replaced it): %w", projections.ErrCopyGone)
 
 // Checkpoint returns the position the copy has been built up to.
@@ -101,13 +105,21 @@ func (c *Copy) Apply(_ context.Context, name string, from, to eventstore.Positio
 		if err != nil {
 			return err
 		}
-		if err := c.mem.apply(name, from, to, fn); err != nil {
+		applied := c.mem.apply(name, from, to, fn)
+		switch {
+		case applied == nil && c.mem.len() < MemoryCopyLimit:
+			return nil
+		case applied != nil && !errors.Is(applied, errNotCanonical):
+			return applied
+		}
+		// Past the memory limit, or a batch the memory layout cannot hold (it merged
+		// nothing): write the copy out; the batch then goes to the file if it is still due.
+		if err := c.writeOut(); err != nil {
 			return err
 		}
-		if c.mem.len() < MemoryCopyLimit {
+		if applied == nil {
 			return nil
 		}
-		return c.writeOut()
 	}
 	return c.s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(c.bucket)
@@ -163,12 +175,87 @@ func (c *Copy) Drop(_ context.Context) error {
 }
 
 // writeOut writes the copy built in memory to its bucket in key order, in transactions of
-// writeChunk keys; the checkpoints go last, so a copy is never ahead of what it holds.
+// writeChunk keys: the documents, then the id index, then the counts, and the checkpoints
+// last, so a copy is never ahead of what it holds. Two goroutines encode the chunks, in order,
+// while the writer inserts each one as soon as it is ready.
 func (c *Copy) writeOut() error {
 	m := c.mem
-	docs, ids, err := m.sorted()
-	if err != nil {
-		return err
+	docOrder, idOrder := m.orders()
+	n := len(m.rows)
+	per := (n + writeChunk - 1) / writeChunk
+	type chunk struct {
+		bucket []byte
+		rows   []kv
+		err    error
+		ready  chan struct{}
+	}
+	chunks := make([]chunk, 2*per)
+	for i := range chunks {
+		chunks[i].bucket, chunks[i].ready = bucketDocs, make(chan struct{})
+		if i >= per {
+			chunks[i].bucket = bucketByID
+		}
+	}
+	build := func(i int) {
+		ch := &chunks[i]
+		defer close(ch.ready)
+		lo := (i % per) * writeChunk
+		hi := min(lo+writeChunk, n)
+		ch.rows = make([]kv, 0, hi-lo)
+		// Keys and documents are cut from large buffers: a full buffer is replaced, never
+		// reused, so every slice stays valid until it is written.
+		order := docOrder
+		if i >= per {
+			order = idOrder
+		}
+		var buf []byte
+		for _, o := range order[lo:hi] {
+			r := &m.rows[o.row]
+			if cap(buf)-len(buf) < 1024+2*int(r.contentN) {
+				buf = make([]byte, 0, 1<<20)
+			}
+			start := len(buf)
+			buf = docKeyTo(buf, m.strs[r.recipient], r.seq)
+			key := buf[start:len(buf):len(buf)]
+			if i >= per { // the id index: id → document key
+				start = len(buf)
+				buf = append(buf, r.id.String()...)
+				ch.rows = append(ch.rows, kv{buf[start:len(buf):len(buf)], key})
+				continue
+			}
+			start = len(buf)
+			var err error
+			if buf, err = inbox.AppendJSON(buf, m.view(r)); err != nil {
+				ch.err = fmt.Errorf("inboxdb: encode %s: %w", r.id, err)
+				return
+			}
+			ch.rows = append(ch.rows, kv{key, buf[start:len(buf):len(buf)]})
+		}
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	for w := range 2 {
+		go func() {
+			for i := w; i < len(chunks); i += 2 {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				build(i)
+			}
+		}()
+	}
+	for i := range chunks {
+		ch := &chunks[i]
+		<-ch.ready
+		if ch.err != nil {
+			return ch.err
+		}
+		if err := c.put(ch.bucket, ch.rows); err != nil {
+			return err
+		}
+		ch.rows = nil // written: let the collector have it
 	}
 	totals := make([]kv, 0, len(m.counts))
 	for r, n := range m.counts {
@@ -176,48 +263,20 @@ func (c *Copy) writeOut() error {
 			totals = append(totals, kv{[]byte(m.strs[r]), encodeCounts(counts(n))})
 		}
 	}
-	slices.SortFunc(totals, byKey)
-	for _, part := range []struct {
-		bucket []byte
-		rows   []kv
-	}{{bucketDocs, docs}, {bucketByID, ids}, {bucketCounts, totals}} {
-		for rows := part.rows; len(rows) > 0; {
-			n := min(len(rows), writeChunk)
-			chunk := rows[:n]
-			rows = rows[n:]
-			err := c.s.db.Update(func(tx *bolt.Tx) error {
-				cb := tx.Bucket(c.bucket)
-				if cb == nil {
-					return errCopyGone
-				}
-				b := cb.Bucket(part.bucket)
-				b.FillPercent = 1 // keys arrive in order: fill each page
-				for _, r := range chunk {
-					if err := b.Put(r.k, r.v); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				return fmt.Errorf("inboxdb: write the copy: %w", err)
-			}
+	slices.SortFunc(totals, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
+	for len(totals) > 0 {
+		k := min(len(totals), writeChunk)
+		if err := c.put(bucketCounts, totals[:k]); err != nil {
+			return err
 		}
+		totals = totals[k:]
 	}
-	err = c.s.db.Update(func(tx *bolt.Tx) error {
-		cb := tx.Bucket(c.bucket)
-		if cb == nil {
-			return errCopyGone
-		}
-		for _, name := range slices.Sorted(maps.Keys(m.checkpoints)) {
-			if err := cb.Bucket(bucketCPs).Put([]byte(name), binary.BigEndian.AppendUint64(nil, uint64(m.checkpoints[name]))); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("inboxdb: write the copy's checkpoints: %w", err)
+	cps := make([]kv, 0, len(m.checkpoints))
+	for _, name := range slices.Sorted(maps.Keys(m.checkpoints)) {
+		cps = append(cps, kv{[]byte(name), binary.BigEndian.AppendUint64(nil, uint64(m.checkpoints[name]))})
+	}
+	if err := c.put(bucketCPs, cps); err != nil {
+		return err
 	}
 	c.mem = nil
 	return nil
@@ -225,13 +284,39 @@ func (c *Copy) writeOut() error {
 
 type kv struct{ k, v []byte }
 
-func byKey(a, b kv) int { return bytes.Compare(a.k, b.k) }
+// put writes rows, in key order, into one of the copy's buckets in one transaction.
+func (c *Copy) put(bucket []byte, rows []kv) error {
+	err := c.s.db.Update(func(tx *bolt.Tx) error {
+		cb := tx.Bucket(c.bucket)
+		if cb == nil {
+			return errCopyGone
+		}
+		b := cb.Bucket(bucket)
+		b.FillPercent = 1 // keys arrive in order: fill each page
+		for _, r := range rows {
+			if err := b.Put(r.k, r.v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("inboxdb: write the copy's %s: %w", bucket, err)
+	}
+	return nil
+}
 
-// sorted returns the copy's documents and id index as key/value pairs in key order. Rows are
-// ordered by integers (a recipient's rank among the interned strings, then position; the
-// UUID's bytes), which sorts as their keys would; the documents are encoded on both cores.
-func (m *memCopy) sorted() (docs, ids []kv, err error) {
-	n := len(m.rows)
+// ordered is a row with its sort key packed in two words.
+type ordered struct {
+	hi, lo uint64
+	row    uint32
+}
+
+// orders returns the rows in document-key order and in id order. Both sort as integers: a
+// document key is the recipient, a 0 byte, then the position inverted, so the recipient's
+// rank among the interned strings (recipient ids have no control characters) and the inverted
+// position packed in two words sort as the keys do; a canonical UUID's text sorts as its bytes.
+func (m *memCopy) orders() (docs, ids []ordered) {
 	byString := make([]uint32, len(m.strs))
 	for i := range byString {
 		byString[i] = uint32(i)
@@ -241,80 +326,24 @@ func (m *memCopy) sorted() (docs, ids []kv, err error) {
 	for r, i := range byString {
 		rank[i] = uint32(r)
 	}
-	// A document key is the recipient, a 0 byte, then the position inverted: recipient ids
-	// (no control characters) compare as their keys do, and newer positions come first. Both
-	// orders are sorted as integers: the recipient's rank and the inverted position packed in
-	// one word, and the UUID's two halves (a canonical UUID's text sorts as its bytes).
-	type ordered struct {
-		hi, lo uint64
-		row    uint32
-	}
 	byWords := func(a, b ordered) int {
 		if c := cmp.Compare(a.hi, b.hi); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.lo, b.lo)
 	}
-	docOrder := make([]ordered, n)
-	idOrder := make([]ordered, n)
+	docs = make([]ordered, len(m.rows))
+	ids = make([]ordered, len(m.rows))
 	for i := range m.rows {
 		r := &m.rows[i]
-		docOrder[i] = ordered{hi: uint64(rank[r.recipient]), lo: ^uint64(r.seq), row: uint32(i)}
-		idOrder[i] = ordered{hi: binary.BigEndian.Uint64(r.id[:8]), lo: binary.BigEndian.Uint64(r.id[8:]), row: uint32(i)}
+		docs[i] = ordered{hi: uint64(rank[r.recipient]), lo: ^uint64(r.seq), row: uint32(i)}
+		ids[i] = ordered{hi: binary.BigEndian.Uint64(r.id[:8]), lo: binary.BigEndian.Uint64(r.id[8:]), row: uint32(i)}
 	}
 	var wg sync.WaitGroup
-	wg.Go(func() { slices.SortFunc(docOrder, byWords) })
-	slices.SortFunc(idOrder, byWords)
+	wg.Go(func() { slices.SortFunc(docs, byWords) })
+	slices.SortFunc(ids, byWords)
 	wg.Wait()
-
-	docs = make([]kv, n, n+len(m.odd))
-	ids = make([]kv, n, n+len(m.odd))
-	for i, o := range idOrder {
-		row := &m.rows[o.row]
-		ids[i] = kv{[]byte(row.id.String()), docKey(m.strs[row.recipient], row.seq)}
-	}
-	errs := make([]error, 2)
-	for p, part := range [][2]int{{0, n / 2}, {n / 2, n}} {
-		wg.Go(func() {
-			// Documents and keys are cut from large buffers: a full buffer is replaced, never
-			// reused, so every slice stays valid until the copy is written.
-			var buf []byte
-			for i := part[0]; i < part[1]; i++ {
-				v := m.view(&m.rows[docOrder[i].row])
-				if cap(buf)-len(buf) < 1024+2*len(v.Content) {
-					buf = make([]byte, 0, 1<<20)
-				}
-				start := len(buf)
-				buf = docKeyTo(buf, v.RecipientID, v.Seq)
-				key := buf[start:len(buf):len(buf)]
-				start = len(buf)
-				var err error
-				if buf, err = inbox.AppendJSON(buf, v); err != nil {
-					errs[p] = fmt.Errorf("inboxdb: encode %s: %w", v.ID, err)
-					return
-				}
-				docs[i] = kv{key, buf[start:len(buf):len(buf)]}
-			}
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, nil, err
-	}
-	if len(m.odd) > 0 { // ids that are not canonical UUIDs: sort everything the slow way
-		for _, v := range m.odd {
-			doc, err := inbox.AppendJSON(nil, v)
-			if err != nil {
-				return nil, nil, fmt.Errorf("inboxdb: encode %s: %w", v.ID, err)
-			}
-			key := docKey(v.RecipientID, v.Seq)
-			docs = append(docs, kv{key, doc})
-			ids = append(ids, kv{[]byte(v.ID), key})
-		}
-		slices.SortFunc(docs, byKey)
-		slices.SortFunc(ids, byKey)
-	}
-	return docs, ids, nil
+	return docs, ids
 }
 
 // writeChunk is how many keys one transaction of writeOut puts.
@@ -323,15 +352,14 @@ const writeChunk = 20_000
 // memCopy is a copy being built in memory. Its bulk holds no pointers, so that the garbage
 // collector does not walk a million views on every cycle: each notification is a fixed-size
 // row found by its UUID, its content lives in one byte arena, and recipients and categories
-// are interned. Ids that are not canonical UUIDs (never written by this service) are kept
-// as views in odd.
+// are interned. It holds notifications with canonical UUIDs only (all this service writes):
+// a batch touching another id makes the copy go on in the file (errNotCanonical).
 type memCopy struct {
 	index map[uuid.UUID]uint32 // notification id → its row
 	rows  []row
 	arena []byte            // contents, back to back
 	strs  []string          // interned recipients and categories
 	ref   map[string]uint32 // string → index in strs
-	odd   map[string]inbox.View
 	// counts by recipient (an index in strs)
 	counts      map[uint32]inbox.Counts
 	checkpoints map[string]eventstore.Position
@@ -392,11 +420,11 @@ func (s stamp) ptr() *time.Time {
 }
 
 func newMemCopy() *memCopy {
-	return &memCopy{index: map[uuid.UUID]uint32{}, ref: map[string]uint32{}, odd: map[string]inbox.View{},
+	return &memCopy{index: map[uuid.UUID]uint32{}, ref: map[string]uint32{},
 		counts: map[uint32]inbox.Counts{}, checkpoints: map[string]eventstore.Position{}}
 }
 
-func (m *memCopy) len() int { return len(m.rows) + len(m.odd) }
+func (m *memCopy) len() int { return len(m.rows) }
 
 func (m *memCopy) intern(s string) uint32 {
 	if i, ok := m.ref[s]; ok {
@@ -447,11 +475,6 @@ func (m *memCopy) view(r *row) inbox.View {
 // what the transaction found for v's id.
 func (m *memCopy) put(e *txEntry) (inbox.Status, uint32, error) {
 	v := e.view
-	if !e.canonical {
-		old := m.odd[v.ID].Status
-		m.odd[v.ID] = v
-		return old, m.intern(v.RecipientID), nil
-	}
 	code, err := statusCode(v.Status)
 	if err != nil {
 		return "", 0, err
@@ -560,8 +583,7 @@ func (t *memTxn) Get(id string) (inbox.View, bool, error) {
 	case e.row >= 0:
 		return t.base.view(&t.base.rows[e.row]), true, nil
 	case !e.canonical:
-		v, ok := t.base.odd[id]
-		return v, ok, nil
+		return inbox.View{}, false, errNotCanonical
 	}
 	return inbox.View{}, false, nil
 }
@@ -576,9 +598,7 @@ func (t *memTxn) Put(v inbox.View) error {
 		r := &t.base.rows[e.row]
 		moved = t.base.strs[r.recipient] != v.RecipientID || r.seq != v.Seq
 	case !e.canonical:
-		if old, ok := t.base.odd[v.ID]; ok {
-			moved = old.RecipientID != v.RecipientID || old.Seq != v.Seq
-		}
+		return errNotCanonical
 	}
 	if moved {
 		return fmt.Errorf("inboxdb: notification %s cannot move between recipients or positions", v.ID)

@@ -3,6 +3,7 @@ package inboxdb_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -125,5 +126,48 @@ func TestReplay_EndsWhenItsCopyIsGone(t *testing.T) {
 	}
 	if _, err := projections.Replay(ctx, log, s, old, inbox.Projection(), nil, nil); !errors.Is(err, projections.ErrCopyGone) || ctx.Err() != nil {
 		t.Fatalf("replay into a replaced copy = %v (deadline: %v), want ErrCopyGone at once", err, ctx.Err())
+	}
+}
+
+// A copy is built in memory for notification ids that are canonical UUIDs (all this service
+// writes); a batch with any other id makes it write out and go on in the file, losing
+// nothing.
+func TestCopy_NonCanonicalIDsGoOnInTheFile(t *testing.T) {
+	t.Parallel()
+	s := open(t, filepath.Join(t.TempDir(), "inbox.db"))
+	ctx := context.Background()
+	c, err := s.Fresh(ctx, inbox.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	ids := []string{"0b8e2d4e-0000-4000-8000-000000000001", "ORDER-42", "0B8E2D4E-0000-4000-8000-000000000003"}
+	for i, id := range ids {
+		err := c.Apply(ctx, inbox.Name, eventstore.Position(i), eventstore.Position(i+1), func(tx inbox.Tx) error {
+			return tx.Put(inbox.View{ID: id, RecipientID: "r", Content: "hello " + id, Category: "c", Status: inbox.StatusSent, CreatedAt: at, Seq: eventstore.Position(i + 1)})
+		})
+		if err != nil {
+			t.Fatalf("apply %s: %v", id, err)
+		}
+	}
+	if err := c.Apply(ctx, inbox.Name, 3, 4, func(tx inbox.Tx) error {
+		v, ok, err := tx.Get(ids[0])
+		if err != nil || !ok {
+			return fmt.Errorf("get %s after the write-out: %v %v", ids[0], ok, err)
+		}
+		v.Status, v.ReadAt = inbox.StatusRead, &at
+		return tx.Put(v)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	docs, err := s.List(ctx, "r", 10)
+	if err != nil || len(docs) != 3 {
+		t.Fatalf("list = %d, %v; want 3", len(docs), err)
+	}
+	if got, _ := s.Count(ctx, "r"); got != (inbox.Counts{Total: 3, Unread: 2}) {
+		t.Fatalf("counts %+v, want 3 total, 2 unread", got)
 	}
 }
