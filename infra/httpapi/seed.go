@@ -27,14 +27,33 @@ type sendBody struct {
 	Category    string `json:"category"`
 }
 
-func (s seed) send(c echo.Context) error {
+// The commands as a request carries them; the seed and /v1 routes differ only in their answers.
+type runCommand func(Deps, echo.Context) (command.Result, error)
+
+func runSend(d Deps, c echo.Context) (command.Result, error) {
 	var b sendBody
 	if err := decodeJSON(c, MaxBody, &b); err != nil {
-		return err
+		return command.Result{}, err
 	}
-	res, err := s.Send.Handle(c.Request().Context(), command.SendNotification{
+	return d.Send.Handle(c.Request().Context(), command.SendNotification{
 		Meta: commandMeta(c), RecipientID: b.RecipientID, Content: b.Content, Category: b.Category,
 	})
+}
+
+func runRead(d Deps, c echo.Context) (command.Result, error) {
+	return d.Read.Handle(c.Request().Context(), command.ReadNotification{Meta: commandMeta(c), NotificationID: param(c, "id")})
+}
+
+func runUnread(d Deps, c echo.Context) (command.Result, error) {
+	return d.Unread.Handle(c.Request().Context(), command.UnreadNotification{Meta: commandMeta(c), NotificationID: param(c, "id")})
+}
+
+func runCancel(d Deps, c echo.Context) (command.Result, error) {
+	return d.Cancel.Handle(c.Request().Context(), command.CancelNotification{Meta: commandMeta(c), NotificationID: param(c, "id")})
+}
+
+func (s seed) send(c echo.Context) error {
+	res, err := runSend(s.Deps, c)
 	if err != nil {
 		return err
 	}
@@ -48,28 +67,16 @@ func (s seed) send(c echo.Context) error {
 	return c.Blob(http.StatusCreated, echo.MIMEApplicationJSON, body)
 }
 
-func (s seed) read(c echo.Context) error {
-	res, err := s.Read.Handle(c.Request().Context(), command.ReadNotification{Meta: commandMeta(c), NotificationID: param(c, "id")})
-	return s.changed(c, res, err)
-}
-
-func (s seed) unread(c echo.Context) error {
-	res, err := s.Unread.Handle(c.Request().Context(), command.UnreadNotification{Meta: commandMeta(c), NotificationID: param(c, "id")})
-	return s.changed(c, res, err)
-}
-
-func (s seed) cancel(c echo.Context) error {
-	res, err := s.Cancel.Handle(c.Request().Context(), command.CancelNotification{Meta: commandMeta(c), NotificationID: param(c, "id")})
-	return s.changed(c, res, err)
-}
-
-// changed answers a PATCH as the seed did: 200 with an empty body.
-func (s seed) changed(c echo.Context, res command.Result, err error) error {
-	if err != nil {
-		return err
+// change answers a PATCH as the seed did: 200 with an empty body.
+func (s seed) change(run runCommand) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		res, err := run(s.Deps, c)
+		if err != nil {
+			return err
+		}
+		setPosition(c, res)
+		return c.NoContent(http.StatusOK)
 	}
-	setPosition(c, res)
-	return c.NoContent(http.StatusOK)
 }
 
 // param returns a path parameter decoded: Echo hands them over as sent, so an encoded

@@ -135,17 +135,17 @@ func New(d Deps) *echo.Echo {
 
 	s := seed{d}
 	e.POST("/notifications", s.send, sec.allow(sender))
-	e.PATCH("/notifications/:id/read", s.read, sec.allow(changer))
-	e.PATCH("/notifications/:id/unread", s.unread, sec.allow(changer))
-	e.PATCH("/notifications/:id/cancel", s.cancel, sec.allow(changer))
+	e.PATCH("/notifications/:id/read", s.change(runRead), sec.allow(changer))
+	e.PATCH("/notifications/:id/unread", s.change(runUnread), sec.allow(changer))
+	e.PATCH("/notifications/:id/cancel", s.change(runCancel), sec.allow(changer))
 	e.GET("/notifications/count/from/:recipientId", s.count, sec.allow(inboxReader))
 	e.GET("/notifications/from/:recipientId", s.list, sec.allow(inboxReader))
 
 	v := v1{d}
 	e.POST("/v1/notifications", v.send, sec.allow(sender))
-	e.POST("/v1/notifications/:id/read", v.read, sec.allow(changer))
-	e.POST("/v1/notifications/:id/unread", v.unread, sec.allow(changer))
-	e.POST("/v1/notifications/:id/cancel", v.cancel, sec.allow(changer))
+	e.POST("/v1/notifications/:id/read", v.change(runRead), sec.allow(changer))
+	e.POST("/v1/notifications/:id/unread", v.change(runUnread), sec.allow(changer))
+	e.POST("/v1/notifications/:id/cancel", v.change(runCancel), sec.allow(changer))
 	e.GET("/v1/notifications/:id", v.notification, sec.allow(noteReader))
 	e.GET("/v1/notifications/:id/history", v.history, sec.allow(noteReader))
 	e.GET("/v1/recipients/:recipientId/notifications/count", v.count, sec.allow(inboxReader))

@@ -29,13 +29,7 @@ type accepted struct {
 }
 
 func (v v1) send(c echo.Context) error {
-	var b sendBody
-	if err := decodeJSON(c, MaxBody, &b); err != nil {
-		return err
-	}
-	res, err := v.Send.Handle(c.Request().Context(), command.SendNotification{
-		Meta: commandMeta(c), RecipientID: b.RecipientID, Content: b.Content, Category: b.Category,
-	})
+	res, err := runSend(v.Deps, c)
 	if err != nil {
 		return err
 	}
@@ -44,27 +38,16 @@ func (v v1) send(c echo.Context) error {
 	return c.JSON(http.StatusCreated, accepted{res.Notification.ID(), res.Position})
 }
 
-func (v v1) read(c echo.Context) error {
-	res, err := v.Read.Handle(c.Request().Context(), command.ReadNotification{Meta: commandMeta(c), NotificationID: param(c, "id")})
-	return v.changed(c, res, err)
-}
-
-func (v v1) unread(c echo.Context) error {
-	res, err := v.Unread.Handle(c.Request().Context(), command.UnreadNotification{Meta: commandMeta(c), NotificationID: param(c, "id")})
-	return v.changed(c, res, err)
-}
-
-func (v v1) cancel(c echo.Context) error {
-	res, err := v.Cancel.Handle(c.Request().Context(), command.CancelNotification{Meta: commandMeta(c), NotificationID: param(c, "id")})
-	return v.changed(c, res, err)
-}
-
-func (v v1) changed(c echo.Context, res command.Result, err error) error {
-	if err != nil {
-		return err
+// change answers a /v1 change with the notification's id and position.
+func (v v1) change(run runCommand) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		res, err := run(v.Deps, c)
+		if err != nil {
+			return err
+		}
+		setPosition(c, res)
+		return c.JSON(http.StatusOK, accepted{res.Notification.ID(), res.Position})
 	}
-	setPosition(c, res)
-	return c.JSON(http.StatusOK, accepted{res.Notification.ID(), res.Position})
 }
 
 // load reads a notification for the caller: a recipient token sees only its own (anything
