@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
-	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -185,39 +184,5 @@ func BenchmarkInboxPage(b *testing.B) {
 	}
 	b.Logf("stored %d events in %v", rows, time.Since(start).Round(time.Millisecond))
 
-	for _, q := range []struct {
-		name string
-		run  func(ctx context.Context, r string) error
-	}{
-		{"page20", func(ctx context.Context, r string) error {
-			page, err := s.Page(ctx, inbox.PageQuery{Recipient: r, Limit: 20})
-			if err == nil && len(page.Items) < 20 {
-				err = fmt.Errorf("recipient %s has %d notifications, want a full page", r, len(page.Items))
-			}
-			return err
-		}},
-		{"page20-unread", func(ctx context.Context, r string) error {
-			_, err := s.Page(ctx, inbox.PageQuery{Recipient: r, Status: inbox.StatusSent, Limit: 20})
-			return err
-		}},
-		{"count", func(ctx context.Context, r string) error { _, err := s.Count(ctx, r); return err }},
-	} {
-		b.Run(q.name, func(b *testing.B) {
-			rng := rand.New(rand.NewPCG(3, 4))
-			lat := make([]time.Duration, 0, b.N)
-			b.ResetTimer()
-			for range b.N {
-				r := "r-" + strconv.Itoa(rng.IntN(recipients))
-				t := time.Now()
-				if err := q.run(ctx, r); err != nil {
-					b.Fatal(err)
-				}
-				lat = append(lat, time.Since(t))
-			}
-			b.StopTimer()
-			slices.Sort(lat)
-			b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1000, "p50-µs")
-			b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1000, "p99-µs")
-		})
-	}
+	inboxtest.BenchQueries(b, s, recipients)
 }

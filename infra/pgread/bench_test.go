@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -168,36 +166,5 @@ func BenchmarkInboxPage(b *testing.B) {
 	l.Release()
 	b.Logf("stored %d events in %v", rows, time.Since(start).Round(time.Millisecond))
 
-	for _, q := range []struct {
-		name string
-		run  func(ctx context.Context, r string) error
-	}{
-		{"list20", func(ctx context.Context, r string) error {
-			docs, err := s.List(ctx, r, 20)
-			if err == nil && len(docs) < 20 {
-				err = fmt.Errorf("recipient %s has %d notifications, want a full page", r, len(docs))
-			}
-			return err
-		}},
-		{"count", func(ctx context.Context, r string) error { _, err := s.Count(ctx, r); return err }},
-	} {
-		b.Run(q.name, func(b *testing.B) {
-			rng := rand.New(rand.NewPCG(3, 4))
-			lat := make([]time.Duration, 0, b.N)
-			ctx := context.Background()
-			b.ResetTimer()
-			for range b.N {
-				r := "r-" + strconv.Itoa(rng.IntN(recipients))
-				t := time.Now()
-				if err := q.run(ctx, r); err != nil {
-					b.Fatal(err)
-				}
-				lat = append(lat, time.Since(t))
-			}
-			b.StopTimer()
-			slices.Sort(lat)
-			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-us")
-			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-us")
-		})
-	}
+	inboxtest.BenchQueries(b, s, recipients)
 }
