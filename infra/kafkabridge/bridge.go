@@ -17,14 +17,17 @@ import (
 	"github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+
+	"github.com/eventnotify/notify/infra/kafkasub"
 )
 
 // Bridge is the Watermill router and the Kafka clients it owns.
 type Bridge struct {
 	router *message.Router
 	pubs   []*publisher
-	sub    *kafka.Subscriber
+	sub    *kafkasub.Subscriber
 	logger *slog.Logger
+	stall  time.Duration
 }
 
 // New builds the bridge. Events are relayed only when log is not nil.
@@ -54,7 +57,7 @@ func build(cfg Config, cmds *Commands, log Log, checkpoints Checkpoints, logger 
 	if err != nil {
 		return nil, fmt.Errorf("kafka producer config: %w", err)
 	}
-	cc, err := cfg.consumerConfig()
+	cc, err := cfg.consumerOptions()
 	if err != nil {
 		return nil, fmt.Errorf("kafka consumer config: %w", err)
 	}
@@ -64,11 +67,12 @@ func build(cfg Config, cmds *Commands, log Log, checkpoints Checkpoints, logger 
 	if err != nil {
 		return nil, fmt.Errorf("cannot connect to Kafka brokers %v (check the addresses, TLS and SASL settings): %w", cfg.Brokers, err)
 	}
-	b := &Bridge{pubs: []*publisher{poisonPub}, logger: logger}
-	b.sub, err = kafka.NewSubscriber(kafka.SubscriberConfig{
-		Brokers: cfg.Brokers, ConsumerGroup: cfg.Group, Unmarshaler: kafka.DefaultMarshaler{},
-		OverwriteSaramaConfig: cc, NackResendSleep: time.Second, ReconnectRetrySleep: time.Second,
-	}, wlog)
+	b := &Bridge{pubs: []*publisher{poisonPub}, logger: logger, stall: cfg.StallAfter}
+	// Commands are consumed by our subscriber, many per partition at a time; see kafkasub.
+	b.sub, err = kafkasub.NewSubscriber(kafkasub.Config{
+		Brokers: cfg.Brokers, ConsumerGroup: cfg.Group, InstanceID: cfg.InstanceID, MaxInFlight: cfg.MaxInFlight,
+		NackResendSleep: time.Second, ClientOptions: cc, Logger: logger,
+	})
 	if err != nil {
 		b.closeClients()
 		return nil, fmt.Errorf("kafka subscriber: %w", err)
@@ -79,7 +83,7 @@ func build(cfg Config, cmds *Commands, log Log, checkpoints Checkpoints, logger 
 		return nil, err
 	}
 
-	poison, err := middleware.PoisonQueueWithFilter(poisonPub, cfg.PoisonTopic, isPermanent)
+	poison, err := middleware.PoisonQueueWithFilter(poisonPublisher{poisonPub, cfg.MaxMessageBytes}, cfg.PoisonTopic, isPermanent)
 	if err != nil {
 		return nil, err
 	}
@@ -208,8 +212,8 @@ type keyedMarshaler struct{ kafka.DefaultMarshaler }
 
 func (m keyedMarshaler) Marshal(topic string, msg *message.Message) (*sarama.ProducerMessage, error) {
 	key := msg.Metadata.Get(keyMetadata)
-	if k, ok := kafka.MessageKeyFromCtx(msg.Context()); ok && key == "" {
-		key = string(k)
+	if r, ok := kafkasub.RecordFromCtx(msg.Context()); ok && key == "" {
+		key = string(r.Key)
 	}
 	delete(msg.Metadata, keyMetadata)
 	pm, err := m.DefaultMarshaler.Marshal(topic, msg)

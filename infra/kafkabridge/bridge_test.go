@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/eventnotify/notify/app/command"
 	"github.com/eventnotify/notify/domain/notification"
@@ -135,7 +136,8 @@ func (f *fixture) start(t *testing.T, group string) {
 	})
 }
 
-func (f *fixture) produce(t *testing.T, topic, key, value string, headers map[string]string) {
+// produce writes one record and returns it as the broker stored it (partition, offset).
+func (f *fixture) produce(t *testing.T, topic, key, value string, headers map[string]string) *kgo.Record {
 	t.Helper()
 	r := &kgo.Record{Topic: topic, Value: []byte(value)}
 	if key != "" {
@@ -149,6 +151,7 @@ func (f *fixture) produce(t *testing.T, topic, key, value string, headers map[st
 	if err := f.client.ProduceSync(ctx, r).FirstErr(); err != nil {
 		t.Fatalf("produce to %s: %v", topic, err)
 	}
+	return r
 }
 
 func (f *fixture) command(t *testing.T, e kafkabridge.Envelope) {
@@ -337,8 +340,9 @@ func TestPoison_ParksBadCommandsAndKeepsFlowing(t *testing.T) {
 		{f.cfg.SendTopic, "k5", `{"recipientId":"dave","content":"` + strings.Repeat("x", 600) + `","category":"c"}`, "exceeds the limit of 512"},
 		{f.cfg.SendTopic, "k6", `{"recipientId":42,"content":"hello there","category":"c"}`, "field recipientId must be a string"},
 	}
+	produced := map[string]*kgo.Record{}
 	for _, b := range bad {
-		f.produce(t, b.topic, b.key, b.value, nil)
+		produced[b.key] = f.produce(t, b.topic, b.key, b.value, nil)
 	}
 	f.produce(t, f.cfg.SendTopic, "", `{"recipientId":"dave","content":"After the poison","category":"c"}`, nil)
 	f.command(t, kafkabridge.Envelope{Type: kafkabridge.TypeSend, RecipientID: "dave", Content: "Also after the poison", Category: "c"})
@@ -360,12 +364,67 @@ func TestPoison_ParksBadCommandsAndKeepsFlowing(t *testing.T) {
 		if src := header(r, "topic_poisoned"); src != b.topic {
 			t.Fatalf("%s: source topic %q, want %q", b.key, src, b.topic)
 		}
-		if string(r.Value) != b.value {
-			t.Fatalf("%s: poison body %q, want the original %q", b.key, r.Value, b.value)
+		src := produced[b.key]
+		if header(r, kafkabridge.HeaderPoisonPartition) != fmt.Sprint(src.Partition) || header(r, kafkabridge.HeaderPoisonOffset) != fmt.Sprint(src.Offset) {
+			t.Fatalf("%s: poisoned from partition %q offset %q, produced at %d/%d", b.key,
+				header(r, kafkabridge.HeaderPoisonPartition), header(r, kafkabridge.HeaderPoisonOffset), src.Partition, src.Offset)
+		}
+		want, truncated := b.value, ""
+		if len(b.value) > 512 { // over the limit: parked cut to it, with its size
+			want, truncated = b.value[:512], "true"
+			if size := header(r, kafkabridge.HeaderPoisonSize); size != fmt.Sprint(len(b.value)) {
+				t.Fatalf("%s: size header %q, want %d", b.key, size, len(b.value))
+			}
+		}
+		if string(r.Value) != want || header(r, kafkabridge.HeaderPoisonTruncated) != truncated {
+			t.Fatalf("%s: poison body %q (truncated %q), want %q (truncated %q)", b.key, r.Value, header(r, kafkabridge.HeaderPoisonTruncated), want, truncated)
 		}
 	}
 	if len(recs) != len(bad) {
 		t.Fatalf("%d poison messages, want %d", len(recs), len(bad))
+	}
+}
+
+// A command of about 1 MiB, over the 64 KiB limit and over the producer's own limit if parked
+// whole, lands on the poison topic cut to the limit, and the next command of its partition is
+// applied: the partition does not stall.
+func TestPoison_OneMebibyteCommandDoesNotStallItsPartition(t *testing.T) {
+	t.Parallel()
+	big, err := kgo.NewClient(kgo.SeedBrokers(brokers(t)...), kgo.ProducerBatchMaxBytes(2<<20), kgo.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(big.Close)
+	f := newFixture(t, nil, big)
+	f.start(t, "")
+	// 1,048,400 bytes: the broker takes it (message.max.bytes is 1,048,588), but not back
+	// with the poison headers added.
+	value := `{"recipientId":"gina","content":"` + strings.Repeat("y", 1_048_350) + `","category":"c"}`
+	src := f.produce(t, f.cfg.SendTopic, "", value, nil)
+	next := f.produce(t, f.cfg.SendTopic, "", `{"recipientId":"gina","content":"Right behind the big one","category":"c"}`, nil)
+	got := f.waitInbox(t, "gina", 1)
+	if got[0].Content != "Right behind the big one" {
+		t.Fatalf("inbox = %+v", got)
+	}
+	eventually(t, "the committed offset passes both", func() error {
+		if c := committed(t, f.client, f.cfg.Group, f.cfg.SendTopic, next.Partition); c <= next.Offset {
+			return fmt.Errorf("committed offset %d, want past %d", c, next.Offset)
+		}
+		return nil
+	})
+	recs := consume(t, f, f.cfg.PoisonTopic, func(r []*kgo.Record) bool { return len(r) >= 1 })
+	r := recs[0]
+	if len(r.Value) != kafkabridge.DefaultMaxMessageBytes || string(r.Value) != value[:kafkabridge.DefaultMaxMessageBytes] {
+		t.Fatalf("poison body of %d bytes, want the first %d of the command", len(r.Value), kafkabridge.DefaultMaxMessageBytes)
+	}
+	for h, want := range map[string]string{
+		kafkabridge.HeaderPoisonSize: fmt.Sprint(len(value)), kafkabridge.HeaderPoisonTruncated: "true",
+		kafkabridge.HeaderPoisonOffset: fmt.Sprint(src.Offset), kafkabridge.HeaderPoisonPartition: fmt.Sprint(src.Partition),
+		"topic_poisoned": f.cfg.SendTopic,
+	} {
+		if got := header(r, h); got != want {
+			t.Fatalf("header %s = %q, want %q", h, got, want)
+		}
 	}
 }
 
@@ -393,54 +452,87 @@ func TestEventsOut_InOrderPerRecipient(t *testing.T) {
 	}
 }
 
-// flaky fails its first n calls with a transient (non-domain) error, then delegates.
+// flaky fails a send with a transient (non-domain) error while failing(command) holds, then
+// delegates.
 type flaky struct {
-	mu    sync.Mutex
-	fails int
-	calls int
-	next  interface {
+	mu      sync.Mutex
+	failing func(command.SendNotification) bool
+	fails   int
+	next    interface {
 		Handle(context.Context, command.SendNotification) (command.Result, error)
 	}
 }
 
 func (f *flaky) Handle(ctx context.Context, c command.SendNotification) (command.Result, error) {
-	f.mu.Lock()
-	f.calls++
-	call := f.calls
-	f.mu.Unlock()
-	if call <= f.fails {
-		return command.Result{}, fmt.Errorf("event store unavailable (injected, call %d)", call)
+	if f.failing(c) {
+		f.mu.Lock()
+		f.fails++
+		n := f.fails
+		f.mu.Unlock()
+		return command.Result{}, fmt.Errorf("event store unavailable (injected, failure %d)", n)
 	}
 	return f.next.Handle(ctx, c)
 }
 
-// A transient failure is retried with backoff, not poisoned, and the partition's later
-// records wait for it: they are applied after it, in order.
-func TestTransientFailure_RetriedNotPoisoned(t *testing.T) {
+// A transient failure is retried with backoff, not poisoned; the later commands with its key
+// wait for it and are applied after it, in order, while commands with other keys go on: the
+// first command of erin fails until every command of frank, produced after it on the same
+// partition, is in the inbox.
+func TestTransientFailure_RetriedBlockingOnlyItsKey(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
-	fl := &flaky{fails: 3, next: f.cmds.Send}
+	fl := &flaky{next: f.cmds.Send}
+	fl.failing = func(c command.SendNotification) bool {
+		return c.Meta.CommandID == "erin-0" && len(f.inbox(t, "frank")) < 3
+	}
 	f.cmds.Send = fl
 	f.start(t, "")
-	for i := range 3 {
-		f.command(t, kafkabridge.Envelope{Type: kafkabridge.TypeSend, CommandID: fmt.Sprintf("t-%d", i), RecipientID: "erin", Content: fmt.Sprintf("In order, number %d", i), Category: "c"})
+	for _, who := range []string{"erin", "frank"} {
+		for i := range 3 {
+			b, _ := json.Marshal(kafkabridge.Envelope{Type: kafkabridge.TypeSend, CommandID: fmt.Sprintf("%s-%d", who, i), RecipientID: who, Content: fmt.Sprintf("In order, number %d", i), Category: "c"})
+			f.produce(t, f.cfg.CommandsTopic, who, string(b), nil)
+		}
 	}
 	views := f.waitInbox(t, "erin", 3)
 	for i, v := range views { // newest first
 		if want := fmt.Sprintf("In order, number %d", 2-i); v.Content != want {
-			t.Fatalf("inbox[%d] = %q, want %q (order broken)", i, v.Content, want)
+			t.Fatalf("inbox[%d] = %q, want %q (order of one key broken)", i, v.Content, want)
 		}
 	}
 	fl.mu.Lock()
-	calls := fl.calls
+	fails := fl.fails
 	fl.mu.Unlock()
-	if calls < 4 {
-		t.Fatalf("handler called %d times; the 3 injected failures were not retried", calls)
+	if fails == 0 {
+		t.Fatal("erin's first command never failed: frank's commands were applied before it was tried")
 	}
 	time.Sleep(500 * time.Millisecond)
 	if poisoned := consumeNow(t, f, f.cfg.PoisonTopic); len(poisoned) != 0 {
 		t.Fatalf("a transient failure was poisoned: %d messages", len(poisoned))
 	}
+}
+
+// committed is the group's committed offset of a partition (-1: none).
+func committed(t *testing.T, cl *kgo.Client, group, topic string, partition int32) int64 {
+	t.Helper()
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.Group = group
+	rt := kmsg.NewOffsetFetchRequestTopic()
+	rt.Topic, rt.Partitions = topic, []int32{partition}
+	req.Topics = append(req.Topics, rt)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatalf("offset fetch: %v", err)
+	}
+	for _, rt := range resp.Topics {
+		for _, p := range rt.Partitions {
+			if p.Partition == partition {
+				return p.Offset
+			}
+		}
+	}
+	return -1
 }
 
 // consumeNow reads what a topic holds right now.

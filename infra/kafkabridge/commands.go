@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/eventnotify/notify/app/command"
 	"github.com/eventnotify/notify/domain/notification"
+	"github.com/eventnotify/notify/infra/kafkasub"
 )
 
 // Command handler ports, declared where they are used.
@@ -147,9 +147,8 @@ func (h commandHandlers) decode(msg *message.Message, v any) error {
 func (h commandHandlers) meta(msg *message.Message, e Envelope) command.Meta {
 	id := first(e.CommandID, msg.Metadata.Get(HeaderCommandID), msg.UUID)
 	if id == "" {
-		partition, _ := kafka.MessagePartitionFromCtx(msg.Context())
-		offset, _ := kafka.MessagePartitionOffsetFromCtx(msg.Context())
-		id = fmt.Sprintf("%s/%d/%d", message.SubscribeTopicFromCtx(msg.Context()), partition, offset)
+		r, _ := kafkasub.RecordFromCtx(msg.Context())
+		id = fmt.Sprintf("%s/%d/%d", message.SubscribeTopicFromCtx(msg.Context()), r.Partition, r.Offset)
 	}
 	return command.Meta{CommandID: id, CorrelationID: first(e.CorrelationID, msg.Metadata.Get(HeaderCorrelationID))}
 }

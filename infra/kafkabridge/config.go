@@ -11,7 +11,10 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/xdg-go/scram"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+	xscram "github.com/xdg-go/scram"
 )
 
 // Config is how the bridge reaches Kafka and which topics it uses.
@@ -29,8 +32,15 @@ type Config struct {
 	PoisonTopic string
 	// MaxMessageBytes caps an incoming command; bigger ones are poison.
 	MaxMessageBytes int
-	SASL            SASL
-	TLS             TLS
+	// MaxInFlight caps the commands of one partition taken beyond its committed offset.
+	MaxInFlight int
+	// InstanceID makes the consumer a static group member (empty: a dynamic one).
+	InstanceID string
+	// StallAfter is how long a partition with lag may go without its committed offset moving
+	// before the bridge reports it stalled.
+	StallAfter time.Duration
+	SASL       SASL
+	TLS        TLS
 }
 
 // SASL authenticates to the brokers. An empty Mechanism means none.
@@ -56,6 +66,8 @@ const (
 	DefaultEventsTopic     = "notifications.events"
 	DefaultPoisonTopic     = "notifications.commands.poison"
 	DefaultMaxMessageBytes = 64 << 10
+	DefaultMaxInFlight     = 1024
+	DefaultStallAfter      = 30 * time.Second
 )
 
 func (c *Config) setDefaults() {
@@ -71,6 +83,12 @@ func (c *Config) setDefaults() {
 	def(&c.PoisonTopic, DefaultPoisonTopic)
 	if c.MaxMessageBytes <= 0 {
 		c.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.StallAfter <= 0 {
+		c.StallAfter = DefaultStallAfter
 	}
 }
 
@@ -109,22 +127,26 @@ func (c Config) producerConfig() (*sarama.Config, error) {
 	return sc, sc.Validate()
 }
 
-// consumerConfig: oldest offsets for a new group, offsets committed every 200 ms (only ever
-// those of handled messages), and short fetch waits so a quiet partition does not hold up
-// the connection's other requests.
-func (c Config) consumerConfig() (*sarama.Config, error) {
-	sc, err := c.clientConfig()
-	if err != nil {
-		return nil, err
+// consumerOptions are the kgo client settings of the command subscriber: SASL and TLS as the
+// producers have them.
+func (c Config) consumerOptions() ([]kgo.Opt, error) {
+	opts := []kgo.Opt{kgo.ClientID("notify")}
+	switch c.SASL.Mechanism {
+	case sarama.SASLTypePlaintext:
+		opts = append(opts, kgo.SASL(plain.Auth{User: c.SASL.User, Pass: c.SASL.Password}.AsMechanism()))
+	case sarama.SASLTypeSCRAMSHA256:
+		opts = append(opts, kgo.SASL(scram.Auth{User: c.SASL.User, Pass: c.SASL.Password}.AsSha256Mechanism()))
+	case sarama.SASLTypeSCRAMSHA512:
+		opts = append(opts, kgo.SASL(scram.Auth{User: c.SASL.User, Pass: c.SASL.Password}.AsSha512Mechanism()))
 	}
-	sc.Consumer.Return.Errors = true
-	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
-	sc.Consumer.Offsets.AutoCommit.Interval = 200 * time.Millisecond
-	sc.Consumer.MaxWaitTime = 100 * time.Millisecond
-	// A partition's records are handled one at a time, each after a durable append: let a
-	// full partition channel wait instead of pausing and re-fetching the partition.
-	sc.Consumer.MaxProcessingTime = time.Second
-	return sc, sc.Validate()
+	if c.TLS.Enabled {
+		tc, err := c.TLS.config()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, kgo.DialTLSConfig(tc))
+	}
+	return opts, nil
 }
 
 // clientConfig is what every client shares: version, metadata retries, SASL and TLS.
@@ -142,9 +164,9 @@ func (c Config) clientConfig() (*sarama.Config, error) {
 		sc.Net.SASL.Mechanism = sarama.SASLMechanism(c.SASL.Mechanism)
 		switch c.SASL.Mechanism {
 		case sarama.SASLTypeSCRAMSHA256:
-			sc.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &scramClient{hash: scram.HashGeneratorFcn(sha256.New)} }
+			sc.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &scramClient{hash: xscram.HashGeneratorFcn(sha256.New)} }
 		case sarama.SASLTypeSCRAMSHA512:
-			sc.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &scramClient{hash: scram.HashGeneratorFcn(sha512.New)} }
+			sc.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &scramClient{hash: xscram.HashGeneratorFcn(sha512.New)} }
 		}
 	}
 	if c.TLS.Enabled {
@@ -183,8 +205,8 @@ func (t TLS) config() (*tls.Config, error) {
 
 // scramClient runs a SCRAM conversation for sarama.
 type scramClient struct {
-	hash scram.HashGeneratorFcn
-	conv *scram.ClientConversation
+	hash xscram.HashGeneratorFcn
+	conv *xscram.ClientConversation
 }
 
 func (s *scramClient) Begin(user, password, authzID string) error {

@@ -1,16 +1,21 @@
-// Command kafkaload measures the Kafka path of a running notify: commands produced to the
-// commands topic until they are visible in the inbox read model.
+// Command kafkaload measures the Kafka path of a running notify: commands produced to a
+// commands topic until their effect is visible.
 //
-//   - throughput: produce -n commands as fast as possible, then wait until the projection has
-//     applied them all; rate = n / (last visible − first produced).
-//   - latency (-rate > 0): produce at a fixed rate; each command's event position is learnt
-//     from the events topic (its correlation-id is the command id) and the time it became
-//     visible from polling /readyz every millisecond for the projection's position.
+//   - drain (-rate 0): produce -n commands as fast as possible, then wait until the inbox
+//     projection has applied them all (polling /readyz); rate = n / (last applied − first
+//     produced).
+//   - latency (-rate > 0): first open one live stream (SSE) per recipient, then produce at a
+//     fixed rate; every command's content carries its produce time, and each stream notes, for
+//     every notification.sent it reads, the time since that command was produced.
 //
-// Loopback only, bounded by -n and -timeout.
+// -seed sends the original service's payload {recipientId, content, category} with no key and
+// no headers, as its producer (kafkajs) does; otherwise typed SendNotification envelopes keyed
+// by recipient. Loopback only, bounded by -n and -timeout.
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,133 +26,166 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+type options struct {
+	brokers, service, topic string
+	partitions              int32
+	n, rate, recipients     int
+	seed                    bool
+}
+
 func main() {
-	var (
-		brokers    = flag.String("brokers", "127.0.0.1:19092", "Kafka broker")
-		service    = flag.String("service", "http://127.0.0.1:18181", "notify base URL")
-		commands   = flag.String("commands-topic", "notifications.commands", "commands topic")
-		events     = flag.String("events-topic", "notifications.events", "events topic")
-		partitions = flag.Int("partitions", 16, "partitions to create the commands topic with")
-		n          = flag.Int("n", 50000, "commands to produce")
-		rate       = flag.Int("rate", 0, "commands per second (0: as fast as possible)")
-		timeout    = flag.Duration("timeout", 5*time.Minute, "give up after")
-	)
+	var o options
+	var partitions int
+	flag.StringVar(&o.brokers, "brokers", "127.0.0.1:19092", "Kafka broker")
+	flag.StringVar(&o.service, "service", "http://127.0.0.1:18181", "notify base URL")
+	flag.StringVar(&o.topic, "topic", "notifications.commands", "topic to produce to (created if missing)")
+	flag.IntVar(&partitions, "partitions", 1, "partitions to create the topic with")
+	flag.IntVar(&o.n, "n", 100000, "commands to produce")
+	flag.IntVar(&o.rate, "rate", 0, "commands per second (0: as fast as possible, and measure the drain rate)")
+	flag.IntVar(&o.recipients, "recipients", 100, "recipients the commands are spread over (each gets one live stream with -rate)")
+	flag.BoolVar(&o.seed, "seed", false, "send the original service's payload, without key or headers")
+	timeout := flag.Duration("timeout", 5*time.Minute, "give up after")
 	flag.Parse()
+	o.partitions = int32(partitions)
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	if err := run(ctx, *brokers, *service, *commands, *events, int32(*partitions), *n, *rate); err != nil {
+	if err := run(ctx, o); err != nil {
 		fmt.Fprintln(os.Stderr, "kafkaload:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, brokers, service, commandsTopic, eventsTopic string, partitions int32, n, rate int) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.ProducerLinger(time.Millisecond), kgo.RequiredAcks(kgo.AllISRAcks()))
+func run(ctx context.Context, o options) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(o.brokers), kgo.ProducerLinger(time.Millisecond), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.MaxBufferedRecords(1<<20))
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	if err := createTopic(ctx, cl, commandsTopic, partitions); err != nil {
+	if err := createTopic(ctx, cl, o.topic, o.partitions); err != nil {
 		return err
 	}
-	start, err := position(ctx, service)
+	tag := strconv.FormatInt(time.Now().UnixNano(), 36)
+	recipient := func(i int) string { return fmt.Sprintf("load-%s-%d", tag, i%o.recipients) }
+
+	var lat latencies
+	streamCtx, stopStreams := context.WithCancel(ctx)
+	defer stopStreams()
+	streamErr := make(chan error, o.recipients)
+	if o.rate > 0 {
+		var ready sync.WaitGroup
+		for r := range o.recipients {
+			ready.Add(1)
+			go func() {
+				err := listen(streamCtx, o.service+"/v1/recipients/"+recipient(r)+"/stream", &ready, lat.add)
+				if err != nil && streamCtx.Err() == nil {
+					streamErr <- err
+				}
+			}()
+		}
+		ready.Wait()
+		select {
+		case err := <-streamErr:
+			return fmt.Errorf("live stream: %w", err)
+		default:
+		}
+	}
+	start, err := position(ctx, o.service)
 	if err != nil {
 		return err
 	}
-	run := strconv.FormatInt(time.Now().UnixNano(), 36)
 
 	var (
-		mu       sync.Mutex
-		produced = make([]time.Time, n)
-		errs     = make(chan error, 1)
-		wg       sync.WaitGroup
+		wg      sync.WaitGroup
+		failed  atomic.Pointer[error]
+		payload = make([]byte, 0, 256)
 	)
-	var polls pollLog
-	pollCtx, stopPoll := context.WithCancel(ctx)
-	defer stopPoll()
-	if rate > 0 {
-		go polls.run(pollCtx, service)
-	}
-
 	first := time.Now()
-	for i := range n {
-		if rate > 0 { // pace by the clock: a ticker drops ticks when the loop falls behind
-			if wait := time.Until(first.Add(time.Duration(i) * time.Second / time.Duration(rate))); wait > 0 {
+	for i := range o.n {
+		if o.rate > 0 { // pace by the clock: a ticker drops ticks when the loop falls behind
+			if wait := time.Until(first.Add(time.Duration(i) * time.Second / time.Duration(o.rate))); wait > 0 {
 				time.Sleep(wait)
 			}
 		}
-		recipient := fmt.Sprintf("load-%d", i%1000)
-		body, _ := json.Marshal(map[string]string{
-			"type": "SendNotification", "commandId": fmt.Sprintf("%s-%d", run, i),
-			"recipientId": recipient, "content": fmt.Sprintf("Load test command %d", i), "category": "load",
-		})
+		rec := recipient(i)
+		content := fmt.Sprintf("kafkaload t=%d i=%d", time.Now().UnixNano(), i)
+		r := &kgo.Record{Topic: o.topic}
+		if o.seed {
+			payload, _ = json.Marshal(map[string]string{"recipientId": rec, "content": content, "category": "load"})
+		} else {
+			payload, _ = json.Marshal(map[string]string{"type": "SendNotification", "commandId": fmt.Sprintf("%s-%d", tag, i),
+				"recipientId": rec, "content": content, "category": "load"})
+			r.Key = []byte(rec)
+		}
+		r.Value = payload
 		wg.Add(1)
-		i := i
-		mu.Lock()
-		produced[i] = time.Now()
-		mu.Unlock()
-		cl.Produce(ctx, &kgo.Record{Topic: commandsTopic, Key: []byte(recipient), Value: body}, func(_ *kgo.Record, err error) {
+		cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
 			defer wg.Done()
 			if err != nil {
-				select {
-				case errs <- err:
-				default:
-				}
+				failed.CompareAndSwap(nil, &err)
 			}
 		})
 	}
 	wg.Wait()
-	select {
-	case err := <-errs:
-		return fmt.Errorf("produce: %w", err)
-	default:
+	if err := failed.Load(); err != nil {
+		return fmt.Errorf("produce: %w", *err)
 	}
 	producedAll := time.Since(first)
 
-	// Every command is one event: the projection reaches start+n when all are visible.
-	want := start + uint64(n)
-	var last time.Time
-	for {
-		p, err := position(ctx, service)
-		if err != nil {
-			return err
+	if o.rate == 0 {
+		// Every command is one event: the projection reaches start+n when all are applied.
+		want := start + uint64(o.n)
+		for {
+			p, err := position(ctx, o.service)
+			if err != nil {
+				return err
+			}
+			if p >= want {
+				break
+			}
+			time.Sleep(time.Millisecond)
 		}
-		if p >= want {
-			last = time.Now()
-			polls.record(last, p)
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
-	total := last.Sub(first)
-	fmt.Printf("commands: %d over %d partitions; produced in %v; all visible after %v: %.0f commands/s\n",
-		n, partitions, producedAll.Round(time.Millisecond), total.Round(time.Millisecond), float64(n)/total.Seconds())
-	if rate == 0 {
+		total := time.Since(first)
+		fmt.Printf("drain: %d commands to %s (%d partitions); produced in %v; all applied after %v: %.0f commands/s\n",
+			o.n, o.topic, o.partitions, producedAll.Round(time.Millisecond), total.Round(time.Millisecond), float64(o.n)/total.Seconds())
 		return nil
 	}
-	stopPoll()
-	positions, err := eventPositions(ctx, brokers, eventsTopic, run, n)
-	if err != nil {
-		return err
-	}
-	lat := make([]time.Duration, 0, n)
-	for i, p := range positions {
-		seen, ok := polls.firstAtLeast(p)
-		if !ok {
-			return fmt.Errorf("command %d at position %d never seen visible", i, p)
+	for lat.len() < o.n {
+		select {
+		case err := <-streamErr:
+			return fmt.Errorf("live stream: %w", err)
+		case <-ctx.Done():
+			return fmt.Errorf("%d of %d commands seen on the live streams before the timeout", lat.len(), o.n)
+		case <-time.After(5 * time.Millisecond):
 		}
-		lat = append(lat, seen.Sub(produced[i]))
 	}
-	slices.Sort(lat)
-	q := func(f float64) time.Duration { return lat[int(f*float64(len(lat)-1))].Round(100 * time.Microsecond) }
-	fmt.Printf("latency at %d commands/s, produce → visible in the inbox: p50 %v  p90 %v  p99 %v  max %v\n", rate, q(0.5), q(0.9), q(0.99), q(1))
+	total := time.Since(first)
+	d := lat.sorted()
+	q := func(f float64) time.Duration { return d[int(f*float64(len(d)-1))].Round(100 * time.Microsecond) }
+	fmt.Printf("latency: %d commands to %s at %d/s over %d streams, %.0f/s delivered; produce → seen on the live stream: p50 %v  p90 %v  p99 %v  max %v\n",
+		o.n, o.topic, o.rate, o.recipients, float64(o.n)/total.Seconds(), q(0.5), q(0.9), q(0.99), q(1))
 	return nil
+}
+
+type latencies struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (l *latencies) add(d time.Duration) { l.mu.Lock(); l.d = append(l.d, d); l.mu.Unlock() }
+func (l *latencies) len() int            { l.mu.Lock(); defer l.mu.Unlock(); return len(l.d) }
+func (l *latencies) sorted() []time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	slices.Sort(l.d)
+	return l.d
 }
 
 func createTopic(ctx context.Context, cl *kgo.Client, topic string, partitions int32) error {
@@ -186,76 +224,55 @@ func position(ctx context.Context, service string) (uint64, error) {
 	return p, nil
 }
 
-// pollLog records (time, projection position) every millisecond.
-type pollLog struct {
-	mu  sync.Mutex
-	at  []time.Time
-	pos []uint64
-}
-
-func (l *pollLog) run(ctx context.Context, service string) {
-	for ctx.Err() == nil {
-		if p, err := position(ctx, service); err == nil {
-			l.record(time.Now(), p)
+// listen reads one live stream, calling got with the latency of every notification.sent.
+func listen(ctx context.Context, url string, ready *sync.WaitGroup, got func(time.Duration)) error {
+	opened := false
+	defer func() {
+		if !opened {
+			ready.Done()
 		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
-func (l *pollLog) record(at time.Time, p uint64) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if n := len(l.pos); n > 0 && p < l.pos[n-1] {
-		return
-	}
-	l.at, l.pos = append(l.at, at), append(l.pos, p)
-}
-
-func (l *pollLog) firstAtLeast(p uint64) (time.Time, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	i, _ := slices.BinarySearch(l.pos, p)
-	if i == len(l.pos) {
-		return time.Time{}, false
-	}
-	return l.at[i], true
-}
-
-// eventPositions reads the events topic for this run's commands: command i → log position.
-func eventPositions(ctx context.Context, brokers, topic, run string, n int) ([]uint64, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	}()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	defer cl.Close()
-	out := make([]uint64, n)
-	found := 0
-	prefix := run + "-"
-	for found < n {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("found %d of %d events: %w", found, n, err)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s = %d", url, res.StatusCode)
+	}
+	sc := bufio.NewScanner(res.Body)
+	var event string
+	for sc.Scan() {
+		line := sc.Bytes()
+		switch {
+		case bytes.HasPrefix(line, []byte("event: ")):
+			event = string(line[7:])
+		case bytes.HasPrefix(line, []byte("data: ")) && event == "notification.sent":
+			now := time.Now()
+			_, rest, ok := bytes.Cut(line, []byte(`"content":"kafkaload t=`))
+			end := bytes.IndexByte(rest, ' ')
+			if !ok || end < 0 {
+				return fmt.Errorf("no produce time in %s", line)
+			}
+			t, err := strconv.ParseInt(string(rest[:end]), 10, 64)
+			if err != nil {
+				return err
+			}
+			got(now.Sub(time.Unix(0, t)))
+		case len(line) == 0:
+			if !opened { // the opening counts frame: subscribed
+				opened = true
+				ready.Done()
+			}
+			event = ""
 		}
-		fs.EachRecord(func(r *kgo.Record) {
-			var corr, pos string
-			for _, h := range r.Headers {
-				switch h.Key {
-				case "correlation-id":
-					corr = string(h.Value)
-				case "position":
-					pos = string(h.Value)
-				}
-			}
-			if len(corr) <= len(prefix) || corr[:len(prefix)] != prefix {
-				return
-			}
-			i, err1 := strconv.Atoi(corr[len(prefix):])
-			p, err2 := strconv.ParseUint(pos, 10, 64)
-			if err1 == nil && err2 == nil && i < n && out[i] == 0 {
-				out[i] = p
-				found++
-			}
-		})
 	}
-	return out, nil
+	if err := sc.Err(); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
 }
