@@ -78,10 +78,10 @@ type appendReq struct {
 // Open opens (creating if needed) the store file at path.
 func Open(path string, opts Options) (*Store, error) {
 	if opts.MaxGroup <= 0 {
-		opts.MaxGroup = 256
+		opts.MaxGroup = 1024
 	}
 	if opts.ReadBatch <= 0 {
-		opts.ReadBatch = 512
+		opts.ReadBatch = 2048
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout:        2 * time.Second, // another process holding the file lock

@@ -253,7 +253,11 @@ func applyTo(c *bolt.Bucket, name string, from, to eventstore.Position, fn func(
 	if at := decodePosition(cps.Get([]byte(name))); at != from {
 		return fmt.Errorf("inboxdb: %w: %s is at %d, not %d", projections.ErrMoved, name, at, from)
 	}
-	if err := fn(&txn{docs: c.Bucket(bucketDocs), byID: c.Bucket(bucketByID), counts: c.Bucket(bucketCounts)}); err != nil {
+	t := &txn{docs: c.Bucket(bucketDocs), byID: c.Bucket(bucketByID), counts: c.Bucket(bucketCounts)}
+	if err := fn(t); err != nil {
+		return err
+	}
+	if err := t.flush(); err != nil {
 		return err
 	}
 	return cps.Put([]byte(name), binary.BigEndian.AppendUint64(nil, uint64(to)))
@@ -334,12 +338,19 @@ func (s *Store) Count(_ context.Context, recipient string) (inbox.Counts, error)
 	return c, err
 }
 
-// txn is the inbox projection's view of one copy in one bbolt transaction.
-type txn struct{ docs, byID, counts *bolt.Bucket }
+// txn is the inbox projection's view of one copy in one bbolt transaction. A recipient's
+// counts are read once per transaction and written back by flush; the id a Get found missing
+// is remembered, so the Put of that new notification does not look for it again.
+type txn struct {
+	docs, byID, counts *bolt.Bucket
+	pending            map[string]*counts
+	missing            string
+}
 
 func (t *txn) Get(id string) (inbox.View, bool, error) {
 	key := t.byID.Get([]byte(id))
 	if key == nil {
+		t.missing = id
 		return inbox.View{}, false, nil
 	}
 	v, err := t.doc(key)
@@ -360,10 +371,15 @@ func (t *txn) doc(key []byte) (inbox.View, error) {
 }
 
 func (t *txn) Put(v inbox.View) error {
-	docs, byID, countsB := t.docs, t.byID, t.counts
+	docs, byID := t.docs, t.byID
 	key := docKey(v.RecipientID, v.Seq)
-	c := counts(decodeCounts(countsB.Get([]byte(v.RecipientID))))
-	if old := byID.Get([]byte(v.ID)); old != nil {
+	c := t.countsOf(v.RecipientID)
+	var old []byte
+	if v.ID != t.missing {
+		old = byID.Get([]byte(v.ID))
+	}
+	t.missing = ""
+	if old != nil {
 		prev, err := t.doc(old)
 		if err != nil {
 			return err
@@ -380,10 +396,31 @@ func (t *txn) Put(v inbox.View) error {
 	if err != nil {
 		return fmt.Errorf("inboxdb: encode %s: %w", v.ID, err)
 	}
-	if err := docs.Put(key, doc); err != nil {
-		return err
+	return docs.Put(key, doc)
+}
+
+// countsOf returns the recipient's counts as this transaction has them.
+func (t *txn) countsOf(recipient string) *counts {
+	if c, ok := t.pending[recipient]; ok {
+		return c
 	}
-	return countsB.Put([]byte(v.RecipientID), encodeCounts(c))
+	if t.pending == nil {
+		t.pending = map[string]*counts{}
+	}
+	c := counts(decodeCounts(t.counts.Get([]byte(recipient))))
+	t.pending[recipient] = &c
+	return &c
+}
+
+// flush writes the counts the transaction changed.
+func (t *txn) flush() error {
+	for r, c := range t.pending {
+		if err := t.counts.Put([]byte(r), encodeCounts(*c)); err != nil {
+			return err
+		}
+	}
+	t.pending = nil
+	return nil
 }
 
 type counts inbox.Counts

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
@@ -52,7 +51,7 @@ func build(cfg Config, cmds *Commands, log Log, checkpoints Checkpoints, logger 
 	if logger == nil {
 		logger = slog.Default()
 	}
-	wlog := watermill.NewSlogLoggerWithLevelMapping(logger.With("component", "kafka"), map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+	wlog := wmLogger{logger.With("component", "kafka")}
 	pc, err := cfg.producerConfig()
 	if err != nil {
 		return nil, fmt.Errorf("kafka producer config: %w", err)

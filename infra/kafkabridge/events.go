@@ -11,7 +11,6 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/google/uuid"
 
 	"github.com/eventnotify/notify/app/eventstore"
 	"github.com/eventnotify/notify/domain/notification"
@@ -43,16 +42,10 @@ const RelayCheckpoint = "kafka-events"
 
 const logTopic = "event-log"
 
-// wireEvent is one event inside a relay batch message.
-type wireEvent struct {
-	Stream   string          `json:"stream"`
-	Revision uint64          `json:"revision"`
-	Position uint64          `json:"position"`
-	ID       uuid.UUID       `json:"id"`
-	Type     string          `json:"type"`
-	Data     json.RawMessage `json:"data"`
-	Metadata json.RawMessage `json:"metadata,omitempty"`
-}
+// batchKey carries a relay message's events in its context. The log subscriber and the
+// handler run in one process; encoding the batch to JSON for the message's payload only to
+// decode it again cost more than publishing it.
+type batchKey struct{}
 
 // logSubscriber is a Watermill subscriber over the event log. Each message carries one batch
 // of the log; its ack saves the relay checkpoint, its nack redelivers the same batch, so the
@@ -144,15 +137,9 @@ func (s *logSubscriber) deliver(ctx context.Context, out chan<- *message.Message
 	if len(b.Events) == 0 {
 		return s.published(ctx, b.Position)
 	}
-	wire := make([]wireEvent, len(b.Events))
-	for i, e := range b.Events {
-		wire[i] = wireEvent{Stream: e.Stream, Revision: e.Revision, Position: uint64(e.Position), ID: e.ID, Type: e.Type, Data: e.Data, Metadata: e.Metadata}
-	}
-	payload, err := json.Marshal(wire)
-	if err != nil {
-		return fmt.Errorf("encode batch up to %d: %w", b.Position, err)
-	}
-	msg := message.NewMessage(watermill.NewUUID(), payload)
+	batchCtx := context.WithValue(context.Background(), batchKey{}, b.Events)
+	msg := message.NewMessage(watermill.NewUUID(), nil)
+	msg.SetContext(batchCtx)
 	for {
 		select {
 		case out <- msg:
@@ -164,6 +151,7 @@ func (s *logSubscriber) deliver(ctx context.Context, out chan<- *message.Message
 			return s.published(ctx, b.Position)
 		case <-msg.Nacked():
 			msg = msg.Copy()
+			msg.SetContext(batchCtx)
 			sleep(ctx, time.Second)
 		case <-ctx.Done():
 			return ctx.Err()
@@ -181,35 +169,45 @@ func (s *logSubscriber) Close() error {
 // eventsToKafka turns one log batch into the events topic's messages: the event data as
 // payload, keyed by recipient, with the headers of DESIGN.md §4.
 func eventsToKafka(msg *message.Message) ([]*message.Message, error) {
-	var batch []wireEvent
-	if err := json.Unmarshal(msg.Payload, &batch); err != nil {
-		return nil, fmt.Errorf("decode relay batch: %w", err)
+	batch, ok := msg.Context().Value(batchKey{}).([]eventstore.RecordedEvent)
+	if !ok {
+		return nil, permanent(fmt.Errorf("relay message %s carries no batch", msg.UUID))
 	}
 	out := make([]*message.Message, 0, len(batch))
 	for _, e := range batch {
-		var data struct {
-			RecipientID string `json:"recipientId"`
-		}
 		var md struct {
 			CorrelationID string `json:"correlationId"`
 			SchemaVersion int    `json:"schemaVersion"`
 		}
-		_ = json.Unmarshal(e.Data, &data)
 		_ = json.Unmarshal(e.Metadata, &md)
-		m := message.NewMessage(e.ID.String(), []byte(e.Data))
+		id := e.ID.String()
+		m := message.NewMessage(id, []byte(e.Data))
+		m.Metadata = make(message.Metadata, 8)
 		m.Metadata.Set(HeaderEventType, e.Type)
-		m.Metadata.Set(HeaderEventID, e.ID.String())
+		m.Metadata.Set(HeaderEventID, id)
 		m.Metadata.Set(HeaderStream, e.Stream)
 		m.Metadata.Set(HeaderRevision, strconv.FormatUint(e.Revision, 10))
-		m.Metadata.Set(HeaderPosition, strconv.FormatUint(e.Position, 10))
+		m.Metadata.Set(HeaderPosition, strconv.FormatUint(uint64(e.Position), 10))
 		m.Metadata.Set(HeaderSchemaVersion, strconv.Itoa(max(md.SchemaVersion, 1)))
 		if md.CorrelationID != "" {
 			m.Metadata.Set(HeaderCorrelationID, md.CorrelationID)
 		}
-		m.Metadata.Set(keyMetadata, data.RecipientID)
+		m.Metadata.Set(keyMetadata, recipientOf(e))
 		out = append(out, m)
 	}
 	return out, nil
+}
+
+// recipientOf is the recipient an event is about: every notification event carries it.
+func recipientOf(e eventstore.RecordedEvent) string {
+	if ev, err := notification.Decode(e.Type, e.Data); err == nil {
+		return ev.Recipient()
+	}
+	var data struct {
+		RecipientID string `json:"recipientId"`
+	}
+	_ = json.Unmarshal(e.Data, &data)
+	return data.RecipientID
 }
 
 func sleep(ctx context.Context, d time.Duration) {

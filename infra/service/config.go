@@ -1,6 +1,7 @@
 package service
 
 import (
+	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,6 +10,8 @@ import (
 	"math"
 	"net"
 	"os"
+	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -99,6 +102,21 @@ var settings = []setting{
 	{"kafka-max-message-bytes", "NOTIFY_KAFKA_MAX_MESSAGE_BYTES", strconv.Itoa(kafkabridge.DefaultMaxMessageBytes), "larger commands go to the poison topic", func(c *Config, v string) (err error) {
 		c.Kafka.MaxMessageBytes, err = strconv.Atoi(v)
 		if err == nil && c.Kafka.MaxMessageBytes <= 0 {
+			err = errors.New("must be positive")
+		}
+		return err
+	}, false},
+	{"kafka-max-in-flight", "NOTIFY_KAFKA_MAX_IN_FLIGHT", strconv.Itoa(kafkabridge.DefaultMaxInFlight), "commands of one partition handled at once (commands with one key always one after the other)", func(c *Config, v string) (err error) {
+		c.Kafka.MaxInFlight, err = strconv.Atoi(v)
+		if err == nil && c.Kafka.MaxInFlight <= 0 {
+			err = errors.New("must be positive")
+		}
+		return err
+	}, false},
+	{"kafka-instance-id", "NOTIFY_KAFKA_INSTANCE_ID", "", "static consumer-group membership id, so a restarted instance takes its partitions back at once; empty: derived from the host name and data dir; none: dynamic membership", str(func(c *Config) *string { return &c.Kafka.InstanceID }), false},
+	{"kafka-stall-after", "NOTIFY_KAFKA_STALL_AFTER", kafkabridge.DefaultStallAfter.String(), "a partition with lag whose committed offset has not moved for this long makes /readyz say degraded", func(c *Config, v string) (err error) {
+		c.Kafka.StallAfter, err = time.ParseDuration(v)
+		if err == nil && c.Kafka.StallAfter <= 0 {
 			err = errors.New("must be positive")
 		}
 		return err
@@ -298,7 +316,38 @@ flags (each has an environment twin, named after it):
 			return Config{}, fmt.Errorf("--%s / %s = %q: %w", s.flag, s.env, *values[i], err)
 		}
 	}
+	switch c.Kafka.InstanceID {
+	case "none":
+		c.Kafka.InstanceID = ""
+	case "":
+		c.Kafka.InstanceID = defaultInstanceID(c.DataDir)
+	default:
+		if !validInstanceID.MatchString(c.Kafka.InstanceID) {
+			return Config{}, fmt.Errorf("--kafka-instance-id / NOTIFY_KAFKA_INSTANCE_ID = %q: want 1 to 200 characters of [A-Za-z0-9._-]", c.Kafka.InstanceID)
+		}
+	}
 	return c, c.validate()
+}
+
+var (
+	validInstanceID  = regexp.MustCompile(`^[A-Za-z0-9._-]{1,200}$`)
+	instanceIDUnsafe = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+)
+
+// defaultInstanceID names this instance in the consumer group after its host and data dir:
+// stable across restarts, distinct for two instances on one host (each has its own data dir).
+func defaultInstanceID(dataDir string) string {
+	host, _ := os.Hostname()
+	host = instanceIDUnsafe.ReplaceAllString(host, "_")
+	if host == "" {
+		host = "host"
+	}
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		abs = dataDir
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return fmt.Sprintf("notify-%.64s-%x", host, sum[:4])
 }
 
 func (c Config) validate() error {

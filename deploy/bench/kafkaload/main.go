@@ -150,7 +150,7 @@ func run(ctx context.Context, o options) error {
 			if p >= want {
 				break
 			}
-			time.Sleep(time.Millisecond)
+			time.Sleep(10 * time.Millisecond)
 		}
 		total := time.Since(first)
 		fmt.Printf("drain: %d commands to %s (%d partitions); produced in %v; all applied after %v: %.0f commands/s\n",
