@@ -133,6 +133,10 @@ func (r *Runner[Tx]) follow(ctx context.Context) error {
 	})
 }
 
+// coalesce is how many decoded batches the applier may find waiting and apply in one
+// transaction: when it falls behind, its transactions grow instead of its lag.
+const coalesce = 8
+
 // decoded is a batch with its events decoded.
 type decoded struct {
 	b      eventstore.Batch
@@ -140,20 +144,38 @@ type decoded struct {
 }
 
 // pipeline follows the log in two stages: the subscription decodes each batch and hands it
-// to an applier goroutine, which applies it while the next one is read and decoded. The first
+// to an applier goroutine, which applies it (with any others already waiting) while the next
+// one is read and decoded. The first
 // failure of either stage stops both; the checkpoint says where to resume.
 func (r *Runner[Tx]) pipeline(ctx context.Context, from eventstore.Position) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	batches := make(chan decoded, 2)
+	batches := make(chan decoded, coalesce)
 	applied := make(chan error, 1)
 	go func() {
 		last := from
+		group := make([]decoded, 0, coalesce)
 		for d := range batches {
-			err := r.store.Apply(ctx, r.p.Name, last, d.b.Position, func(tx Tx) error {
-				for i, e := range d.b.Events {
-					if err := r.p.Fold(tx, e, d.values[i]); err != nil {
-						return fmt.Errorf("apply %s at position %d: %w", e.Type, e.Position, err)
+			group = append(group[:0], d)
+		more:
+			for len(group) < coalesce {
+				select {
+				case d, ok := <-batches:
+					if !ok {
+						break more
+					}
+					group = append(group, d)
+				default:
+					break more
+				}
+			}
+			to := group[len(group)-1].b.Position
+			err := r.store.Apply(ctx, r.p.Name, last, to, func(tx Tx) error {
+				for _, d := range group {
+					for i, e := range d.b.Events {
+						if err := r.p.Fold(tx, e, d.values[i]); err != nil {
+							return fmt.Errorf("apply %s at position %d: %w", e.Type, e.Position, err)
+						}
 					}
 				}
 				return nil
@@ -163,8 +185,8 @@ func (r *Runner[Tx]) pipeline(ctx context.Context, from eventstore.Position) err
 				applied <- err
 				return
 			}
-			last = d.b.Position
-			r.advance(d.b.Position)
+			last = to
+			r.advance(to)
 		}
 		applied <- nil
 	}()

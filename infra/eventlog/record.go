@@ -15,7 +15,9 @@ import (
 //
 // previous is the position of the stream's event before this one (unused at revision 0):
 // the records of a stream form a chain from its last event back to its first.
-func appendRecord(b []byte, stream string, rev, prev uint64, e eventstore.EventData, created time.Time) []byte {
+//
+// data and meta are the record's data and metadata (they alias b).
+func appendRecord(b []byte, stream string, rev, prev uint64, e eventstore.EventData, created time.Time) (rec, data, meta []byte) {
 	b = binary.AppendUvarint(b, uint64(len(stream)))
 	b = append(b, stream...)
 	b = binary.AppendUvarint(b, rev)
@@ -24,10 +26,13 @@ func appendRecord(b []byte, stream string, rev, prev uint64, e eventstore.EventD
 	b = binary.AppendUvarint(b, uint64(len(e.Type)))
 	b = append(b, e.Type...)
 	b = binary.AppendUvarint(b, uint64(len(e.Data)))
+	dataAt := len(b)
 	b = append(b, e.Data...)
 	b = binary.AppendUvarint(b, uint64(len(e.Metadata)))
+	metaAt := len(b)
 	b = append(b, e.Metadata...)
-	return binary.AppendVarint(b, created.UnixNano())
+	b = binary.AppendVarint(b, created.UnixNano())
+	return b, b[dataAt : dataAt+len(e.Data) : dataAt+len(e.Data)], b[metaAt : metaAt+len(e.Metadata) : metaAt+len(e.Metadata)]
 }
 
 var errCorrupt = errors.New("eventlog: corrupt record")

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,6 +65,14 @@ type Store struct {
 	head    atomic.Uint64
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced after every commit
+
+	// tail holds the latest committed events, positions tailFirst on, as written: a caught-up
+	// subscriber (the projection, the live hub, the Kafka relay: each reads every event)
+	// takes them from here instead of decoding bbolt's copy again.
+	tailMu    sync.RWMutex
+	tail      []eventstore.RecordedEvent
+	tailFirst uint64
+	written   []eventstore.RecordedEvent // the writer's buffer for a commit's events
 }
 
 type appendReq struct {
@@ -116,7 +125,7 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("init event log %s: %w", path, err)
 	}
-	s := &Store{db: db, opts: opts, ix: ix, appends: make(chan *appendReq, opts.MaxGroup), closing: make(chan struct{}), changed: make(chan struct{})}
+	s := &Store{db: db, opts: opts, ix: ix, appends: make(chan *appendReq, opts.MaxGroup), closing: make(chan struct{}), changed: make(chan struct{}), tailFirst: head + 1}
 	s.head.Store(head)
 	s.writerWG.Add(1)
 	go s.writer()
@@ -242,7 +251,7 @@ func (s *Store) failPending() {
 func (s *Store) commit(group []*appendReq) {
 	head := s.head.Load()
 	now := time.Now().UTC()
-	w := txWriter{ix: s.ix, pending: map[string]tail{}}
+	w := txWriter{ix: s.ix, pending: map[string]tail{}, written: s.written[:0]}
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		w.log = tx.Bucket(bucketLog)
 		w.log.FillPercent = 1 // append-only keys: pack pages full
@@ -272,6 +281,8 @@ func (s *Store) commit(group []*appendReq) {
 		}
 		return
 	}
+	s.keepTail(w.written)
+	s.written = w.written[:0]
 	s.head.Store(head)
 	for _, r := range group {
 		close(r.done)
@@ -314,6 +325,7 @@ type txWriter struct {
 	log     *bolt.Bucket
 	ix      *index
 	pending map[string]tail
+	written []eventstore.RecordedEvent // what the commit appends, for the tail
 }
 
 // tailOf finds a stream's tail as this commit sees it. The writer is the index's only
@@ -343,10 +355,15 @@ func (w *txWriter) apply(r *appendReq, head *uint64, now time.Time) (eventstore.
 	for _, e := range r.events {
 		*head++
 		// bbolt keeps the slices until commit: every record gets its own buffer.
-		rec := appendRecord(make([]byte, 0, 80+len(r.stream)+len(e.Type)+len(e.Data)+len(e.Metadata)), r.stream, rev, prev, e, now)
+		rec, data, meta := appendRecord(make([]byte, 0, 80+len(r.stream)+len(e.Type)+len(e.Data)+len(e.Metadata)), r.stream, rev, prev, e, now)
 		if err := w.log.Put(u64(*head), rec); err != nil {
 			return eventstore.AppendResult{}, err
 		}
+		// The tail's data aliases the record, which nothing changes once it is committed.
+		w.written = append(w.written, eventstore.RecordedEvent{
+			Stream: r.stream, Revision: rev, Position: eventstore.Position(*head), ID: e.ID, Type: e.Type,
+			Data: data, Metadata: meta, Created: now,
+		})
 		prev = *head
 		rev++
 	}
@@ -528,8 +545,52 @@ func (s *Store) Subscribe(ctx context.Context, from eventstore.Position, filter 
 	}
 }
 
+// tailSize is how many of the latest events the tail keeps (it holds up to twice as many).
+func (s *Store) tailSize() int { return 4 * s.opts.ReadBatch }
+
+// keepTail adds a commit's events to the tail, dropping the oldest beyond its size.
+func (s *Store) keepTail(written []eventstore.RecordedEvent) {
+	s.tailMu.Lock()
+	defer s.tailMu.Unlock()
+	if len(s.tail)+len(written) > 2*s.tailSize() {
+		drop := min(len(s.tail), len(s.tail)+len(written)-s.tailSize())
+		n := copy(s.tail, s.tail[drop:])
+		clear(s.tail[n:])
+		s.tail = s.tail[:n]
+		s.tailFirst += uint64(drop)
+	}
+	s.tail = append(s.tail, written...)
+}
+
+// readTail reads the events after from as readAll does, from the tail; ok is false when the
+// tail no longer holds the event after from.
+func (s *Store) readTail(from eventstore.Position, prefix string) (b eventstore.Batch, ok bool) {
+	s.tailMu.RLock()
+	defer s.tailMu.RUnlock()
+	if uint64(from)+1 < s.tailFirst {
+		return b, false
+	}
+	b.Position = from
+	scanned := 0
+	for i := int(uint64(from) + 1 - s.tailFirst); i < len(s.tail); i++ {
+		if len(b.Events) >= s.opts.ReadBatch || scanned >= 16*s.opts.ReadBatch {
+			break
+		}
+		scanned++
+		e := s.tail[i]
+		b.Position = e.Position
+		if strings.HasPrefix(e.Stream, prefix) {
+			b.Events = append(b.Events, e)
+		}
+	}
+	return b, true
+}
+
 // readAll scans the log after from, keeping up to ReadBatch matching events.
 func (s *Store) readAll(from eventstore.Position, filter eventstore.Filter) (eventstore.Batch, error) {
+	if b, ok := s.readTail(from, filter.StreamPrefix); ok {
+		return b, nil
+	}
 	b := eventstore.Batch{Position: from}
 	prefix := []byte(filter.StreamPrefix)
 	err := s.db.View(func(tx *bolt.Tx) error {

@@ -1,7 +1,11 @@
 package eventlog_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"reflect"
+	"time"
 	"path/filepath"
 	"testing"
 
@@ -57,5 +61,70 @@ func TestReopenKeepsLogAndHead(t *testing.T) {
 	next, err := s.Append(ctx, "s-1", eventstore.Exact(0), eventstore.EventData{ID: uuid.New(), Type: "T"})
 	if err != nil || next.Position != res.Position+1 {
 		t.Fatalf("append after reopen = %+v, %v; want position %d", next, err, res.Position+1)
+	}
+}
+
+// subscribeAll reads every event after from that matches prefix, until the head.
+func subscribeAll(t *testing.T, s *eventlog.Store, from eventstore.Position, prefix string) []eventstore.RecordedEvent {
+	t.Helper()
+	var got []eventstore.RecordedEvent
+	if from >= s.Head() {
+		return got
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	err := s.Subscribe(ctx, from, eventstore.Filter{StreamPrefix: prefix}, func(_ context.Context, b eventstore.Batch) error {
+		got = append(got, b.Events...)
+		if b.Position >= s.Head() {
+			cancel()
+		}
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("subscribe from %d (head %d): %v after %d events", from, s.Head(), err, len(got))
+	}
+	return got
+}
+
+// Caught-up subscribers read the latest events from memory (the tail) instead of the file;
+// what they get is exactly what the file holds, from any position: behind the tail, at its
+// oldest event, inside it, filtered or not.
+func TestSubscribe_FromTheTailAsFromTheFile(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "events.db")
+	s, err := eventlog.Open(path, eventlog.Options{ReadBatch: 4}) // the tail keeps 16 to 32 events
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	for i := range 100 {
+		stream := fmt.Sprintf("a-%d", i%7)
+		if i%3 == 0 {
+			stream = fmt.Sprintf("b-%d", i)
+		}
+		data := eventstore.EventData{ID: uuid.New(), Type: "T", Data: fmt.Appendf(nil, `{"i":%d}`, i), Metadata: []byte(`{"m":1}`)}
+		if _, err := s.Append(ctx, stream, eventstore.Any, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	live := map[string][]eventstore.RecordedEvent{}
+	froms := []eventstore.Position{0, 50, 67, 70, 90, 99, 100}
+	for _, from := range froms {
+		for _, prefix := range []string{"", "a-"} {
+			live[fmt.Sprint(from, prefix)] = subscribeAll(t, s, from, prefix)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	reopened := open(t, path) // its tail is empty: everything comes from the file
+	for _, from := range froms {
+		for _, prefix := range []string{"", "a-"} {
+			want := subscribeAll(t, reopened, from, prefix)
+			if got := live[fmt.Sprint(from, prefix)]; !reflect.DeepEqual(got, want) {
+				t.Fatalf("from %d, prefix %q: %d events before the reopen, %d from the file (first difference in %v vs %v)",
+					from, prefix, len(got), len(want), got, want)
+			}
+		}
 	}
 }

@@ -93,10 +93,12 @@ type commandHandlers struct {
 	maxBytes int
 }
 
+var seedFields = []string{"recipientId", "content", "category"}
+
 // seed handles the original service's send payload.
 func (h commandHandlers) seed(msg *message.Message) error {
 	var p SeedPayload
-	if err := h.decode(msg, &p); err != nil {
+	if err := h.decode(msg, &p, seedFields, &p.RecipientID, &p.Content, &p.Category); err != nil {
 		return err
 	}
 	_, err := h.cmds.Send.Handle(msg.Context(), command.SendNotification{
@@ -105,10 +107,12 @@ func (h commandHandlers) seed(msg *message.Message) error {
 	return err
 }
 
+var envelopeFields = []string{"type", "commandId", "correlationId", "notificationId", "recipientId", "content", "category"}
+
 // typed handles a command envelope.
 func (h commandHandlers) typed(msg *message.Message) error {
 	var e Envelope
-	if err := h.decode(msg, &e); err != nil {
+	if err := h.decode(msg, &e, envelopeFields, &e.Type, &e.CommandID, &e.CorrelationID, &e.NotificationID, &e.RecipientID, &e.Content, &e.Category); err != nil {
 		return err
 	}
 	ctx, meta := msg.Context(), h.meta(msg, e)
@@ -128,9 +132,17 @@ func (h commandHandlers) typed(msg *message.Message) error {
 	return err
 }
 
-func (h commandHandlers) decode(msg *message.Message, v any) error {
+// decode reads the payload into v, whose string fields are fields (named names): by the
+// fast path when it applies, else by encoding/json.
+func (h commandHandlers) decode(msg *message.Message, v any, names []string, fields ...*string) error {
 	if len(msg.Payload) > h.maxBytes {
 		return permanent(fmt.Errorf("message of %d bytes exceeds the limit of %d", len(msg.Payload), h.maxBytes))
+	}
+	if decodeFlat(msg.Payload, names, fields) {
+		return nil
+	}
+	for _, f := range fields {
+		*f = "" // the fast path may have set some before it gave up
 	}
 	if err := json.Unmarshal(msg.Payload, v); err != nil {
 		var typ *json.UnmarshalTypeError
