@@ -3,8 +3,8 @@ package eventlog_test
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/google/uuid"

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
-	"time"
 	"path/filepath"
+	"reflect"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 

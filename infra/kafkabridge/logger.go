@@ -29,7 +29,9 @@ func (w wmLogger) Error(msg string, err error, fields watermill.LogFields) {
 }
 func (w wmLogger) Info(msg string, fields watermill.LogFields)  { w.log(slog.LevelDebug, msg, fields) }
 func (w wmLogger) Debug(msg string, fields watermill.LogFields) { w.log(slog.LevelDebug, msg, fields) }
-func (w wmLogger) Trace(msg string, fields watermill.LogFields) { w.log(slog.LevelDebug-4, msg, fields) }
+func (w wmLogger) Trace(msg string, fields watermill.LogFields) {
+	w.log(slog.LevelDebug-4, msg, fields)
+}
 
 func (w wmLogger) With(fields watermill.LogFields) watermill.LoggerAdapter {
 	args := make([]any, 0, 2*len(fields))
