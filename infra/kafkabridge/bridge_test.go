@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -554,4 +557,104 @@ func consumeNow(t *testing.T, f *fixture, topic string) []*kgo.Record {
 		cancel()
 	}
 	return got
+}
+
+// gauge records how many calls run at once, and the most seen.
+type gauge struct{ now, max atomic.Int64 }
+
+func (g *gauge) enter() {
+	n := g.now.Add(1)
+	for m := g.max.Load(); n > m && !g.max.CompareAndSwap(m, n); m = g.max.Load() {
+	}
+}
+
+type counted[C any] struct {
+	g    *gauge
+	next interface {
+		Handle(context.Context, C) (command.Result, error)
+	}
+}
+
+func (c counted[C]) Handle(ctx context.Context, cmd C) (command.Result, error) {
+	c.g.enter()
+	defer c.g.now.Add(-1)
+	return c.next.Handle(ctx, cmd)
+}
+
+// Order per key: 1,000 notifications each sent, read, unread and canceled, the 4,000 commands
+// interleaved at random on one partition and keyed by notification id. Every notification's
+// history is in the order its commands were produced, while commands of different
+// notifications were handled concurrently.
+func TestOrderPerKey_InterleavedCommandsOnOnePartition(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	g := &gauge{}
+	f.cmds = kafkabridge.Commands{
+		Send:   counted[command.SendNotification]{g, f.cmds.Send},
+		Read:   counted[command.ReadNotification]{g, f.cmds.Read},
+		Unread: counted[command.UnreadNotification]{g, f.cmds.Unread},
+		Cancel: counted[command.CancelNotification]{g, f.cmds.Cancel},
+	}
+	f.start(t, "")
+	const n = 1000
+	steps := []string{kafkabridge.TypeSend, kafkabridge.TypeRead, kafkabridge.TypeUnread, kafkabridge.TypeCancel}
+	ids := make([]string, n)
+	next := make([]int, n) // the next step of each notification
+	for i := range ids {
+		ids[i] = uuid.NewString()
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	var records []*kgo.Record
+	for pending := n; pending > 0; {
+		i := rng.IntN(n)
+		if next[i] == len(steps) {
+			continue
+		}
+		e := kafkabridge.Envelope{Type: steps[next[i]], CommandID: fmt.Sprintf("%s-%d", ids[i], next[i]), NotificationID: ids[i]}
+		if next[i] == 0 {
+			e.RecipientID, e.Content, e.Category = fmt.Sprintf("ordered-%d", i%10), fmt.Sprintf("Notification number %d", i), "c"
+		}
+		b, _ := json.Marshal(e)
+		records = append(records, &kgo.Record{Topic: f.cfg.CommandsTopic, Key: []byte(ids[i]), Value: b})
+		if next[i]++; next[i] == len(steps) {
+			pending--
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := f.client.ProduceSync(ctx, records...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "every notification canceled", func() error {
+		canceled := 0
+		for r := range 10 {
+			for _, v := range f.inbox(t, fmt.Sprintf("ordered-%d", r)) {
+				if v.Status == inbox.StatusCanceled {
+					canceled++
+				}
+			}
+		}
+		if canceled != n {
+			return fmt.Errorf("%d of %d canceled", canceled, n)
+		}
+		return nil
+	})
+	want := []string{notification.TypeSent, notification.TypeRead, notification.TypeUnread, notification.TypeCanceled}
+	for _, id := range ids {
+		recs, err := f.log.ReadStream(context.Background(), notification.Stream(id), 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make([]string, len(recs))
+		for i, r := range recs {
+			got[i] = r.Type
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("notification %s: history %v, want %v", id, got, want)
+		}
+	}
+	if g.max.Load() < 2 {
+		t.Fatalf("at most %d command handled at a time: no concurrency on the partition", g.max.Load())
+	}
+	t.Logf("%d commands, at most %d handled at once", len(records), g.max.Load())
 }
