@@ -133,6 +133,22 @@ func (b *Bridge) closeClients() {
 	}
 }
 
+// Partitions reports the command partitions this instance consumes.
+func (b *Bridge) Partitions() []kafkasub.PartitionStats { return b.sub.Stats() }
+
+// Stalled returns the command partitions that have lag but whose watermark has not moved for
+// StallAfter: a command that keeps failing with a transient error (the event store down, the
+// poison topic unwritable) holds its partition's offset, and this says so.
+func (b *Bridge) Stalled(now time.Time) []kafkasub.PartitionStats {
+	var out []kafkasub.PartitionStats
+	for _, p := range b.sub.Stats() {
+		if p.Lag > 0 && now.Sub(p.Advanced) >= b.stall {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // Running is closed once every handler has subscribed.
 func (b *Bridge) Running() chan struct{} { return b.router.Running() }
 

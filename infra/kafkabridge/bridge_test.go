@@ -112,7 +112,7 @@ func newFixture(t *testing.T, tune func(*kafkabridge.Config), client ...*kgo.Cli
 }
 
 // start runs a bridge (with its own consumer group name if group != "") until the test ends.
-func (f *fixture) start(t *testing.T, group string) {
+func (f *fixture) start(t *testing.T, group string) *kafkabridge.Bridge {
 	t.Helper()
 	cfg := f.cfg
 	if group != "" {
@@ -137,6 +137,7 @@ func (f *fixture) start(t *testing.T, group string) {
 			t.Errorf("bridge stopped with %v", err)
 		}
 	})
+	return b
 }
 
 // produce writes one record and returns it as the broker stored it (partition, offset).
@@ -512,6 +513,37 @@ func TestTransientFailure_RetriedBlockingOnlyItsKey(t *testing.T) {
 	if poisoned := consumeNow(t, f, f.cfg.PoisonTopic); len(poisoned) != 0 {
 		t.Fatalf("a transient failure was poisoned: %d messages", len(poisoned))
 	}
+}
+
+// A command that keeps failing holds its partition's watermark: once that has lasted
+// StallAfter with lag behind it, the bridge reports the partition stalled, and it stops
+// when the command goes through.
+func TestStalledPartition_ReportedUntilItMoves(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, func(c *kafkabridge.Config) { c.StallAfter = 300 * time.Millisecond })
+	var release atomic.Bool
+	fl := &flaky{next: f.cmds.Send}
+	fl.failing = func(c command.SendNotification) bool { return c.Meta.CommandID == "stuck" && !release.Load() }
+	f.cmds.Send = fl
+	b := f.start(t, "")
+	b2, _ := json.Marshal(kafkabridge.Envelope{Type: kafkabridge.TypeSend, CommandID: "stuck", RecipientID: "hal", Content: "Held up for a while", Category: "c"})
+	src := f.produce(t, f.cfg.CommandsTopic, "hal", string(b2), nil)
+	eventually(t, "the partition reported stalled", func() error {
+		for _, p := range b.Stalled(time.Now()) {
+			if p.Topic == f.cfg.CommandsTopic && p.Partition == src.Partition && p.Watermark == src.Offset && p.Lag >= 1 {
+				return nil
+			}
+		}
+		return fmt.Errorf("stalled: %+v", b.Stalled(time.Now()))
+	})
+	release.Store(true)
+	f.waitInbox(t, "hal", 1)
+	eventually(t, "no partition stalled", func() error {
+		if s := b.Stalled(time.Now()); len(s) > 0 {
+			return fmt.Errorf("still stalled: %+v", s)
+		}
+		return nil
+	})
 }
 
 // committed is the group's committed offset of a partition (-1: none).

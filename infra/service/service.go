@@ -28,6 +28,7 @@ import (
 	"github.com/eventnotify/notify/infra/httpapi"
 	"github.com/eventnotify/notify/infra/inboxdb"
 	"github.com/eventnotify/notify/infra/kafkabridge"
+	"github.com/eventnotify/notify/infra/kafkasub"
 	"github.com/eventnotify/notify/infra/metrics"
 	"github.com/eventnotify/notify/infra/pgread"
 	"github.com/eventnotify/notify/projections"
@@ -126,11 +127,14 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		Unread: metrics.Command(reg, "unread", command.NewUnreadNotificationHandler(appends, nil)),
 		Cancel: metrics.Command(reg, "cancel", command.NewCancelNotificationHandler(appends, nil)),
 	}
-	stopBridge, err := startBridge(cfg, cmds, log, log.checkpoints, rm.lead, logger)
+	bridge, stopBridge, err := startBridge(cfg, cmds, log, log.checkpoints, rm.lead, logger)
 	if err != nil {
 		return err
 	}
 	defer stopBridge()
+	if bridge != nil {
+		reg.WatchConsumer(bridge.Partitions)
+	}
 
 	hub := live.NewHub(log, startHead, live.Options{Ring: cfg.SSE.Ring, MaxPerRecipient: cfg.SSE.MaxPerRecipient, MaxClients: cfg.SSE.MaxClients, Logger: logger})
 	hubCtx, stopHub := context.WithCancel(context.Background())
@@ -181,7 +185,14 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 			if err != nil {
 				return nil, fmt.Errorf("event store unreachable: %w", err)
 			}
-			return map[string]any{"logHead": head, "projections": map[string]any{inbox.Name: p}}, nil
+			details := map[string]any{"logHead": head, "projections": map[string]any{inbox.Name: p}}
+			if bridge != nil {
+				details["kafka"] = kafkaReadiness(bridge.Stalled(time.Now()))
+				if details["kafka"].(kafkaStatus).Status != "ok" {
+					details["status"] = "degraded"
+				}
+			}
+			return details, nil
 		},
 		Logger:        logger,
 		Metrics:       reg,
@@ -406,10 +417,10 @@ func openReadModel(ctx context.Context, cfg Config, logger *slog.Logger) (*readM
 // in-flight commands to finish. With lead (several instances sharing a read model), every
 // instance consumes commands but only the one leading "kafka-relay" relays events, so each
 // event is published once (again after a takeover, from the shared checkpoint).
-func startBridge(cfg Config, cmds kafkabridge.Commands, log kafkabridge.Log, cps kafkabridge.Checkpoints, lead leader, logger *slog.Logger) (func(), error) {
+func startBridge(cfg Config, cmds kafkabridge.Commands, log kafkabridge.Log, cps kafkabridge.Checkpoints, lead leader, logger *slog.Logger) (*kafkabridge.Bridge, func(), error) {
 	if len(cfg.Kafka.Brokers) == 0 {
 		logger.Info("no Kafka brokers configured: commands arrive over HTTP only, events are not published")
-		return func() {}, nil
+		return nil, func() {}, nil
 	}
 	relayLog := log
 	if lead != nil {
@@ -417,7 +428,7 @@ func startBridge(cfg Config, cmds kafkabridge.Commands, log kafkabridge.Log, cps
 	}
 	b, err := kafkabridge.New(cfg.Kafka, cmds, relayLog, cps, logger)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -449,13 +460,36 @@ func startBridge(cfg Config, cmds kafkabridge.Commands, log kafkabridge.Log, cps
 		}()
 	}
 	k := cfg.Kafka
-	logger.Info("kafka bridge started", "brokers", k.Brokers, "group", k.Group, "commands_from", []string{k.SendTopic, k.CommandsTopic},
+	logger.Info("kafka bridge started", "brokers", k.Brokers, "group", k.Group, "instance_id", k.InstanceID, "commands_from", []string{k.SendTopic, k.CommandsTopic},
 		"events_to", k.EventsTopic, "poison_to", k.PoisonTopic, "sasl", k.SASL.Mechanism, "tls", k.TLS.Enabled)
-	return func() {
+	return b, func() {
 		cancel()
 		<-done
 		logger.Info("kafka bridge stopped")
 	}, nil
+}
+
+// kafkaStatus is the Kafka part of /readyz: degraded while a command partition is stalled.
+type kafkaStatus struct {
+	Status  string             `json:"status"`
+	Stalled []stalledPartition `json:"stalled,omitempty"`
+}
+
+type stalledPartition struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Lag       int64  `json:"lag"`
+	Offset    int64  `json:"offset"`
+	Since     string `json:"since"`
+}
+
+func kafkaReadiness(stalled []kafkasub.PartitionStats) kafkaStatus {
+	st := kafkaStatus{Status: "ok"}
+	for _, p := range stalled {
+		st.Status = "degraded"
+		st.Stalled = append(st.Stalled, stalledPartition{Topic: p.Topic, Partition: p.Partition, Lag: p.Lag, Offset: p.Watermark, Since: p.Advanced.UTC().Format(time.RFC3339)})
+	}
+	return st
 }
 
 func servePprof(addr string, logger *slog.Logger) (func(), error) {
