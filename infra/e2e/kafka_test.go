@@ -8,12 +8,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/eventnotify/notify/app/eventstore"
 	"github.com/eventnotify/notify/domain/notification"
@@ -128,45 +131,84 @@ func TestKafka_CommandsInEventsOut(t *testing.T) {
 	}
 }
 
-// SIGKILL in the middle of a stream of commands, then a restart: every command produced is
-// applied exactly once (the log holds one event per command id), and the inbox shows them all.
-func TestKafka_KillDuringCommandStreamLosesAndDuplicatesNothing(t *testing.T) {
+// Three SIGKILLs while 100,000 commands flow on the seed's one-partition topic, produced
+// as its producer does (no key, no id: the command id is topic/partition/offset). At each kill
+// the group's committed offset never passed a command whose event is not in the log; each
+// restarted instance (static membership, the default) consumes again at once instead of after
+// the dead member's session timeout; at the end every command produced exactly one event and
+// the inbox counts them all.
+func TestKafka_ThreeKillsDuring100kCommandsLoseAndDuplicateNothing(t *testing.T) {
 	t.Parallel()
 	broker, topics, flags := kafkaEnv(t)
+	group := flags[slices.Index(flags, "--kafka-group")+1]
 	dir, addr := t.TempDir(), freePort(t)
-	s := startWithArgs(t, dir, addr, flags)
-	const n, recipients = 3000, 10
+	const n, recipients = 100_000, 100
+	prefix := "kill-" + topics["send"][3:11]
 	lines := make([]string, n)
 	for i := range lines {
-		r := fmt.Sprintf("kill-%s-%d", topics["send"][:11], i%recipients)
-		lines[i] = fmt.Sprintf("%s\t{\"type\":\"SendNotification\",\"commandId\":\"cmd-%d\",\"recipientId\":%q,\"content\":\"Command number %d\",\"category\":\"stream\"}", r, i, r, i)
+		lines[i] = fmt.Sprintf(`{"recipientId":"%s-%d","content":"Seed command number %d","category":"stream"}`, prefix, i%recipients, i)
 	}
-	total := func(s *service) int {
-		sum := 0
-		for r := range recipients {
-			sum += s.count(t, fmt.Sprintf("kill-%s-%d", topics["send"][:11], r))
+	s := startWithArgs(t, dir, addr, flags)
+	kcat(t, broker, "-P", "-t", topics["send"])(lines...) // offsets 1..n: 0 is the warm-up record
+	applied := func(path string) map[int64]int {
+		out := map[int64]int{}
+		for id, c := range eventsPerCommand(t, path) {
+			var off int64
+			if _, err := fmt.Sscanf(id, topics["send"]+"/0/%d", &off); err == nil {
+				out[off] += c
+			}
 		}
-		return sum
+		return out
 	}
-	kcat(t, broker, "-P", "-t", topics["commands"], "-K", "\t")(lines...)
-	deadline := time.Now().Add(30 * time.Second)
-	for total(s) < n/4 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	before := total(s)
-	s.cmd.Process.Signal(syscall.SIGKILL)
-	<-s.done
-	s.done <- nil
-	if before >= n {
-		t.Fatalf("all %d commands were applied before the kill; the test proves nothing", n)
-	}
-	t.Logf("SIGKILL after %d of %d commands were visible", before, n)
+	for kill := 1; kill <= 3; kill++ {
+		eventuallyWithin(t, 60*time.Second, fmt.Sprintf("log head past %d before kill %d", kill*n/4, kill), func() error {
+			if h := s.logHead(t); h < kill*n/4 {
+				return fmt.Errorf("log head %d", h)
+			}
+			return nil
+		})
+		s.cmd.Process.Signal(syscall.SIGKILL)
+		<-s.done
+		s.done <- nil
+		committed := committedOffset(t, broker, group, topics["send"], 0)
+		got := applied(filepath.Join(dir, "events.db"))
+		for off := int64(1); off < committed; off++ {
+			if got[off] != 1 {
+				t.Fatalf("kill %d: offset %d is committed (the group is at %d) but has %d events in the log", kill, off, committed, got[off])
+			}
+		}
+		t.Logf("kill %d: %d commands in the log, the group committed up to %d", kill, len(got), committed)
+		if len(got) >= n {
+			t.Fatalf("kill %d: all %d commands were applied before it; the test proves nothing", kill, n)
+		}
 
-	s = startWithArgs(t, dir, addr, flags)
-	// The killed member holds its partitions until its Kafka session times out.
-	eventuallyWithin(t, 90*time.Second, "every command applied after the restart", func() error {
-		if got := total(s); got != n {
-			return fmt.Errorf("%d of %d", got, n)
+		launched := time.Now()
+		s = startWithArgs(t, dir, addr, flags)
+		head := s.logHead(t)
+		eventuallyWithin(t, 40*time.Second, "the restarted instance consuming", func() error {
+			if s.logHead(t) == head {
+				return fmt.Errorf("log head still %d", head)
+			}
+			return nil
+		})
+		// A dynamic member would wait for the killed one's session to expire (45 s).
+		t.Logf("restart %d: consuming again %v after it was launched", kill, time.Since(launched).Round(time.Millisecond))
+	}
+	eventuallyWithin(t, 120*time.Second, "every command applied", func() error {
+		if h := s.logHead(t); h < n {
+			return fmt.Errorf("log head %d of %d", h, n)
+		}
+		return nil
+	})
+	total := 0
+	eventually(t, "the inbox counts every command", func() error {
+		total = 0
+		for r := range recipients {
+			c := s.count(t, fmt.Sprintf("%s-%d", prefix, r))
+			if c != n/recipients {
+				return fmt.Errorf("%s-%d has %d, want %d", prefix, r, c, n/recipients)
+			}
+			total += c
 		}
 		return nil
 	})
@@ -175,16 +217,55 @@ func TestKafka_KillDuringCommandStreamLosesAndDuplicatesNothing(t *testing.T) {
 		t.Fatalf("SIGTERM exit: %v", err)
 	}
 	s.done <- nil
-
-	perCommand := eventsPerCommand(t, filepath.Join(dir, "events.db"))
-	for i := range n {
-		if c := perCommand[fmt.Sprintf("cmd-%d", i)]; c != 1 {
-			t.Fatalf("command cmd-%d produced %d events, want exactly 1", i, c)
+	got := applied(filepath.Join(dir, "events.db"))
+	for off := int64(1); off <= n; off++ {
+		if got[off] != 1 {
+			t.Fatalf("offset %d produced %d events, want exactly 1", off, got[off])
 		}
 	}
-	if len(perCommand) != n {
-		t.Fatalf("the log holds events of %d commands, want %d", len(perCommand), n)
+	if len(got) != n {
+		t.Fatalf("the log holds events of %d offsets, want %d", len(got), n)
 	}
+}
+
+// logHead is the event log's head as /readyz reports it.
+func (s *service) logHead(t *testing.T) int {
+	t.Helper()
+	code, _, body := s.do(t, "GET", "/readyz", "")
+	var r struct{ LogHead int }
+	if code != 200 || json.Unmarshal(body, &r) != nil {
+		t.Fatalf("/readyz = %d %s", code, body)
+	}
+	return r.LogHead
+}
+
+// committedOffset is the consumer group's committed offset of a partition (-1: none).
+func committedOffset(t *testing.T, broker, group, topic string, partition int32) int64 {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.Group = group
+	rt := kmsg.NewOffsetFetchRequestTopic()
+	rt.Topic, rt.Partitions = topic, []int32{partition}
+	req.Topics = append(req.Topics, rt)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatalf("offset fetch: %v", err)
+	}
+	for _, rt := range resp.Topics {
+		for _, p := range rt.Partitions {
+			if p.Partition == partition {
+				return p.Offset
+			}
+		}
+	}
+	return -1
 }
 
 func eventsPerCommand(t *testing.T, path string) map[string]int {

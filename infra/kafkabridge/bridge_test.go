@@ -114,6 +114,14 @@ func newFixture(t *testing.T, tune func(*kafkabridge.Config), client ...*kgo.Cli
 // start runs a bridge (with its own consumer group name if group != "") until the test ends.
 func (f *fixture) start(t *testing.T, group string) *kafkabridge.Bridge {
 	t.Helper()
+	b, stop := f.run(t, group)
+	t.Cleanup(stop)
+	return b
+}
+
+// run starts a bridge; stop shuts it down gracefully (it may be called more than once).
+func (f *fixture) run(t *testing.T, group string) (*kafkabridge.Bridge, func()) {
+	t.Helper()
 	cfg := f.cfg
 	if group != "" {
 		cfg.Group = group
@@ -131,13 +139,15 @@ func (f *fixture) start(t *testing.T, group string) *kafkabridge.Bridge {
 	case <-time.After(30 * time.Second):
 		t.Fatal("bridge did not start")
 	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("bridge stopped with %v", err)
-		}
-	})
-	return b
+	var once sync.Once
+	return b, func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("bridge stopped with %v", err)
+			}
+		})
+	}
 }
 
 // produce writes one record and returns it as the broker stored it (partition, offset).
@@ -589,6 +599,122 @@ func consumeNow(t *testing.T, f *fixture, topic string) []*kgo.Record {
 		cancel()
 	}
 	return got
+}
+
+// Rebalances move partitions between members without losing, repeating or reordering a key's
+// commands: 400 notifications each sent, read, unread and canceled, keyed by notification id,
+// in four waves over 8 partitions; a second member joins after the first wave and the first
+// leaves after the second.
+func TestRebalance_KeepsOrderPerKeyAndAppliesEachCommandOnce(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	f.cfg.CommandsTopic += "-8"
+	createTopic(t, f.client, f.cfg.CommandsTopic, 8)
+	const n = 400
+	steps := []string{kafkabridge.TypeSend, kafkabridge.TypeRead, kafkabridge.TypeUnread, kafkabridge.TypeCancel}
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = uuid.NewString()
+	}
+	wave := func(step int) {
+		var records []*kgo.Record
+		for i, id := range ids {
+			e := kafkabridge.Envelope{Type: steps[step], CommandID: fmt.Sprintf("%s-%d", id, step), NotificationID: id}
+			if step == 0 {
+				e.RecipientID, e.Content, e.Category = fmt.Sprintf("moved-%d", i%8), fmt.Sprintf("Notification number %d", i), "c"
+			}
+			b, _ := json.Marshal(e)
+			records = append(records, &kgo.Record{Topic: f.cfg.CommandsTopic, Key: []byte(id), Value: b})
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := f.client.ProduceSync(ctx, records...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	countStatus := func(st inbox.Status) int {
+		c := 0
+		for r := range 8 {
+			for _, v := range f.inbox(t, fmt.Sprintf("moved-%d", r)) {
+				if v.Status == st {
+					c++
+				}
+			}
+		}
+		return c
+	}
+	_, stopFirst := f.run(t, "")
+	t.Cleanup(stopFirst)
+	wave(0)
+	eventually(t, "first wave applied", func() error {
+		if c := countStatus(inbox.StatusSent); c != n {
+			return fmt.Errorf("%d of %d sent", c, n)
+		}
+		return nil
+	})
+	second := f.start(t, "") // joins: the partitions are shared out again
+	owned := func(b *kafkabridge.Bridge) int {
+		c := 0
+		for _, p := range b.Partitions() {
+			if p.Topic == f.cfg.CommandsTopic {
+				c++
+			}
+		}
+		return c
+	}
+	eventually(t, "the second member given partitions", func() error {
+		if c := owned(second); c == 0 || c == 8 {
+			return fmt.Errorf("it owns %d of 8", c)
+		}
+		return nil
+	})
+	wave(1)
+	wave(2)
+	stopFirst() // leaves: its partitions move to the second member
+	eventually(t, "the second member given every partition", func() error {
+		if c := owned(second); c != 8 {
+			return fmt.Errorf("it owns %d of 8", c)
+		}
+		return nil
+	})
+	wave(3)
+	eventually(t, "every notification canceled", func() error {
+		if c := countStatus(inbox.StatusCanceled); c != n {
+			return fmt.Errorf("%d of %d canceled", c, n)
+		}
+		return nil
+	})
+	want := []string{notification.TypeSent, notification.TypeRead, notification.TypeUnread, notification.TypeCanceled}
+	for _, id := range ids {
+		recs, err := f.log.ReadStream(context.Background(), notification.Stream(id), 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make([]string, len(recs))
+		for i, r := range recs {
+			got[i] = r.Type
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("notification %s: history %v, want %v", id, got, want)
+		}
+	}
+}
+
+func createTopic(t *testing.T, cl *kgo.Client, topic string, partitions int32) {
+	t.Helper()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, partitions, 1
+	req.Topics = append(req.Topics, rt)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := resp.Topics[0].ErrorCode; code != 0 {
+		t.Fatalf("create topic %s: error code %d", topic, code)
+	}
 }
 
 // gauge records how many calls run at once, and the most seen.
