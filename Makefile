@@ -10,16 +10,17 @@ run:              ## run the service on its embedded store in ./data
 test:             ## every test, with the race detector (the README's test command)
 	go test -race ./...
 
-fuzz:             ## the HTTP body, Kafka command and event decoders and the view encoder, 20s each (FUZZTIME=1m to change)
+fuzz:             ## the HTTP body, Kafka command (and its fast path) and event decoders and the view encoder, 20s each (FUZZTIME=1m to change)
 	go test -run '^$$' -fuzz '^FuzzDecodeJSON$$' -fuzztime $${FUZZTIME:-20s} ./infra/httpapi/
 	go test -run '^$$' -fuzz '^FuzzCommand$$' -fuzztime $${FUZZTIME:-20s} ./infra/kafkabridge/
+	go test -run '^$$' -fuzz '^FuzzDecodeFlatMatchesEncodingJSON$$' -fuzztime $${FUZZTIME:-20s} ./infra/kafkabridge/
 	go test -run '^$$' -fuzz '^FuzzDecodeFastMatchesEncodingJSON$$' -fuzztime $${FUZZTIME:-20s} ./domain/notification/
 	go test -run '^$$' -fuzz '^FuzzAppendJSONMatchesEncodingJSON$$' -fuzztime $${FUZZTIME:-20s} ./projections/inbox/
 
 test-integration: ## Kafka, PostgreSQL and end-to-end suites on a real Kafka 4 broker and PostgreSQL (started and stopped here)
 	eval "$$(deploy/kafka/kafka.sh up-secure | sed 's/^/export /')" && \
 	  eval "$$(deploy/postgres/pg.sh up | sed 's/^/export /')" && \
-	  go test -race -count=1 -v ./infra/kafkabridge/ ./infra/pgread/ ./infra/e2e/; \
+	  go test -race -count=1 -v ./infra/kafkasub/ ./infra/kafkabridge/ ./infra/pgread/ ./infra/e2e/; \
 	  status=$$?; deploy/kafka/kafka.sh down; deploy/postgres/pg.sh down; exit $$status
 
 test-esdb:        ## event-store contract against a real EventStoreDB: make test-esdb ESDB_URL='esdb://127.0.0.1:2113?tls=false'
