@@ -3,16 +3,18 @@
 # deploy/kafka/kafka.sh), the built binary and deploy/bench/kafkaload on one machine:
 #   1. drain: N commands produced at once to the one-partition seed topic (the original
 #      service's payload, no key), until all are applied to the inbox;
-#   2. drain: N typed commands to a 64-partition commands topic, keyed by recipient;
+#   2. drain: N typed commands to a 64-partition commands topic, keyed by recipient (RECIPIENTS
+#      of them: commands with one key are handled one after the other);
 #   3. latency: produce → seen on the recipient's live stream (SSE), at 500/s and 2,000/s, on
 #      the one-partition seed topic.
 # Each scenario also prints the CPU time the service and the broker spent on it.
-# Usage: deploy/bench/kafka-bench.sh   (from the repo root; N, PARTITIONS, RATES, BENCH_FLAGS)
+# Usage: deploy/bench/kafka-bench.sh   (from the repo root; N, PARTITIONS, RECIPIENTS, RATES, BENCH_FLAGS)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 N=${N:-100000}
 PARTITIONS=${PARTITIONS:-64}
+RECIPIENTS=${RECIPIENTS:-1000}
 RATES=${RATES:-500 2000}
 LATENCY_SECONDS=${LATENCY_SECONDS:-10}
 PORT=${BENCH_PORT:-18181}
@@ -49,7 +51,8 @@ scenario() { # title, then kafkaload flags
     'BEGIN { printf "   CPU: service %.2f s, broker %.2f s\n", s - s0, b - b0 }'
 }
 scenario "drain: $N seed commands, one partition" -topic "${p}send" -partitions 1 -seed -n "$N"
-scenario "drain: $N typed commands, $PARTITIONS partitions" -topic "${p}commands" -partitions "$PARTITIONS" -n "$N"
+scenario "drain: $N typed commands, $PARTITIONS partitions, keyed by $RECIPIENTS recipients" \
+  -topic "${p}commands" -partitions "$PARTITIONS" -n "$N" -recipients "$RECIPIENTS"
 for rate in $RATES; do
   scenario "latency: $rate/s for ${LATENCY_SECONDS}s, seed topic, one partition" \
     -topic "${p}send" -partitions 1 -seed -rate "$rate" -n "$((rate * LATENCY_SECONDS))" -recipients 100
