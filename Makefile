@@ -15,6 +15,7 @@ fuzz:             ## the HTTP body, Kafka command (and its fast path) and event 
 	go test -run '^$$' -fuzz '^FuzzCommand$$' -fuzztime $${FUZZTIME:-20s} ./infra/kafkabridge/
 	go test -run '^$$' -fuzz '^FuzzDecodeFlatMatchesEncodingJSON$$' -fuzztime $${FUZZTIME:-20s} ./infra/kafkabridge/
 	go test -run '^$$' -fuzz '^FuzzDecodeFastMatchesEncodingJSON$$' -fuzztime $${FUZZTIME:-20s} ./domain/notification/
+	go test -run '^$$' -fuzz '^FuzzAppendJSONMatchesEncodingJSON$$' -fuzztime $${FUZZTIME:-20s} ./domain/notification/
 	go test -run '^$$' -fuzz '^FuzzAppendJSONMatchesEncodingJSON$$' -fuzztime $${FUZZTIME:-20s} ./projections/inbox/
 
 test-integration: ## Kafka, PostgreSQL and end-to-end suites on a real Kafka 4 broker and PostgreSQL (started and stopped here)

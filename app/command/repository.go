@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -59,6 +60,23 @@ type metadata struct {
 	CausationID   string `json:"causationId"`
 	SchemaVersion int    `json:"schemaVersion"`
 	Tenant        string `json:"tenant,omitempty"`
+}
+
+// appendJSON appends the metadata as encoding/json writes it (a test holds it to that).
+func (m metadata) appendJSON(b []byte) []byte {
+	b = append(b, `{"commandId":`...)
+	b = notification.AppendJSONString(b, m.CommandID)
+	b = append(b, `,"correlationId":`...)
+	b = notification.AppendJSONString(b, m.CorrelationID)
+	b = append(b, `,"causationId":`...)
+	b = notification.AppendJSONString(b, m.CausationID)
+	b = append(b, `,"schemaVersion":`...)
+	b = strconv.AppendInt(b, int64(m.SchemaVersion), 10)
+	if m.Tenant != "" {
+		b = append(b, `,"tenant":`...)
+		b = notification.AppendJSONString(b, m.Tenant)
+	}
+	return append(b, '}')
 }
 
 // repository runs load → decide → append for one notification.
@@ -166,20 +184,16 @@ func (r repository) load(ctx context.Context, id, commandID string) (*notificati
 }
 
 func encode(events []notification.Event, meta Meta) ([]eventstore.EventData, error) {
-	md := metadata{
+	mdJSON := metadata{
 		CommandID:     meta.CommandID,
 		CorrelationID: orDefault(meta.CorrelationID, meta.CommandID),
 		CausationID:   orDefault(meta.CausationID, meta.CommandID),
 		SchemaVersion: SchemaVersion,
 		Tenant:        meta.Tenant,
-	}
-	mdJSON, err := json.Marshal(md)
-	if err != nil {
-		return nil, fmt.Errorf("encode metadata: %w", err)
-	}
+	}.appendJSON(nil)
 	out := make([]eventstore.EventData, len(events))
 	for i, e := range events {
-		data, err := json.Marshal(e)
+		data, err := notification.AppendJSON(nil, e)
 		if err != nil {
 			return nil, fmt.Errorf("encode %s: %w", e.Type(), err)
 		}

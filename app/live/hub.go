@@ -9,7 +9,6 @@ package live
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -231,7 +230,7 @@ func (h *Hub) decode(rec eventstore.RecordedEvent) (*Event, bool) {
 		}
 		return nil, false
 	}
-	data, err := json.Marshal(e)
+	data, err := notification.AppendJSON(make([]byte, 0, 64+len(rec.Data)), e)
 	if err != nil || len(data) < 2 {
 		h.logger.Error("live hub cannot encode an event", "position", rec.Position, "err", err)
 		return nil, false

@@ -1,8 +1,12 @@
 package notification_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"testing"
+	"time"
+
+	"github.com/eventnotify/notify/domain/notification"
 )
 
 func mustJSON(t *testing.T, v any) []byte {
@@ -12,4 +16,35 @@ func mustJSON(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// FuzzAppendJSONMatchesEncodingJSON: every event encodes byte for byte as encoding/json
+// encodes it, escapes, invalid UTF-8, zones and out-of-range years included.
+func FuzzAppendJSONMatchesEncodingJSON(f *testing.F) {
+	f.Add(uint8(0), "5f0c2a3e-1111-4a4a-9b9b-000000000001", "alice", "You have a new follower", "social", int64(1767225600123456789), int32(0))
+	f.Add(uint8(1), "x", "r", `quote " back\ <tag> & ünïcode `+"\u2028\n\t\x01\xff", "c", int64(-62135596800000000), int32(7200))
+	f.Add(uint8(3), "", "", "", "", int64(0), int32(-3600*23-59*60))
+	f.Add(uint8(2), "n", "r", "", "", int64(253402300800000000), int32(0)) // year 10000: refused
+	f.Fuzz(func(t *testing.T, kind uint8, id, recipient, content, category string, nanos int64, offset int32) {
+		at := time.Unix(0, nanos).In(time.FixedZone("", int(offset)))
+		var e notification.Event
+		switch kind % 4 {
+		case 0:
+			e = notification.Sent{NotificationID: id, RecipientID: recipient, Content: content, Category: category, SentAt: at}
+		case 1:
+			e = notification.Read{NotificationID: id, RecipientID: recipient, ReadAt: at}
+		case 2:
+			e = notification.Unread{NotificationID: id, RecipientID: recipient, UnreadAt: at}
+		default:
+			e = notification.Canceled{NotificationID: id, RecipientID: recipient, CanceledAt: at}
+		}
+		want, wantErr := json.Marshal(e)
+		got, err := notification.AppendJSON([]byte("prefix"), e)
+		if (err != nil) != (wantErr != nil) {
+			t.Fatalf("error %v, encoding/json's %v", err, wantErr)
+		}
+		if wantErr == nil && !bytes.Equal(got, append([]byte("prefix"), want...)) {
+			t.Fatalf("\ngot  %s\nwant prefix%s", got, want)
+		}
+	})
 }

@@ -1,8 +1,9 @@
 package inbox
 
 import (
-	"encoding/json"
 	"time"
+
+	"github.com/eventnotify/notify/domain/notification"
 )
 
 // AppendJSON appends the view's published JSON to b: byte for byte what encoding/json writes
@@ -39,19 +40,7 @@ func AppendJSON(b []byte, v View) ([]byte, error) {
 // MarshalJSON is AppendJSON for encoding/json.
 func (v View) MarshalJSON() ([]byte, error) { return AppendJSON(nil, v) }
 
-func appendString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		// encoding/json escapes quotes, backslashes, controls, <, > and & (HTML safety), and
-		// rewrites invalid UTF-8; none of those, and nothing beyond ASCII, is copied as is.
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			enc, _ := json.Marshal(s) // a string always encodes
-			return append(b, enc...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
-}
+func appendString(b []byte, s string) []byte { return notification.AppendJSONString(b, s) }
 
 func appendTimePtr(b []byte, t *time.Time) ([]byte, error) {
 	if t == nil {
@@ -60,13 +49,4 @@ func appendTimePtr(b []byte, t *time.Time) ([]byte, error) {
 	return appendTime(b, *t)
 }
 
-func appendTime(b []byte, t time.Time) ([]byte, error) {
-	_, offset := t.Zone()
-	if y := t.Year(); y < 0 || y > 9999 || offset <= -24*3600 || offset >= 24*3600 {
-		enc, err := t.MarshalJSON()
-		return append(b, enc...), err
-	}
-	b = append(b, '"')
-	b = t.AppendFormat(b, time.RFC3339Nano)
-	return append(b, '"'), nil
-}
+func appendTime(b []byte, t time.Time) ([]byte, error) { return notification.AppendJSONTime(b, t) }

@@ -1,0 +1,75 @@
+package notification
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// AppendJSON appends the event's JSON to b: byte for byte what encoding/json writes for it
+// (a fuzz test holds it to that), several times faster and without encoding/json's second
+// pass over the output. Event types it does not know are left to encoding/json.
+func AppendJSON(b []byte, e Event) ([]byte, error) {
+	var (
+		at    time.Time
+		field string
+	)
+	switch e := e.(type) {
+	case Sent:
+		b = appendIDs(b, e.NotificationID, e.RecipientID)
+		b = append(b, `,"content":`...)
+		b = AppendJSONString(b, e.Content)
+		b = append(b, `,"category":`...)
+		b = AppendJSONString(b, e.Category)
+		at, field = e.SentAt, `,"sentAt":`
+	case Read:
+		b = appendIDs(b, e.NotificationID, e.RecipientID)
+		at, field = e.ReadAt, `,"readAt":`
+	case Unread:
+		b = appendIDs(b, e.NotificationID, e.RecipientID)
+		at, field = e.UnreadAt, `,"unreadAt":`
+	case Canceled:
+		b = appendIDs(b, e.NotificationID, e.RecipientID)
+		at, field = e.CanceledAt, `,"canceledAt":`
+	default:
+		data, err := json.Marshal(e)
+		return append(b, data...), err
+	}
+	b = append(b, field...)
+	b, err := AppendJSONTime(b, at)
+	return append(b, '}'), err
+}
+
+func appendIDs(b []byte, notification, recipient string) []byte {
+	b = append(b, `{"notificationId":`...)
+	b = AppendJSONString(b, notification)
+	b = append(b, `,"recipientId":`...)
+	return AppendJSONString(b, recipient)
+}
+
+// AppendJSONString appends s as encoding/json writes a string. Plain printable ASCII is copied
+// as it is; any other string is left to encoding/json (which escapes quotes, backslashes,
+// controls, <, > and &, and rewrites invalid UTF-8).
+func AppendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			enc, _ := json.Marshal(s) // a string always encodes
+			return append(b, enc...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// AppendJSONTime appends t as encoding/json writes a time.Time: RFC 3339 with nanoseconds, or
+// encoding/json's own error for a time RFC 3339 cannot express.
+func AppendJSONTime(b []byte, t time.Time) ([]byte, error) {
+	_, offset := t.Zone()
+	if y := t.Year(); y < 0 || y > 9999 || offset <= -24*3600 || offset >= 24*3600 {
+		enc, err := t.MarshalJSON()
+		return append(b, enc...), err
+	}
+	b = append(b, '"')
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"'), nil
+}
