@@ -8,13 +8,17 @@
 #   3. latency: produce → seen on the recipient's live stream (SSE), at 500/s and 2,000/s, on
 #      the one-partition seed topic.
 # Each scenario also prints the CPU time the service and the broker spent on it.
-# Usage: deploy/bench/kafka-bench.sh   (from the repo root; N, PARTITIONS, RECIPIENTS, RATES, BENCH_FLAGS)
+# The events topic has EVENTS_PARTITIONS (8) partitions: each relay batch becomes one record
+# batch per partition, and 64 of them cost the relay and the broker about 10 µs per event.
+# Usage: deploy/bench/kafka-bench.sh   (from the repo root; N, PARTITIONS, RECIPIENTS,
+#        EVENTS_PARTITIONS, RATES, LATENCY_SECONDS, BENCH_FLAGS)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 N=${N:-100000}
 PARTITIONS=${PARTITIONS:-64}
 RECIPIENTS=${RECIPIENTS:-1000}
+EVENTS_PARTITIONS=${EVENTS_PARTITIONS:-8} # the events topic the relay publishes to
 RATES=${RATES:-500 2000}
 LATENCY_SECONDS=${LATENCY_SECONDS:-10}
 PORT=${BENCH_PORT:-18181}
@@ -27,7 +31,7 @@ work=$(mktemp -d)
 pid=
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 p="bench$(date +%s)."
-deploy/kafka/kafka.sh topics "${p}send:1" "${p}commands:$PARTITIONS" "${p}events:$PARTITIONS" "${p}poison:1" >/dev/null
+deploy/kafka/kafka.sh topics "${p}send:1" "${p}commands:$PARTITIONS" "${p}events:$EVENTS_PARTITIONS" "${p}poison:1" >/dev/null
 go build -o "$work/notify" .
 go build -o "$work/kafkaload" ./deploy/bench/kafkaload
 "$work/notify" --data-dir "$work/data" --http-addr "127.0.0.1:$PORT" --log-level warn \

@@ -296,3 +296,73 @@ func eventsPerCommand(t *testing.T, path string) map[string]int {
 	}
 	return out
 }
+
+// A partition that cannot move is never silent: with a poison topic the broker refuses, a
+// malformed command cannot be parked and holds its partition's offset (the commands after
+// it are still applied), and /readyz says degraded with the partition and the offset it is
+// stuck at; restarted with a poison topic that works, the command is parked and the status
+// is ready again.
+func TestKafka_StalledPartitionMakesReadyzDegraded(t *testing.T) {
+	t.Parallel()
+	broker, topics, flags := kafkaEnv(t)
+	dir, addr := t.TempDir(), freePort(t)
+	bad := append(slices.Clone(flags), "--kafka-topic-poison", "not a valid topic!", "--kafka-stall-after", "1s")
+	s := startWithArgs(t, dir, addr, bad)
+	recipient := uuid.NewString()
+	kcat(t, broker, "-P", "-t", topics["send"])(`{"recipientId":`, fmt.Sprintf(`{"recipientId":%q,"content":"Behind the malformed one","category":"c"}`, recipient))
+	eventually(t, "the command after the malformed one applied", func() error {
+		if c := s.count(t, recipient); c != 1 {
+			return fmt.Errorf("%d notifications", c)
+		}
+		return nil
+	})
+	type ready struct {
+		Status string
+		Kafka  struct {
+			Status  string
+			Stalled []struct {
+				Topic     string
+				Partition int32
+				Offset    int64
+			}
+		}
+	}
+	readyz := func() ready {
+		code, _, body := s.do(t, "GET", "/readyz", "")
+		var r ready
+		if code != 200 || json.Unmarshal(body, &r) != nil {
+			t.Fatalf("/readyz = %d %s", code, body)
+		}
+		return r
+	}
+	// The first record of each topic, the warm-up record kafkaEnv writes, is no command
+	// either: it is where each partition is held.
+	eventually(t, "/readyz degraded", func() error {
+		r := readyz()
+		held := map[string]int64{}
+		for _, p := range r.Kafka.Stalled {
+			held[p.Topic] = p.Offset
+		}
+		if off, ok := held[topics["send"]]; r.Status != "degraded" || r.Kafka.Status != "degraded" || !ok || off != 0 {
+			return fmt.Errorf("%+v", r)
+		}
+		return nil
+	})
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	<-s.done
+	s.done <- nil
+
+	s = startWithArgs(t, dir, addr, append(slices.Clone(flags), "--kafka-stall-after", "1s"))
+	eventually(t, "the malformed command parked", func() error {
+		if got := consumeWithKcat(t, broker, topics["poison"]); len(got) != 1 { // the warm-up records' are left out
+			return fmt.Errorf("%d on the poison topic", len(got))
+		}
+		return nil
+	})
+	eventually(t, "/readyz ready again", func() error {
+		if r := readyz(); r.Status != "ready" || r.Kafka.Status != "ok" {
+			return fmt.Errorf("%+v", r)
+		}
+		return nil
+	})
+}
