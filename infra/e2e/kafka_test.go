@@ -16,11 +16,11 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/eventnotify/notify/app/eventstore"
 	"github.com/eventnotify/notify/domain/notification"
 	"github.com/eventnotify/notify/infra/eventlog"
+	"github.com/eventnotify/notify/infra/kafkasub/kafkaadmin"
 )
 
 // kafkaEnv returns the broker and the service flags for topics unique to this test. These
@@ -247,25 +247,13 @@ func committedOffset(t *testing.T, broker, group, topic string, partition int32)
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	req := kmsg.NewPtrOffsetFetchRequest()
-	req.Group = group
-	rt := kmsg.NewOffsetFetchRequestTopic()
-	rt.Topic, rt.Partitions = topic, []int32{partition}
-	req.Topics = append(req.Topics, rt)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	resp, err := req.RequestWith(ctx, cl)
+	off, err := kafkaadmin.Committed(ctx, cl, group, topic, partition)
 	if err != nil {
-		t.Fatalf("offset fetch: %v", err)
+		t.Fatal(err)
 	}
-	for _, rt := range resp.Topics {
-		for _, p := range rt.Partitions {
-			if p.Partition == partition {
-				return p.Offset
-			}
-		}
-	}
-	return -1
+	return off
 }
 
 func eventsPerCommand(t *testing.T, path string) map[string]int {

@@ -18,13 +18,13 @@ import (
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/eventnotify/notify/app/command"
 	"github.com/eventnotify/notify/domain/notification"
 	"github.com/eventnotify/notify/infra/eventlog"
 	"github.com/eventnotify/notify/infra/inboxdb"
 	"github.com/eventnotify/notify/infra/kafkabridge"
+	"github.com/eventnotify/notify/infra/kafkasub/kafkaadmin"
 	"github.com/eventnotify/notify/projections"
 	"github.com/eventnotify/notify/projections/inbox"
 )
@@ -559,25 +559,13 @@ func TestStalledPartition_ReportedUntilItMoves(t *testing.T) {
 // committed is the group's committed offset of a partition (-1: none).
 func committed(t *testing.T, cl *kgo.Client, group, topic string, partition int32) int64 {
 	t.Helper()
-	req := kmsg.NewPtrOffsetFetchRequest()
-	req.Group = group
-	rt := kmsg.NewOffsetFetchRequestTopic()
-	rt.Topic, rt.Partitions = topic, []int32{partition}
-	req.Topics = append(req.Topics, rt)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	resp, err := req.RequestWith(ctx, cl)
+	off, err := kafkaadmin.Committed(ctx, cl, group, topic, partition)
 	if err != nil {
-		t.Fatalf("offset fetch: %v", err)
+		t.Fatal(err)
 	}
-	for _, rt := range resp.Topics {
-		for _, p := range rt.Partitions {
-			if p.Partition == partition {
-				return p.Offset
-			}
-		}
-	}
-	return -1
+	return off
 }
 
 // consumeNow reads what a topic holds right now.
@@ -684,6 +672,21 @@ func TestRebalance_KeepsOrderPerKeyAndAppliesEachCommandOnce(t *testing.T) {
 		}
 		return nil
 	})
+	f.wantLifecycles(t, ids)
+}
+
+func createTopic(t *testing.T, cl *kgo.Client, topic string, partitions int32) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := kafkaadmin.CreateTopic(ctx, cl, topic, partitions); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wantLifecycles checks that each notification's history is sent, read, unread, canceled.
+func (f *fixture) wantLifecycles(t *testing.T, ids []string) {
+	t.Helper()
 	want := []string{notification.TypeSent, notification.TypeRead, notification.TypeUnread, notification.TypeCanceled}
 	for _, id := range ids {
 		recs, err := f.log.ReadStream(context.Background(), notification.Stream(id), 0, 0)
@@ -697,23 +700,6 @@ func TestRebalance_KeepsOrderPerKeyAndAppliesEachCommandOnce(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Fatalf("notification %s: history %v, want %v", id, got, want)
 		}
-	}
-}
-
-func createTopic(t *testing.T, cl *kgo.Client, topic string, partitions int32) {
-	t.Helper()
-	req := kmsg.NewPtrCreateTopicsRequest()
-	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, partitions, 1
-	req.Topics = append(req.Topics, rt)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if code := resp.Topics[0].ErrorCode; code != 0 {
-		t.Fatalf("create topic %s: error code %d", topic, code)
 	}
 }
 
@@ -797,20 +783,7 @@ func TestOrderPerKey_InterleavedCommandsOnOnePartition(t *testing.T) {
 		}
 		return nil
 	})
-	want := []string{notification.TypeSent, notification.TypeRead, notification.TypeUnread, notification.TypeCanceled}
-	for _, id := range ids {
-		recs, err := f.log.ReadStream(context.Background(), notification.Stream(id), 0, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := make([]string, len(recs))
-		for i, r := range recs {
-			got[i] = r.Type
-		}
-		if !slices.Equal(got, want) {
-			t.Fatalf("notification %s: history %v, want %v", id, got, want)
-		}
-	}
+	f.wantLifecycles(t, ids)
 	if g.max.Load() < 2 {
 		t.Fatalf("at most %d command handled at a time: no concurrency on the partition", g.max.Load())
 	}

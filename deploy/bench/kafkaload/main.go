@@ -14,7 +14,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -30,7 +29,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/eventnotify/notify/deploy/bench/benchsse"
+	"github.com/eventnotify/notify/infra/kafkasub/kafkaadmin"
 )
 
 type options struct {
@@ -69,7 +70,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer cl.Close()
-	if err := createTopic(ctx, cl, o.topic, o.partitions); err != nil {
+	if err := kafkaadmin.CreateTopic(ctx, cl, o.topic, o.partitions); err != nil {
 		return err
 	}
 	tag := strconv.FormatInt(time.Now().UnixNano(), 36)
@@ -188,21 +189,6 @@ func (l *latencies) sorted() []time.Duration {
 	return l.d
 }
 
-func createTopic(ctx context.Context, cl *kgo.Client, topic string, partitions int32) error {
-	req := kmsg.NewPtrCreateTopicsRequest()
-	t := kmsg.NewCreateTopicsRequestTopic()
-	t.Topic, t.NumPartitions, t.ReplicationFactor = topic, partitions, 1
-	req.Topics = append(req.Topics, t)
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		return fmt.Errorf("create topic %s: %w", topic, err)
-	}
-	if code := resp.Topics[0].ErrorCode; code != 0 && code != 36 { // 36: already exists
-		return fmt.Errorf("create topic %s: error code %d", topic, code)
-	}
-	return nil
-}
-
 // position asks the service how far its inbox projection has got.
 func position(ctx context.Context, service string) (uint64, error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, service+"/readyz", nil)
@@ -226,53 +212,18 @@ func position(ctx context.Context, service string) (uint64, error) {
 
 // listen reads one live stream, calling got with the latency of every notification.sent.
 func listen(ctx context.Context, url string, ready *sync.WaitGroup, got func(time.Duration)) error {
-	opened := false
-	defer func() {
-		if !opened {
-			ready.Done()
+	return benchsse.Read(ctx, http.DefaultClient, url, ready.Done, func(data []byte) error {
+		now := time.Now()
+		_, rest, ok := bytes.Cut(data, []byte(`"content":"kafkaload t=`))
+		end := bytes.IndexByte(rest, ' ')
+		if !ok || end < 0 {
+			return fmt.Errorf("no produce time in %s", data)
 		}
-	}()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s = %d", url, res.StatusCode)
-	}
-	sc := bufio.NewScanner(res.Body)
-	var event string
-	for sc.Scan() {
-		line := sc.Bytes()
-		switch {
-		case bytes.HasPrefix(line, []byte("event: ")):
-			event = string(line[7:])
-		case bytes.HasPrefix(line, []byte("data: ")) && event == "notification.sent":
-			now := time.Now()
-			_, rest, ok := bytes.Cut(line, []byte(`"content":"kafkaload t=`))
-			end := bytes.IndexByte(rest, ' ')
-			if !ok || end < 0 {
-				return fmt.Errorf("no produce time in %s", line)
-			}
-			t, err := strconv.ParseInt(string(rest[:end]), 10, 64)
-			if err != nil {
-				return err
-			}
-			got(now.Sub(time.Unix(0, t)))
-		case len(line) == 0:
-			if !opened { // the opening counts frame: subscribed
-				opened = true
-				ready.Done()
-			}
-			event = ""
+		t, err := strconv.ParseInt(string(rest[:end]), 10, 64)
+		if err != nil {
+			return err
 		}
-	}
-	if err := sc.Err(); err != nil && !errors.Is(err, context.Canceled) {
-		return err
-	}
-	return nil
+		got(now.Sub(time.Unix(0, t)))
+		return nil
+	})
 }

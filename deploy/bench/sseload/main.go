@@ -16,10 +16,8 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -32,6 +30,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/eventnotify/notify/deploy/bench/benchsse"
 )
 
 func main() {
@@ -170,56 +170,20 @@ func drive(ctx context.Context, c *http.Client, service string, recipient func(i
 
 // listen reads one stream, calling got with the latency of every notification.sent.
 func listen(ctx context.Context, c *http.Client, url string, ready *sync.WaitGroup, got func(time.Duration)) error {
-	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
-	if err != nil {
-		ready.Done()
-		return err
-	}
-	res, err := c.Do(req)
-	if err != nil {
-		ready.Done()
-		return err
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		ready.Done()
-		return fmt.Errorf("GET %s = %d", url, res.StatusCode)
-	}
-	sc := bufio.NewScanner(res.Body)
-	opened := false
-	var event string
-	for sc.Scan() {
-		line := sc.Bytes()
-		switch {
-		case bytes.HasPrefix(line, []byte("event: ")):
-			event = string(line[7:])
-		case bytes.HasPrefix(line, []byte("data: ")) && event == "notification.sent":
-			now := time.Now()
-			_, rest, ok := bytes.Cut(line, []byte(`"content":"bench t=`))
-			end := bytes.IndexByte(rest, '"')
-			if !ok || end < 0 {
-				return fmt.Errorf("no bench time in %s", line)
-			}
-			t, err := strconv.ParseInt(string(rest[:end]), 10, 64)
-			if err != nil {
-				return err
-			}
-			got(now.Sub(time.Unix(0, t)))
-		case len(line) == 0:
-			if !opened { // the opening counts frame: subscribed
-				opened = true
-				ready.Done()
-			}
-			event = ""
+	return benchsse.Read(ctx, c, url, ready.Done, func(data []byte) error {
+		now := time.Now()
+		_, rest, ok := bytes.Cut(data, []byte(`"content":"bench t=`))
+		end := bytes.IndexByte(rest, '"')
+		if !ok || end < 0 {
+			return fmt.Errorf("no bench time in %s", data)
 		}
-	}
-	if !opened {
-		ready.Done()
-	}
-	if err := sc.Err(); err != nil && !errors.Is(err, context.Canceled) {
-		return err
-	}
-	return nil
+		t, err := strconv.ParseInt(string(rest[:end]), 10, 64)
+		if err != nil {
+			return err
+		}
+		got(now.Sub(time.Unix(0, t)))
+		return nil
+	})
 }
 
 // cpuTime is the process's user+system CPU time from /proc/<pid>/stat.
