@@ -11,12 +11,12 @@ test:             ## every test, with the race detector (the README's test comma
 	go test -race ./...
 
 fuzz:             ## the HTTP body, Kafka command (and its fast path) and event decoders and the view encoder, 20s each (FUZZTIME=1m to change)
-	go test -run '^$$' -fuzz '^FuzzDecodeJSON$$' -fuzztime $${FUZZTIME:-20s} ./infra/httpapi/
-	go test -run '^$$' -fuzz '^FuzzCommand$$' -fuzztime $${FUZZTIME:-20s} ./infra/kafkabridge/
-	go test -run '^$$' -fuzz '^FuzzDecodeFlatMatchesEncodingJSON$$' -fuzztime $${FUZZTIME:-20s} ./infra/kafkabridge/
-	go test -run '^$$' -fuzz '^FuzzDecodeFastMatchesEncodingJSON$$' -fuzztime $${FUZZTIME:-20s} ./domain/notification/
-	go test -run '^$$' -fuzz '^FuzzAppendJSONMatchesEncodingJSON$$' -fuzztime $${FUZZTIME:-20s} ./domain/notification/
-	go test -run '^$$' -fuzz '^FuzzAppendJSONMatchesEncodingJSON$$' -fuzztime $${FUZZTIME:-20s} ./projections/inbox/
+	go test -run '^$$' -fuzz '^FuzzDecodeJSON$$' -fuzztime $${FUZZTIME:-20s} -fuzzminimizetime 2s ./infra/httpapi/
+	go test -run '^$$' -fuzz '^FuzzCommand$$' -fuzztime $${FUZZTIME:-20s} -fuzzminimizetime 2s ./infra/kafkabridge/
+	go test -run '^$$' -fuzz '^FuzzDecodeFlatMatchesEncodingJSON$$' -fuzztime $${FUZZTIME:-20s} -fuzzminimizetime 2s ./infra/kafkabridge/
+	go test -run '^$$' -fuzz '^FuzzDecodeFastMatchesEncodingJSON$$' -fuzztime $${FUZZTIME:-20s} -fuzzminimizetime 2s ./domain/notification/
+	go test -run '^$$' -fuzz '^FuzzAppendJSONMatchesEncodingJSON$$' -fuzztime $${FUZZTIME:-20s} -fuzzminimizetime 2s ./domain/notification/
+	go test -run '^$$' -fuzz '^FuzzAppendJSONMatchesEncodingJSON$$' -fuzztime $${FUZZTIME:-20s} -fuzzminimizetime 2s ./projections/inbox/
 
 test-integration: ## Kafka, PostgreSQL and end-to-end suites on a real Kafka 4 broker and PostgreSQL (started and stopped here)
 	eval "$$(deploy/kafka/kafka.sh up-secure | sed 's/^/export /')" && \
