@@ -121,9 +121,12 @@ type Filter struct {
 // Batch is a run of events delivered by a subscription. Position is how far the log has been
 // scanned for this subscriber: at least the last event's position, possibly further when
 // filtered-out events followed. Resuming from Position misses nothing and repeats nothing.
+// Corrupt lists the records in that range the store could not read (a failed checksum): they
+// are not in Events, and each consumer decides what to do without them.
 type Batch struct {
 	Events   []RecordedEvent
 	Position Position
+	Corrupt  []*CorruptError
 }
 
 // Errors common to every adapter.
@@ -133,6 +136,27 @@ var (
 	// ErrInvalidAppend means the append itself is malformed (empty, bad stream name, oversized).
 	ErrInvalidAppend = errors.New("invalid append")
 )
+
+// ErrCorrupt means a stored record failed its checksum or could not be decoded.
+var ErrCorrupt = errors.New("corrupt record")
+
+// CorruptError says which record is damaged. It matches ErrCorrupt.
+type CorruptError struct {
+	Position Position
+	// Stream is the record's stream as far as it could be read ("" when not at all).
+	Stream string
+	Reason string
+}
+
+func (e *CorruptError) Error() string {
+	if e.Stream != "" {
+		return fmt.Sprintf("corrupt record at position %d (stream %s): %s", e.Position, e.Stream, e.Reason)
+	}
+	return fmt.Sprintf("corrupt record at position %d: %s", e.Position, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrCorrupt) true.
+func (e *CorruptError) Is(target error) bool { return target == ErrCorrupt }
 
 // WrongExpectedRevisionError details a failed expectation. It matches ErrWrongExpectedRevision.
 type WrongExpectedRevisionError struct {

@@ -81,20 +81,3 @@ func (ix *index) snapshot(stream string) (tail, uint64, bool) {
 	t, ok := ix.byHash[h]
 	return t, h, ok
 }
-
-// rebuild indexes every record of the log, in order.
-func (ix *index) rebuild(log *bolt.Bucket) error {
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	c := log.Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		h, err := readHeader(v)
-		if err != nil {
-			return err
-		}
-		if err := ix.set(log, string(h.stream), tail{pos: be64(k), rev: h.rev}); err != nil {
-			return err
-		}
-	}
-	return nil
-}

@@ -3,7 +3,9 @@ package eventlog
 import (
 	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"time"
+	"unicode/utf8"
 
 	"github.com/eventnotify/notify/app/eventstore"
 )
@@ -14,7 +16,9 @@ import (
 //	uvarint len | type | uvarint len | data | uvarint len | metadata | varint created (unix ns)
 //
 // previous is the position of the stream's event before this one (unused at revision 0):
-// the records of a stream form a chain from its last event back to its first.
+// the records of a stream form a chain from its last event back to its first. Records written
+// since checksums came (positions from the meta bucket's crc-from on) end with the CRC-32C
+// (Castagnoli) of the rest, big-endian.
 //
 // data and meta are the record's data and metadata (they alias b).
 func appendRecord(b []byte, stream string, rev, prev uint64, e eventstore.EventData, created time.Time) (rec, data, meta []byte) {
@@ -32,7 +36,38 @@ func appendRecord(b []byte, stream string, rev, prev uint64, e eventstore.EventD
 	metaAt := len(b)
 	b = append(b, e.Metadata...)
 	b = binary.AppendVarint(b, created.UnixNano())
+	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 	return b, b[dataAt : dataAt+len(e.Data) : dataAt+len(e.Data)], b[metaAt : metaAt+len(e.Metadata) : metaAt+len(e.Metadata)]
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// checked returns the record at pos without its checksum, once the checksum matches; records
+// before crcFrom have none.
+func checked(pos, crcFrom uint64, b []byte) ([]byte, error) {
+	if pos < crcFrom {
+		return b, nil
+	}
+	if len(b) < 4 {
+		return nil, errCorrupt
+	}
+	body := b[:len(b)-4]
+	if crc32.Checksum(body, castagnoli) != binary.BigEndian.Uint32(b[len(b)-4:]) {
+		return nil, errChecksum
+	}
+	return body, nil
+}
+
+var errChecksum = errors.New("eventlog: record checksum mismatch")
+
+// corruptError describes the record at pos that failed: the stream as far as its header
+// still reads.
+func corruptError(pos uint64, b []byte, err error) *eventstore.CorruptError {
+	e := &eventstore.CorruptError{Position: eventstore.Position(pos), Reason: err.Error()}
+	if s, serr := streamOf(b); serr == nil && utf8.Valid(s) {
+		e.Stream = string(s)
+	}
+	return e
 }
 
 var errCorrupt = errors.New("eventlog: corrupt record")
@@ -107,7 +142,7 @@ func decodeRecord(pos uint64, b []byte) (eventstore.RecordedEvent, error) {
 	e.Metadata = clone(r.bytes(r.uvarint()))
 	if r.err == nil {
 		ns, n := binary.Varint(r.b)
-		if n <= 0 {
+		if n <= 0 || n != len(r.b) {
 			r.err = errCorrupt
 		}
 		e.Created = time.Unix(0, ns).UTC()

@@ -18,15 +18,20 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/eventnotify/notify/app/eventstore"
+	"github.com/eventnotify/notify/infra/boltfile"
 )
 
 var (
 	bucketLog         = []byte("log")         // position → record
 	bucketCheckpoints = []byte("checkpoints") // consumer name → position (e.g. the Kafka relay)
+	bucketMeta        = []byte("meta")        // keyID, keyCRCFrom
+	keyID             = []byte("id")          // the log's identity: 16 random bytes written at creation
+	keyCRCFrom        = []byte("crc-from")    // the first position whose record carries a checksum
 )
 
 // Limits on what one append may carry.
@@ -61,6 +66,9 @@ type Store struct {
 	closed    bool
 
 	ix      *index
+	id      uuid.UUID
+	crcFrom uint64
+	health  Health
 	broken  atomic.Pointer[error] // set when a commit could not be indexed
 	head    atomic.Uint64
 	mu      sync.Mutex
@@ -84,7 +92,17 @@ type appendReq struct {
 	done     chan struct{}
 }
 
-// Open opens (creating if needed) the store file at path.
+// Health is what Open found: whether bbolt had to fall back to its older meta page, and the
+// records whose checksum failed (they are left out of reads and reported; see Batch.Corrupt).
+type Health struct {
+	Fallback bool
+	Corrupt  []*eventstore.CorruptError
+	Records  int
+}
+
+// Open opens (creating if needed) the store file at path. A file bbolt cannot trust (cut
+// short, a damaged page or meta page) is refused with an error wrapping boltfile.ErrDamaged
+// that names the file and the damage; it never crashes the process.
 func Open(path string, opts Options) (*Store, error) {
 	if opts.MaxGroup <= 0 {
 		opts.MaxGroup = 1024
@@ -92,45 +110,115 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.ReadBatch <= 0 {
 		opts.ReadBatch = 2048
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:        2 * time.Second, // another process holding the file lock
-		NoFreelistSync: true,
-		FreelistType:   bolt.FreelistMapType,
+	meta, err := boltfile.Precheck(path)
+	if err != nil {
+		return nil, fmt.Errorf("open event log: %w", err)
+	}
+	var db *bolt.DB
+	err = boltfile.Guard(path, func() (err error) {
+		db, err = bolt.Open(path, 0o600, &bolt.Options{
+			Timeout:        2 * time.Second, // another process holding the file lock
+			NoFreelistSync: true,
+			FreelistType:   bolt.FreelistMapType,
+		})
+		return err
 	})
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("open event log %s: the file is locked by another process (is another notify using this data dir?)", path)
 		}
+		if errors.Is(err, boltfile.ErrDamaged) {
+			return nil, fmt.Errorf("open event log: %w", err)
+		}
 		return nil, fmt.Errorf("open event log %s: %w", path, err)
 	}
+	s := &Store{db: db, opts: opts, appends: make(chan *appendReq, opts.MaxGroup), closing: make(chan struct{}), changed: make(chan struct{})}
+	s.health.Fallback = meta.Fallback
 	var head uint64
-	err = db.Update(func(tx *bolt.Tx) error {
-		log, err := tx.CreateBucketIfNotExists(bucketLog)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.CreateBucketIfNotExists(bucketCheckpoints); err != nil {
-			return err
-		}
-		if k, _ := log.Cursor().Last(); k != nil {
-			head = be64(k)
-		}
-		return nil
+	err = boltfile.Guard(path, func() error {
+		return db.Update(func(tx *bolt.Tx) error {
+			log, err := tx.CreateBucketIfNotExists(bucketLog)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.CreateBucketIfNotExists(bucketCheckpoints); err != nil {
+				return err
+			}
+			if k, _ := log.Cursor().Last(); k != nil {
+				head = be64(k)
+			}
+			m, err := tx.CreateBucketIfNotExists(bucketMeta)
+			if err != nil {
+				return err
+			}
+			if id := m.Get(keyID); len(id) == 16 {
+				copy(s.id[:], id)
+			} else {
+				s.id = uuid.New() // a new log, or one from before identities: it gets one now
+				if err := m.Put(keyID, s.id[:]); err != nil {
+					return err
+				}
+			}
+			if v := m.Get(keyCRCFrom); len(v) == 8 {
+				s.crcFrom = be64(v)
+			} else {
+				s.crcFrom = head + 1 // what was written before checksums has none
+				return m.Put(keyCRCFrom, u64(s.crcFrom))
+			}
+			return nil
+		})
 	})
-	ix := newIndex(opts.hash)
+	s.ix = newIndex(opts.hash)
 	if err == nil {
-		err = db.View(func(tx *bolt.Tx) error { return ix.rebuild(tx.Bucket(bucketLog)) })
+		err = boltfile.Guard(path, func() error {
+			return db.View(func(tx *bolt.Tx) error { return s.rebuild(tx.Bucket(bucketLog)) })
+		})
 	}
 	if err != nil {
 		db.Close()
+		if errors.Is(err, boltfile.ErrDamaged) {
+			return nil, fmt.Errorf("open event log: %w", err)
+		}
 		return nil, fmt.Errorf("init event log %s: %w", path, err)
 	}
-	s := &Store{db: db, opts: opts, ix: ix, appends: make(chan *appendReq, opts.MaxGroup), closing: make(chan struct{}), changed: make(chan struct{}), tailFirst: head + 1}
+	s.tailFirst = head + 1
 	s.head.Store(head)
 	s.writerWG.Add(1)
 	go s.writer()
 	return s, nil
 }
+
+// rebuild indexes every record of the log, in order, checking each one's checksum. A record
+// that fails is reported in Health and still indexed by its header when that reads (a flipped
+// byte in an event's data leaves it intact), so that its stream's chain goes on past it.
+func (s *Store) rebuild(log *bolt.Bucket) error {
+	ix := s.ix
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	c := log.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		pos := be64(k)
+		s.health.Records++
+		if _, err := checked(pos, s.crcFrom, v); err != nil {
+			s.health.Corrupt = append(s.health.Corrupt, corruptError(pos, v, err))
+		}
+		h, err := readHeader(v)
+		if err != nil {
+			continue // not even the header: its stream cannot be known
+		}
+		if err := ix.set(log, string(h.stream), tail{pos: pos, rev: h.rev}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ID is the log's identity, written when the file was created: a read model records it to
+// know which log it was built from.
+func (s *Store) ID() string { return s.id.String() }
+
+// Health reports what Open found.
+func (s *Store) Health() Health { return s.health }
 
 // Close stops accepting appends, finishes the commit in flight and closes the file.
 func (s *Store) Close() error {
@@ -483,30 +571,36 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, limi
 		return nil, nil
 	}
 	var out []eventstore.RecordedEvent
-	err := s.db.View(func(tx *bolt.Tx) error {
-		log := tx.Bucket(bucketLog)
-		pos := t.pos
-		for {
-			rec := log.Get(u64(pos))
-			e, err := decodeRecord(pos, rec)
-			if err != nil {
-				return err
+	err := boltfile.Guard(s.db.Path(), func() error {
+		return s.db.View(func(tx *bolt.Tx) error {
+			log := tx.Bucket(bucketLog)
+			pos := t.pos
+			for {
+				rec := log.Get(u64(pos))
+				body, err := checked(pos, s.crcFrom, rec)
+				var e eventstore.RecordedEvent
+				if err == nil {
+					e, err = decodeRecord(pos, body)
+				}
+				if err != nil {
+					return corruptError(pos, rec, err)
+				}
+				if e.Stream != stream {
+					return nil // the hash slot belongs to another stream: this one has no events
+				}
+				out = append(out, e)
+				h, _ := readHeader(rec)
+				if e.Revision == from || e.Revision == 0 {
+					break
+				}
+				pos = h.prev
 			}
-			if e.Stream != stream {
-				return nil // the hash slot belongs to another stream: this one has no events
+			slices.Reverse(out)
+			if limit > 0 && len(out) > limit {
+				out = out[:limit]
 			}
-			out = append(out, e)
-			h, _ := readHeader(rec)
-			if e.Revision == from || e.Revision == 0 {
-				break
-			}
-			pos = h.prev
-		}
-		slices.Reverse(out)
-		if limit > 0 && len(out) > limit {
-			out = out[:limit]
-		}
-		return nil
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read stream %s: %w", stream, err)
@@ -593,32 +687,38 @@ func (s *Store) readAll(from eventstore.Position, filter eventstore.Filter) (eve
 	}
 	b := eventstore.Batch{Position: from}
 	prefix := []byte(filter.StreamPrefix)
-	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketLog).Cursor()
-		scanned := 0
-		for k, v := c.Seek(u64(uint64(from) + 1)); k != nil; k, v = c.Next() {
-			if len(b.Events) >= s.opts.ReadBatch || scanned >= 16*s.opts.ReadBatch {
-				break
-			}
-			scanned++
-			pos := be64(k)
-			b.Position = eventstore.Position(pos)
-			if len(prefix) > 0 {
-				name, err := streamOf(v)
-				if err != nil {
-					return err
+	err := boltfile.Guard(s.db.Path(), func() error {
+		return s.db.View(func(tx *bolt.Tx) error {
+			c := tx.Bucket(bucketLog).Cursor()
+			scanned := 0
+			for k, v := c.Seek(u64(uint64(from) + 1)); k != nil; k, v = c.Next() {
+				if len(b.Events) >= s.opts.ReadBatch || scanned >= 16*s.opts.ReadBatch {
+					break
 				}
-				if !bytes.HasPrefix(name, prefix) {
+				scanned++
+				pos := be64(k)
+				b.Position = eventstore.Position(pos)
+				body, err := checked(pos, s.crcFrom, v)
+				if err == nil && len(prefix) > 0 {
+					name, serr := streamOf(body)
+					if serr == nil && !bytes.HasPrefix(name, prefix) {
+						continue
+					}
+					err = serr
+				}
+				var e eventstore.RecordedEvent
+				if err == nil {
+					e, err = decodeRecord(pos, body)
+				}
+				if err != nil {
+					// A damaged record cannot say for sure whose it is: every subscriber hears of it.
+					b.Corrupt = append(b.Corrupt, corruptError(pos, v, err))
 					continue
 				}
+				b.Events = append(b.Events, e)
 			}
-			e, err := decodeRecord(pos, v)
-			if err != nil {
-				return err
-			}
-			b.Events = append(b.Events, e)
-		}
-		return nil
+			return nil
+		})
 	})
 	if err != nil {
 		return b, fmt.Errorf("read log after %d: %w", from, err)
