@@ -49,12 +49,22 @@ type Projection[Tx any] struct {
 	Fold   func(tx Tx, e eventstore.RecordedEvent, decoded any) error
 }
 
+// ErrBadEvent marks an event a projection cannot apply however often it tries (it does not
+// decode, or it contradicts the read model): the runner parks it and goes on. Any other error
+// of Decode, Fold or Apply is taken for the store's, and the batch is retried.
+var ErrBadEvent = errors.New("event cannot be applied")
+
 // Runner drives one projection. Run it in its own goroutine.
+//
+// It never stops for one event: a record the log reports corrupt, an event that does not
+// decode, and one the projection refuses with ErrBadEvent are parked (logged, counted in
+// Parking, skipped) and the events after them applied.
 type Runner[Tx any] struct {
-	log    Log
-	store  Store[Tx]
-	p      Projection[Tx]
-	logger *slog.Logger
+	log     Log
+	store   Store[Tx]
+	p       Projection[Tx]
+	logger  *slog.Logger
+	parking *Parking
 
 	pos     atomic.Uint64
 	mu      sync.Mutex
@@ -69,7 +79,75 @@ func NewRunner[Tx any](log Log, store Store[Tx], p Projection[Tx], logger *slog.
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Runner[Tx]{log: log, store: store, p: p, logger: logger.With("projection", p.Name), changed: make(chan struct{})}
+	return &Runner[Tx]{log: log, store: store, p: p, logger: logger.With("projection", p.Name), changed: make(chan struct{}), parking: NewParking()}
+}
+
+// ParkInto makes the runner report the events it parks into pk (shared with the status
+// route), instead of a parking of its own.
+func (r *Runner[Tx]) ParkInto(pk *Parking) *Runner[Tx] {
+	if pk != nil {
+		r.parking = pk
+	}
+	return r
+}
+
+// park records an event the runner will not apply.
+func (r *Runner[Tx]) park(pos eventstore.Position, stream string, err error) {
+	if r.parking.add(Parked{Position: pos, Stream: stream, Reason: err.Error(), At: time.Now().UTC()}) {
+		r.logger.Error("event parked: it cannot be applied, and the projection goes on without it", "position", pos, "stream", stream, "err", err)
+	}
+}
+
+// parkCorrupt parks the records the log could not read.
+func (r *Runner[Tx]) parkCorrupt(b eventstore.Batch) {
+	for _, c := range b.Corrupt {
+		r.park(c.Position, c.Stream, c)
+	}
+}
+
+// badEvent is a Fold or Apply failure that names its event, so the batch can go again
+// without it.
+type badEvent struct {
+	e   eventstore.RecordedEvent
+	err error
+}
+
+func (b *badEvent) Error() string {
+	return fmt.Sprintf("apply %s at position %d: %v", b.e.Type, b.e.Position, b.err)
+}
+func (b *badEvent) Unwrap() error { return b.err }
+
+// applyBatch applies events (decoded values alongside, when the projection decodes) from
+// checkpoint from to to, leaving out parked events; an event that fails with ErrBadEvent is
+// parked and the batch applied again without it.
+func (r *Runner[Tx]) applyBatch(ctx context.Context, from, to eventstore.Position, events []eventstore.RecordedEvent, values []any) error {
+	for {
+		err := r.store.Apply(ctx, r.p.Name, from, to, func(tx Tx) error {
+			for i, e := range events {
+				if r.parking.has(e.Position) {
+					continue
+				}
+				var err error
+				if values != nil {
+					err = r.p.Fold(tx, e, values[i])
+				} else {
+					err = r.p.Apply(tx, e)
+				}
+				if errors.Is(err, ErrBadEvent) {
+					return &badEvent{e, err}
+				}
+				if err != nil {
+					return fmt.Errorf("apply %s at position %d: %w", e.Type, e.Position, err)
+				}
+			}
+			return nil
+		})
+		var bad *badEvent
+		if !errors.As(err, &bad) {
+			return err
+		}
+		r.park(bad.e.Position, bad.e.Stream, bad.err)
+	}
 }
 
 // Name returns the projection's name.
@@ -116,15 +194,8 @@ func (r *Runner[Tx]) follow(ctx context.Context) error {
 	}
 	last := from
 	return r.log.Subscribe(ctx, from, r.p.Filter, func(ctx context.Context, b eventstore.Batch) error {
-		err := r.store.Apply(ctx, r.p.Name, last, b.Position, func(tx Tx) error {
-			for _, e := range b.Events {
-				if err := r.p.Apply(tx, e); err != nil {
-					return fmt.Errorf("apply %s at position %d: %w", e.Type, e.Position, err)
-				}
-			}
-			return nil
-		})
-		if err != nil {
+		r.parkCorrupt(b)
+		if err := r.applyBatch(ctx, last, b.Position, b.Events, nil); err != nil {
 			return err
 		}
 		last = b.Position
@@ -170,17 +241,14 @@ func (r *Runner[Tx]) pipeline(ctx context.Context, from eventstore.Position) err
 				}
 			}
 			to := group[len(group)-1].b.Position
-			err := r.store.Apply(ctx, r.p.Name, last, to, func(tx Tx) error {
+			events, values := group[0].b.Events, group[0].values
+			if len(group) > 1 {
+				events, values = nil, nil
 				for _, d := range group {
-					for i, e := range d.b.Events {
-						if err := r.p.Fold(tx, e, d.values[i]); err != nil {
-							return fmt.Errorf("apply %s at position %d: %w", e.Type, e.Position, err)
-						}
-					}
+					events, values = append(events, d.b.Events...), append(values, d.values...)
 				}
-				return nil
-			})
-			if err != nil {
+			}
+			if err := r.applyBatch(ctx, last, to, events, values); err != nil {
 				cancel(err)
 				applied <- err
 				return
@@ -191,11 +259,13 @@ func (r *Runner[Tx]) pipeline(ctx context.Context, from eventstore.Position) err
 		applied <- nil
 	}()
 	err := r.log.Subscribe(ctx, from, r.p.Filter, func(ctx context.Context, b eventstore.Batch) error {
+		r.parkCorrupt(b)
 		d := decoded{b: b, values: make([]any, len(b.Events))}
 		for i, e := range b.Events {
 			v, err := r.p.Decode(e)
-			if err != nil {
-				return fmt.Errorf("decode %s at position %d: %w", e.Type, e.Position, err)
+			if err != nil { // decoding is pure: it fails the same every time
+				r.park(e.Position, e.Stream, fmt.Errorf("decode %s: %w", e.Type, err))
+				continue
 			}
 			d.values[i] = v
 		}

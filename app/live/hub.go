@@ -178,6 +178,9 @@ func (h *Hub) Subscribers() int {
 }
 
 func (h *Hub) apply(_ context.Context, b eventstore.Batch) error {
+	for _, c := range b.Corrupt {
+		h.logger.Error("live hub skips a record the log cannot read", "err", c)
+	}
 	evs := make([]*Event, 0, len(b.Events))
 	for _, rec := range b.Events {
 		if ev, ok := h.decode(rec); ok {

@@ -134,6 +134,9 @@ func (s *logSubscriber) flush(ctx context.Context) error {
 }
 
 func (s *logSubscriber) deliver(ctx context.Context, out chan<- *message.Message, b eventstore.Batch) error {
+	for _, c := range b.Corrupt {
+		s.logger.Error("relay skips a record the log cannot read: it is not published", "err", c)
+	}
 	if len(b.Events) == 0 {
 		return s.published(ctx, b.Position)
 	}

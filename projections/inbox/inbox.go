@@ -145,7 +145,7 @@ func fold(tx Tx, rec eventstore.RecordedEvent, decoded any) error {
 		return err
 	}
 	if !ok {
-		return fmt.Errorf("%s for notification %s that the inbox does not have", rec.Type, e.Notification())
+		return fmt.Errorf("%w: %s for notification %s that the inbox does not have", projections.ErrBadEvent, rec.Type, e.Notification())
 	}
 	switch e := e.(type) {
 	case notification.Read:

@@ -1,13 +1,20 @@
 package inbox_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/eventnotify/notify/app/command"
+	"github.com/eventnotify/notify/app/eventstore"
+	"github.com/eventnotify/notify/domain/notification"
 	"github.com/eventnotify/notify/infra/eventlog"
 	"github.com/eventnotify/notify/infra/inboxdb"
 	"github.com/eventnotify/notify/projections"
@@ -81,5 +88,81 @@ func TestRunner_ResumesFromCheckpoint(t *testing.T) {
 	}
 	if cp, _ := rm.Checkpoint(ctx, inbox.Name); cp != last.Position {
 		t.Fatalf("checkpoint %d, want %d", cp, last.Position)
+	}
+}
+
+// One bad event never stops the projection: a record the log reports corrupt, an event whose
+// data does not decode and one for a notification the inbox does not have are each parked,
+// and every other event, before and after them, is applied.
+func TestRunner_ParksBadEventsAndGoesOn(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "events.db")
+	log, err := eventlog.Open(path, eventlog.Options{ReadBatch: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	send := command.NewSendNotificationHandler(log, nil)
+	for i := range 10 {
+		if _, err := send.Handle(ctx, command.SendNotification{RecipientID: "bob", Content: fmt.Sprintf("message number %d", i), Category: "c"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	undecodable, err := log.Append(ctx, notification.Stream(uuid.NewString()), eventstore.NoStream,
+		eventstore.EventData{ID: uuid.New(), Type: notification.TypeSent, Data: []byte(`{"notificationId":`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stray := uuid.NewString()
+	unknown, err := log.Append(ctx, notification.Stream(stray), eventstore.NoStream, eventstore.EventData{ID: uuid.New(), Type: notification.TypeRead,
+		Data: []byte(`{"notificationId":"` + stray + `","recipientId":"bob","readAt":"2026-12-01T00:00:00Z"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last command.Result
+	for i := 10; i < 15; i++ {
+		if last, err = send.Handle(ctx, command.SendNotification{RecipientID: "bob", Content: fmt.Sprintf("message number %d", i), Category: "c"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	log.Close()
+	b, _ := os.ReadFile(path) // a flipped byte in message number 3
+	i := bytes.Index(b, []byte("message number 3"))
+	b[i] ^= 0x20
+	os.WriteFile(path, b, 0o600)
+	log, err = eventlog.Open(path, eventlog.Options{ReadBatch: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	corrupt := log.Health().Corrupt[0].Position
+
+	rm, err := inboxdb.Open(filepath.Join(dir, "inbox.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rm.Close()
+	pk := projections.NewParking()
+	r := projections.NewRunner(log, rm, inbox.Projection(), nil).ParkInto(pk)
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(rctx) }()
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	if err := r.WaitFor(wctx, last.Position); err != nil {
+		t.Fatalf("the projection did not get past the bad events: %v (parked %+v)", err, pk.List())
+	}
+	cancel()
+	<-done
+	var parked []eventstore.Position
+	for _, p := range pk.List() {
+		parked = append(parked, p.Position)
+	}
+	if want := []eventstore.Position{corrupt, undecodable.Position, unknown.Position}; !slices.Equal(parked, want) {
+		t.Fatalf("parked %v (%+v), want %v", parked, pk.List(), want)
+	}
+	if c, _ := rm.Count(ctx, "bob"); c.Total != 14 {
+		t.Fatalf("bob has %d notifications, want the 14 that are not damaged", c.Total)
 	}
 }
