@@ -18,6 +18,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/eventnotify/notify/app/eventstore"
+	"github.com/eventnotify/notify/infra/boltfile"
 	"github.com/eventnotify/notify/projections"
 	"github.com/eventnotify/notify/projections/inbox"
 )
@@ -140,25 +141,31 @@ func (c *Copy) Promote(_ context.Context) error {
 			return err
 		}
 	}
-	return c.s.db.Update(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		if !bytes.Equal(meta.Get(keyBuilding), c.bucket) {
-			return errCopyGone
-		}
-		old := bytes.Clone(meta.Get(keyLive))
-		want := decodePosition(tx.Bucket(old).Bucket(bucketCPs).Get([]byte(c.name)))
-		have := decodePosition(tx.Bucket(c.bucket).Bucket(bucketCPs).Get([]byte(c.name)))
-		if have < want {
-			return fmt.Errorf("inboxdb: %w: copy at %d, live at %d", projections.ErrBehind, have, want)
-		}
-		if err := meta.Put(keyLive, c.bucket); err != nil {
-			return err
-		}
-		if err := meta.Delete(keyBuilding); err != nil {
-			return err
-		}
-		return tx.DeleteBucket(old)
-	})
+	err := c.s.checked(boltfile.Guard(c.s.path, func() error {
+		return c.s.db.Update(func(tx *bolt.Tx) error {
+			meta := tx.Bucket(bucketMeta)
+			if !bytes.Equal(meta.Get(keyBuilding), c.bucket) {
+				return errCopyGone
+			}
+			old := bytes.Clone(meta.Get(keyLive))
+			want := decodePosition(tx.Bucket(old).Bucket(bucketCPs).Get([]byte(c.name)))
+			have := decodePosition(tx.Bucket(c.bucket).Bucket(bucketCPs).Get([]byte(c.name)))
+			if have < want {
+				return fmt.Errorf("inboxdb: %w: copy at %d, live at %d", projections.ErrBehind, have, want)
+			}
+			if err := meta.Put(keyLive, c.bucket); err != nil {
+				return err
+			}
+			if err := meta.Delete(keyBuilding); err != nil {
+				return err
+			}
+			return tx.DeleteBucket(old)
+		})
+	}))
+	if err == nil {
+		c.s.repaired() // whatever was damaged was in the old copy
+	}
+	return err
 }
 
 // Drop deletes the copy unless it was promoted.
@@ -225,11 +232,11 @@ func (c *Copy) writeOut() error {
 			}
 			start = len(buf)
 			var err error
-			if buf, err = inbox.AppendJSON(buf, m.view(r)); err != nil {
+			if buf, err = inbox.AppendJSON(append(buf, make([]byte, sealLen)...), m.view(r)); err != nil {
 				ch.err = fmt.Errorf("inboxdb: encode %s: %w", r.id, err)
 				return
 			}
-			ch.rows = append(ch.rows, kv{key, buf[start:len(buf):len(buf)]})
+			ch.rows = append(ch.rows, kv{key, sealed(buf[start:len(buf):len(buf)])})
 		}
 	}
 	stop := make(chan struct{})

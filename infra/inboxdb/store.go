@@ -17,12 +17,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/eventnotify/notify/app/eventstore"
+	"github.com/eventnotify/notify/infra/boltfile"
 	"github.com/eventnotify/notify/projections"
 	"github.com/eventnotify/notify/projections/inbox"
 )
@@ -34,22 +36,32 @@ import (
 // and the copy in one transaction.
 var (
 	bucketCheckpoints = []byte("checkpoints") // consumer name → position (not projections: see SaveCheckpoint)
-	bucketMeta        = []byte("meta")        // keyLive, keyBuilding → copy bucket name
+	bucketMeta        = []byte("meta")        // keyLive, keyBuilding → copy bucket name; keyLayout; keyLog
 	keyLive           = []byte("live")
 	keyBuilding       = []byte("building")
+	keyLayout         = []byte("layout") // layoutVersion: documents and counts sealed
+	keyLog            = []byte("log")    // the identity of the event log the read model was built from
 
 	// In a copy:
-	bucketDocs   = []byte("docs")        // recipient 0x00 ^seq → view JSON (newest first)
+	bucketDocs   = []byte("docs")        // recipient 0x00 ^seq → sealed view JSON (newest first)
 	bucketByID   = []byte("byid")        // notification id → docs key
-	bucketCounts = []byte("counts")      // recipient → total, unread, canceled (3 × uint64)
+	bucketCounts = []byte("counts")      // recipient → sealed total, unread, canceled (3 × uint64)
 	bucketCPs    = []byte("checkpoints") // projection name → position
 )
+
+// layoutVersion names the layout this build writes; a read model of another is rebuilt.
+const layoutVersion = "2"
 
 // Store is the embedded inbox read model. It is safe for concurrent use.
 type Store struct {
 	db     *bolt.DB
+	path   string
 	marker string
-	reset  bool
+	reset  string
+
+	damageMu sync.Mutex
+	onDamage func(error)
+	damaged  bool
 }
 
 // Open opens (creating if needed) the read model file at path.
@@ -59,39 +71,82 @@ type Store struct {
 // which may tear unflushed pages, the file is dropped and the projection rebuilds it from the
 // log. The machine crash is recognised by a marker beside the file holding the kernel's boot
 // id while the file is open. Where no boot id is available every commit is fsynced instead.
+//
+// For the same reason a file that is damaged (cut short, a page or meta page bbolt cannot
+// read, or marked damaged by a read while it was served) is dropped and rebuilt, and so is one
+// of another layout; WasReset says why.
 func Open(path string) (*Store, error) {
 	marker, boot := path+".open", bootID()
-	reset := false
-	if prev, err := os.ReadFile(marker); err == nil && string(prev) != boot {
-		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("drop read model %s left open across a machine restart: %w", path, err)
+	reset := ""
+	drop := func(why string) error {
+		for _, p := range []string{path, path + ".damaged"} {
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("drop read model %s (%s): %w", path, why, err)
+			}
 		}
-		reset = true
+		reset = why
+		return nil
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType, NoSync: boot != ""})
+	if prev, err := os.ReadFile(marker); err == nil && string(prev) != boot {
+		if err := drop("left open when the machine went down"); err != nil {
+			return nil, err
+		}
+	}
+	if why, err := os.ReadFile(path + ".damaged"); err == nil {
+		if err := drop("found damaged while it was served: " + string(why)); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := boltfile.Precheck(path); err != nil {
+		if err := drop(err.Error()); err != nil {
+			return nil, err
+		}
+	}
+	var db *bolt.DB
+	upgraded := false
+	open := func() error {
+		return boltfile.Guard(path, func() (err error) {
+			db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType, NoSync: boot != ""})
+			if err != nil {
+				return err
+			}
+			err = db.Update(func(tx *bolt.Tx) error {
+				var err error
+				upgraded, err = initLayout(tx)
+				return err
+			})
+			if err == nil {
+				err = db.Sync()
+			}
+			if err != nil {
+				db.Close()
+			}
+			return err
+		})
+	}
+	err := open()
+	if isDamage(err) || errors.Is(err, bolterrors.ErrInvalid) || errors.Is(err, bolterrors.ErrChecksum) || errors.Is(err, bolterrors.ErrVersionMismatch) {
+		if derr := drop(err.Error()); derr != nil {
+			return nil, derr
+		}
+		err = open()
+	}
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("open read model %s: the file is locked by another process (is another notify using this data dir?)", path)
 		}
 		return nil, fmt.Errorf("open read model %s: %w", path, err)
 	}
-	upgraded := false
-	err = db.Update(func(tx *bolt.Tx) error {
-		var err error
-		upgraded, err = initLayout(tx)
-		return err
-	})
-	if err == nil {
-		err = db.Sync()
+	if boot != "" {
+		if err := writeSynced(marker, boot); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("init read model %s: %w", path, err)
+		}
 	}
-	if err == nil && boot != "" {
-		err = writeSynced(marker, boot)
+	if upgraded && reset == "" {
+		reset = "written by an older version, in another layout"
 	}
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("init read model %s: %w", path, err)
-	}
-	return &Store{db: db, marker: marker, reset: reset || upgraded}, nil
+	return &Store{db: db, path: path, marker: marker, reset: reset}, nil
 }
 
 // initLayout creates the buckets of a new file, drops a copy left unfinished by a replay that
@@ -110,8 +165,18 @@ func initLayout(tx *bolt.Tx) (upgraded bool, err error) {
 			return false, err
 		}
 	}
-	if meta.Get(keyLive) != nil {
-		return false, nil
+	if live := meta.Get(keyLive); live != nil {
+		if string(meta.Get(keyLayout)) == layoutVersion {
+			return false, nil
+		}
+		// A copy of an older layout (documents not sealed): dropped and rebuilt.
+		if err := tx.DeleteBucket(bytes.Clone(live)); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
+			return false, err
+		}
+		upgraded = true
+	}
+	if err := meta.Put(keyLayout, []byte(layoutVersion)); err != nil {
+		return false, err
 	}
 	for _, old := range [][]byte{bucketDocs, bucketByID, bucketCounts} {
 		if tx.Bucket(old) != nil {
@@ -166,9 +231,72 @@ func live(tx *bolt.Tx) *bolt.Bucket {
 	return tx.Bucket(tx.Bucket(bucketMeta).Get(keyLive))
 }
 
-// WasReset reports whether Open dropped the read model: left open across a machine restart,
-// or written by a version before copies.
-func (s *Store) WasReset() bool { return s.reset }
+// WasReset reports why Open dropped the read model ("": it did not): left open across a
+// machine restart, damaged, or of another layout. The projection rebuilds it from the log.
+func (s *Store) WasReset() string { return s.reset }
+
+// OnDamage sets what to do when a read finds the read model damaged (a value that fails its
+// checksum, a page bbolt cannot read): the wiring starts a replay into a fresh copy. It is
+// called once per damaged copy, in a goroutine of its own; the file is also marked, so that
+// the next Open drops it if the replay could not replace it.
+func (s *Store) OnDamage(fn func(error)) {
+	s.damageMu.Lock()
+	defer s.damageMu.Unlock()
+	s.onDamage = fn
+}
+
+// checked turns a read's damage into ErrDamaged and reports it (once) to OnDamage.
+func (s *Store) checked(err error) error {
+	if err == nil || !isDamage(err) {
+		return err
+	}
+	s.damageMu.Lock()
+	first := !s.damaged
+	s.damaged = true
+	fn := s.onDamage
+	s.damageMu.Unlock()
+	if first {
+		_ = os.WriteFile(s.path+".damaged", []byte(err.Error()), 0o600)
+		if fn != nil {
+			go fn(err)
+		}
+	}
+	if errors.Is(err, ErrDamaged) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrDamaged, err)
+}
+
+// repaired is called when a fresh copy has replaced the live one: its damage is gone.
+func (s *Store) repaired() {
+	s.damageMu.Lock()
+	defer s.damageMu.Unlock()
+	if s.damaged {
+		s.damaged = false
+		_ = os.Remove(s.path + ".damaged")
+	}
+}
+
+// view runs fn in a read transaction; a damaged page is reported as damage, not a panic.
+func (s *Store) view(fn func(tx *bolt.Tx) error) error {
+	return s.checked(boltfile.Guard(s.path, func() error { return s.db.View(fn) }))
+}
+
+// LogID returns the identity of the event log the read model was built from ("" before it
+// was first bound).
+func (s *Store) LogID(_ context.Context) (string, error) {
+	var id string
+	err := s.view(func(tx *bolt.Tx) error {
+		id = string(tx.Bucket(bucketMeta).Get(keyLog))
+		return nil
+	})
+	return id, err
+}
+
+// BindLog records the identity of the event log the read model is built from.
+func (s *Store) BindLog(_ context.Context, id string) error {
+	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyLog, []byte(id)) })
+}
 
 // Close flushes and closes the file; only then is the open marker removed.
 func (s *Store) Close() error {
@@ -221,7 +349,7 @@ func writeSynced(path, content string) error {
 // or, for a name no projection uses, what SaveCheckpoint recorded.
 func (s *Store) Checkpoint(_ context.Context, name string) (eventstore.Position, error) {
 	var p eventstore.Position
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		v := live(tx).Bucket(bucketCPs).Get([]byte(name))
 		if v == nil {
 			v = tx.Bucket(bucketCheckpoints).Get([]byte(name))
@@ -243,9 +371,11 @@ func (s *Store) SaveCheckpoint(_ context.Context, name string, p eventstore.Posi
 
 // Apply runs fn on the live copy and moves the checkpoint from from to to, in one transaction.
 func (s *Store) Apply(_ context.Context, name string, from, to eventstore.Position, fn func(inbox.Tx) error) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		return applyTo(live(tx), name, from, to, fn)
-	})
+	return s.checked(boltfile.Guard(s.path, func() error {
+		return s.db.Update(func(tx *bolt.Tx) error {
+			return applyTo(live(tx), name, from, to, fn)
+		})
+	}))
 }
 
 func applyTo(c *bolt.Bucket, name string, from, to eventstore.Position, fn func(inbox.Tx) error) error {
@@ -274,10 +404,14 @@ func decodePosition(v []byte) eventstore.Position {
 func (s *Store) List(_ context.Context, recipient string, limit int) ([]json.RawMessage, error) {
 	var out []json.RawMessage
 	prefix := recipientPrefix(recipient)
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		c := live(tx).Bucket(bucketDocs).Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = c.Next() {
-			out = append(out, bytes.Clone(v))
+			doc, err := unseal(v)
+			if err != nil {
+				return err
+			}
+			out = append(out, bytes.Clone(doc))
 		}
 		return nil
 	})
@@ -302,16 +436,20 @@ func (s *Store) Page(_ context.Context, q inbox.PageQuery) (inbox.Page, error) {
 	if q.Category != "" {
 		needles = append(needles, fieldNeedle("category", q.Category))
 	}
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		c := live(tx).Bucket(bucketDocs).Cursor()
 	docs:
 		for k, v := c.Seek(start); k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8; k, v = c.Next() {
+			doc, err := unseal(v)
+			if err != nil {
+				return err
+			}
 			for _, n := range needles {
-				if !bytes.Contains(v, n) {
+				if !bytes.Contains(doc, n) {
 					continue docs
 				}
 			}
-			page.Items = append(page.Items, bytes.Clone(v))
+			page.Items = append(page.Items, bytes.Clone(doc))
 			if len(page.Items) == q.Limit {
 				page.Next = eventstore.Position(^binary.BigEndian.Uint64(k[len(k)-8:]))
 				break
@@ -331,9 +469,10 @@ func fieldNeedle(field, value string) []byte {
 // Count returns the recipient's counts.
 func (s *Store) Count(_ context.Context, recipient string) (inbox.Counts, error) {
 	var c inbox.Counts
-	err := s.db.View(func(tx *bolt.Tx) error {
-		c = decodeCounts(live(tx).Bucket(bucketCounts).Get([]byte(recipient)))
-		return nil
+	err := s.view(func(tx *bolt.Tx) error {
+		var err error
+		c, err = decodeCounts(live(tx).Bucket(bucketCounts).Get([]byte(recipient)))
+		return err
 	})
 	return c, err
 }
@@ -361,10 +500,14 @@ func (t *txn) doc(key []byte) (inbox.View, error) {
 	var v inbox.View
 	raw := t.docs.Get(key)
 	if raw == nil {
-		return v, fmt.Errorf("inboxdb: index points at missing document %x", key)
+		return v, fmt.Errorf("%w: the id index points at a missing document %x", ErrDamaged, key)
 	}
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return v, fmt.Errorf("inboxdb: decode document: %w", err)
+	doc, err := unseal(raw)
+	if err != nil {
+		return v, err
+	}
+	if err := json.Unmarshal(doc, &v); err != nil {
+		return v, fmt.Errorf("%w: a document does not decode: %v", ErrDamaged, err)
 	}
 	v.Seq = eventstore.Position(^binary.BigEndian.Uint64(key[len(key)-8:]))
 	return v, nil
@@ -373,7 +516,10 @@ func (t *txn) doc(key []byte) (inbox.View, error) {
 func (t *txn) Put(v inbox.View) error {
 	docs, byID := t.docs, t.byID
 	key := docKey(v.RecipientID, v.Seq)
-	c := t.countsOf(v.RecipientID)
+	c, err := t.countsOf(v.RecipientID)
+	if err != nil {
+		return err
+	}
 	var old []byte
 	if v.ID != t.missing {
 		old = byID.Get([]byte(v.ID))
@@ -392,24 +538,28 @@ func (t *txn) Put(v inbox.View) error {
 		return err
 	}
 	c.add(v.Status, 1)
-	doc, err := inbox.AppendJSON(nil, v)
+	doc, err := inbox.AppendJSON(make([]byte, sealLen, 320), v)
 	if err != nil {
 		return fmt.Errorf("inboxdb: encode %s: %w", v.ID, err)
 	}
-	return docs.Put(key, doc)
+	return docs.Put(key, sealed(doc))
 }
 
 // countsOf returns the recipient's counts as this transaction has them.
-func (t *txn) countsOf(recipient string) *counts {
+func (t *txn) countsOf(recipient string) (*counts, error) {
 	if c, ok := t.pending[recipient]; ok {
-		return c
+		return c, nil
 	}
 	if t.pending == nil {
 		t.pending = map[string]*counts{}
 	}
-	c := counts(decodeCounts(t.counts.Get([]byte(recipient))))
+	stored, err := decodeCounts(t.counts.Get([]byte(recipient)))
+	if err != nil {
+		return nil, err
+	}
+	c := counts(stored)
 	t.pending[recipient] = &c
-	return &c
+	return &c, nil
 }
 
 // flush writes the counts the transaction changed.
@@ -435,22 +585,27 @@ func (c *counts) add(s inbox.Status, d int) {
 	}
 }
 
-func decodeCounts(b []byte) inbox.Counts {
-	if len(b) != 24 {
-		return inbox.Counts{}
+// decodeCounts reads sealed counts (none stored: zero).
+func decodeCounts(v []byte) (inbox.Counts, error) {
+	if v == nil {
+		return inbox.Counts{}, nil
+	}
+	b, err := unseal(v)
+	if err != nil || len(b) != 24 {
+		return inbox.Counts{}, errDamagedValue
 	}
 	return inbox.Counts{
 		Total:    int(binary.BigEndian.Uint64(b)),
 		Unread:   int(binary.BigEndian.Uint64(b[8:])),
 		Canceled: int(binary.BigEndian.Uint64(b[16:])),
-	}
+	}, nil
 }
 
 func encodeCounts(c counts) []byte {
-	b := make([]byte, 0, 24)
+	b := make([]byte, sealLen, sealLen+24)
 	b = binary.BigEndian.AppendUint64(b, uint64(c.Total))
 	b = binary.BigEndian.AppendUint64(b, uint64(c.Unread))
-	return binary.BigEndian.AppendUint64(b, uint64(c.Canceled))
+	return sealed(binary.BigEndian.AppendUint64(b, uint64(c.Canceled)))
 }
 
 func recipientPrefix(r string) []byte { return append([]byte(r), 0) }

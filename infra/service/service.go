@@ -380,8 +380,8 @@ func openReadModel(ctx context.Context, cfg Config, logger *slog.Logger) (*readM
 		if err != nil {
 			return nil, err
 		}
-		if rm.WasReset() {
-			logger.Warn("read model dropped (left open when the machine went down, or of an older layout); the projection rebuilds it from the log")
+		if why := rm.WasReset(); why != "" {
+			logger.Warn("read model dropped; the projection rebuilds it from the log", "why", why)
 		}
 		return &readModel{
 			kind: "embedded", queries: rm, checkpoints: rm, copies: rm,
