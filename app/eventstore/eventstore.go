@@ -137,6 +137,10 @@ var (
 	ErrInvalidAppend = errors.New("invalid append")
 )
 
+// ErrUnavailable marks a failure to reach a store the service depends on (the event store, a
+// database read model): retrying later may succeed. Adapters wrap such failures with it.
+var ErrUnavailable = errors.New("a store is unreachable")
+
 // ErrCorrupt means a stored record failed its checksum or could not be decoded.
 var ErrCorrupt = errors.New("corrupt record")
 

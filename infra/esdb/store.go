@@ -415,3 +415,33 @@ func delivers(filter eventstore.Filter, e *esdb.RecordedEvent) bool {
 	return e != nil && !strings.HasPrefix(e.StreamID, "$") && !strings.HasPrefix(e.EventType, "$") &&
 		strings.HasPrefix(e.StreamID, filter.StreamPrefix)
 }
+
+// identityStream holds the log's identity: one event, written by the first instance to need
+// it. It is outside the notification streams, so no projection reads it.
+const identityStream = "notify-log-identity"
+
+// ID returns the log's identity, creating it on first use: a read model records it to know
+// which log it was built from. Concurrent first calls agree: one append wins (NoStream) and
+// the others read it back.
+func (s *Store) ID(ctx context.Context) (string, error) {
+	for attempt := 0; attempt < 3; attempt++ {
+		recs, err := s.ReadStream(ctx, identityStream, 0, 1)
+		if err != nil {
+			return "", fmt.Errorf("esdb: read the log identity: %w", err)
+		}
+		if len(recs) > 0 {
+			var body struct{ ID string }
+			if err := json.Unmarshal(recs[0].Data, &body); err != nil || body.ID == "" {
+				return "", fmt.Errorf("esdb: the log identity in %s does not decode: %s", identityStream, recs[0].Data)
+			}
+			return body.ID, nil
+		}
+		id := uuid.New()
+		data, _ := json.Marshal(map[string]string{"id": id.String()})
+		_, err = s.Append(ctx, identityStream, eventstore.NoStream, eventstore.EventData{ID: id, Type: "LogIdentity", Data: data})
+		if err != nil && !errors.Is(err, eventstore.ErrWrongExpectedRevision) {
+			return "", fmt.Errorf("esdb: write the log identity: %w", err)
+		}
+	}
+	return "", fmt.Errorf("esdb: the log identity in %s could not be read back", identityStream)
+}

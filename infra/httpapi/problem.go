@@ -9,9 +9,13 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"sync"
+	"syscall"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/eventnotify/notify/app/eventstore"
 	"github.com/eventnotify/notify/app/live"
 	"github.com/eventnotify/notify/domain/notification"
 	"github.com/eventnotify/notify/infra/auth"
@@ -105,10 +109,61 @@ func problemFor(err error) Problem {
 	case errors.Is(err, projections.ErrNotReached):
 		return Problem{Type: "urn:notify:problem:not-caught-up", Title: "Read model not caught up", Status: http.StatusServiceUnavailable,
 			Detail: "the read model has not reached the requested position in time: " + msg + "; retry shortly"}
+	case errors.Is(err, projections.ErrDamaged):
+		return Problem{Type: "urn:notify:problem:read-model-damaged", Title: "Read model damaged", Status: http.StatusServiceUnavailable,
+			Detail: "the read model holding this answer is damaged; it is being rebuilt from the event log, retry shortly"}
+	case errors.Is(err, syscall.ENOSPC):
+		return Problem{Type: "urn:notify:problem:insufficient-storage", Title: "Insufficient storage", Status: http.StatusInsufficientStorage,
+			Detail: "the event store's disk is full: nothing was written; retry once space is freed"}
+	case errors.Is(err, eventstore.ErrUnavailable):
+		return Problem{Type: "urn:notify:problem:dependency-unavailable", Title: "Service unavailable", Status: http.StatusServiceUnavailable,
+			Detail: "a store the service depends on is unreachable; retry shortly (a command retried with the same Idempotency-Key is applied once)"}
+	case errors.Is(err, eventstore.ErrCorrupt):
+		return Problem{Type: "urn:notify:problem:corrupt-event", Title: "Corrupt event", Status: http.StatusInternalServerError,
+			Detail: "the notification's history holds a record that fails its checksum (" + msg + "); it cannot be changed or shown until the event log is restored"}
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return Problem{Type: "urn:notify:problem:unavailable", Title: "Service unavailable", Status: http.StatusServiceUnavailable, Detail: "the request did not complete in time; it is safe to retry with the same Idempotency-Key"}
 	}
 	return Problem{Type: "about:blank", Title: "Internal Server Error", Status: http.StatusInternalServerError, Detail: "an unexpected error occurred; it has been logged"}
+}
+
+// sampler logs the first failure of each kind, then at most one line per interval with how
+// many like it came since: a store that is down fails every request, and one line each
+// would bury the log (83,097 lines in 40 s, once).
+type sampler struct {
+	mu    sync.Mutex
+	every time.Duration
+	kinds map[string]*sampled
+}
+
+type sampled struct {
+	last time.Time
+	more int
+}
+
+func newSampler(every time.Duration) *sampler {
+	return &sampler{every: every, kinds: map[string]*sampled{}}
+}
+
+// log calls write for this failure if its kind was not logged within the interval, with the
+// count of those it held back since.
+func (s *sampler) log(kind string, write func(more int)) {
+	s.mu.Lock()
+	k := s.kinds[kind]
+	if k == nil {
+		k = &sampled{}
+		s.kinds[kind] = k
+	}
+	now := time.Now()
+	if !k.last.IsZero() && now.Sub(k.last) < s.every {
+		k.more++
+		s.mu.Unlock()
+		return
+	}
+	more := k.more
+	k.last, k.more = now, 0
+	s.mu.Unlock()
+	write(more)
 }
 
 func detailOf(he *echo.HTTPError) string {
@@ -120,6 +175,7 @@ func detailOf(he *echo.HTTPError) string {
 
 // errorHandler writes every error as application/problem+json.
 func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
+	failures := newSampler(10 * time.Second)
 	return func(err error, c echo.Context) {
 		if c.Response().Committed {
 			return
@@ -134,8 +190,10 @@ func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 			c.Response().Header().Set(echo.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(rl.retryAfter.Seconds()))))
 		case errors.Is(err, projections.ErrNotReached), errors.Is(err, live.ErrClosed):
 			c.Response().Header().Set(echo.HeaderRetryAfter, "1")
-		case errors.Is(err, live.ErrTooMany):
+		case errors.Is(err, live.ErrTooMany), errors.Is(err, projections.ErrDamaged), errors.Is(err, eventstore.ErrUnavailable):
 			c.Response().Header().Set(echo.HeaderRetryAfter, "5")
+		case errors.Is(err, syscall.ENOSPC):
+			c.Response().Header().Set(echo.HeaderRetryAfter, "30")
 		}
 		switch p.Status {
 		case http.StatusNotFound, http.StatusMethodNotAllowed:
@@ -148,7 +206,9 @@ func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 		}
 		// A canceled request is a client that left; a read model still catching up is expected.
 		if p.Status >= 500 && !errors.Is(err, context.Canceled) && !errors.Is(err, projections.ErrNotReached) && !errors.Is(err, live.ErrClosed) {
-			logger.Error("request failed", "method", c.Request().Method, "path", p.Instance, "status", p.Status, "err", err)
+			failures.log(p.Type, func(more int) {
+				logger.Error("request failed", "method", c.Request().Method, "path", p.Instance, "status", p.Status, "err", err, "like_it_since_last", more)
+			})
 		}
 		body, _ := json.Marshal(p)
 		if err := c.Blob(p.Status, "application/problem+json", body); err != nil {

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -64,9 +65,9 @@ type Deps struct {
 	// Notifications answers one-notification queries from the event store (nil: the /v1
 	// notification routes answer 404).
 	Notifications noteQueries
-	// Ready reports whether the service can serve fresh reads (projections caught up) and
-	// details for the answer body (positions), ready or not.
-	Ready func(context.Context) (map[string]any, error)
+	// Ready says whether the service can serve: stores reachable, projections caught up,
+	// no Kafka partition stalled.
+	Ready func(context.Context) Readiness
 	// WaitFor blocks until the read model reflects log position p, or fails with an error
 	// wrapping projections.ErrNotReached when its bound passes (read-your-writes). Nil: reads
 	// never wait.
@@ -91,6 +92,15 @@ type Deps struct {
 	Stream Stream
 }
 
+// Readiness is what /readyz answers. Reasons say, without details, why the service is not
+// ready; Details (positions, errors, Kafka partitions) go only to an admin key, or to anyone
+// when no authentication is configured: a connection error names hosts and users.
+type Readiness struct {
+	Ready   bool
+	Reasons []string
+	Details map[string]any
+}
+
 // ProjectionsStatus answers GET /v1/projections.
 type ProjectionsStatus struct {
 	LogHead     eventstore.Position `json:"logHead"`
@@ -107,6 +117,10 @@ type ProjectionStatus struct {
 	State    string              `json:"state"`
 	// Replay is the running replay, else the last one this instance ran (absent if none).
 	Replay *projections.ReplayStatus `json:"replay,omitempty"`
+	// Parked counts the events the projection left out since the process started; the
+	// first of them are listed.
+	Parked       int                  `json:"parked,omitempty"`
+	ParkedEvents []projections.Parked `json:"parkedEvents,omitempty"`
 }
 
 // New builds the Echo instance with every route.
@@ -179,17 +193,26 @@ func New(d Deps) *echo.Echo {
 		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, []byte(`{"status":"ok"}`))
 	})
 	e.GET("/readyz", func(c echo.Context) error {
-		body := map[string]any{"status": "ready"}
+		r := Readiness{Ready: true}
 		if d.Ready != nil {
-			details, err := d.Ready(c.Request().Context())
-			if err != nil {
-				return echo.NewHTTPError(http.StatusServiceUnavailable, "not ready: "+err.Error())
-			}
-			for k, v := range details {
+			r = d.Ready(c.Request().Context())
+		}
+		body := map[string]any{}
+		if p := principal(c); !sec.Auth.Enabled() || p.Has(auth.ScopeAdmin) {
+			for k, v := range r.Details {
 				body[k] = v
 			}
 		}
-		return c.JSON(http.StatusOK, body)
+		if r.Ready {
+			body["status"] = "ready"
+			delete(body, "errors")
+			return c.JSON(http.StatusOK, body)
+		}
+		body["type"], body["title"], body["status"] = "urn:notify:problem:not-ready", "Not ready", http.StatusServiceUnavailable
+		body["detail"], body["reasons"], body["instance"] = "not ready: "+strings.Join(r.Reasons, "; "), r.Reasons, c.Request().URL.Path
+		c.Response().Header().Set(echo.HeaderRetryAfter, "5")
+		enc, _ := json.Marshal(body)
+		return c.Blob(http.StatusServiceUnavailable, "application/problem+json", enc)
 	})
 	opsRoutes(e, d)
 	return e

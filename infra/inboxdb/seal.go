@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 
 	"github.com/eventnotify/notify/infra/boltfile"
+	"github.com/eventnotify/notify/projections"
 )
 
 // Documents and counts are sealed: a 4-byte CRC-32C (Castagnoli) of the value, big-endian, in
@@ -33,7 +34,7 @@ func unseal(v []byte) ([]byte, error) {
 
 // ErrDamaged matches the errors of reads that found the read model damaged (a value whose seal
 // fails, a page bbolt cannot read). The read model is rebuilt from the log (see OnDamage).
-var ErrDamaged = fmt.Errorf("inboxdb: the read model is damaged: %w", boltfile.ErrDamaged)
+var ErrDamaged = fmt.Errorf("inboxdb: %w: %w", projections.ErrDamaged, boltfile.ErrDamaged)
 
 var errDamagedValue = fmt.Errorf("%w (a stored value fails its checksum)", ErrDamaged)
 

@@ -54,11 +54,15 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"math"
+	"net"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/eventnotify/notify/app/eventstore"
@@ -144,6 +148,8 @@ var migrations = []string{
 	CREATE VIEW inbox_notifications AS SELECT id, recipient_id, seq, status, doc FROM inbox_notifications_g1;
 	CREATE VIEW inbox_counts AS SELECT recipient_id, total, unread, canceled FROM inbox_counts_g1;
 	CREATE VIEW projection_checkpoints AS SELECT name, position FROM inbox_checkpoints_g1;`,
+	// The identity of the event log the read model is built from (one row once bound).
+	`CREATE TABLE read_model_log (one boolean PRIMARY KEY DEFAULT true CHECK (one), log_id text NOT NULL);`,
 }
 
 // Open connects to the database at url (postgres://…) and creates or migrates the schema.
@@ -219,9 +225,29 @@ func (s *Store) Checkpoint(ctx context.Context, name string) (eventstore.Positio
 	err := s.pool.QueryRow(ctx, `SELECT coalesce((SELECT position FROM projection_checkpoints WHERE name = $1),
 		(SELECT position FROM checkpoints WHERE name = $1), 0)`, name).Scan(&p)
 	if err != nil {
-		return 0, fmt.Errorf("pgread: checkpoint %s: %w", name, err)
+		return 0, fmt.Errorf("pgread: checkpoint %s: %w", name, unavailable(err))
 	}
 	return eventstore.Position(p), nil
+}
+
+// LogID returns the identity of the event log the read model was built from ("" before it
+// was first bound).
+func (s *Store) LogID(ctx context.Context) (string, error) {
+	var id string
+	err := s.pool.QueryRow(ctx, `SELECT coalesce((SELECT log_id FROM read_model_log), '')`).Scan(&id)
+	if err != nil {
+		return "", fmt.Errorf("pgread: read the log identity: %w", err)
+	}
+	return id, nil
+}
+
+// BindLog records the identity of the event log the read model is built from.
+func (s *Store) BindLog(ctx context.Context, id string) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO read_model_log (log_id) VALUES ($1) ON CONFLICT (one) DO UPDATE SET log_id = excluded.log_id`, id)
+	if err != nil {
+		return fmt.Errorf("pgread: record the log identity: %w", err)
+	}
+	return nil
 }
 
 // SaveCheckpoint records how far a named consumer of the log has got (the Kafka relay, when
@@ -389,7 +415,7 @@ func (s *Store) List(ctx context.Context, recipient string, limit int) ([]json.R
 	}
 	rows, err := s.pool.Query(ctx, `SELECT doc FROM inbox_notifications WHERE recipient_id = $1 ORDER BY seq DESC LIMIT $2`, recipient, limit)
 	if err != nil {
-		return nil, fmt.Errorf("pgread: list %s: %w", recipient, err)
+		return nil, fmt.Errorf("pgread: list %s: %w", recipient, unavailable(err))
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (json.RawMessage, error) {
 		var doc []byte
@@ -397,7 +423,7 @@ func (s *Store) List(ctx context.Context, recipient string, limit int) ([]json.R
 		return json.RawMessage(doc), err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("pgread: list %s: %w", recipient, err)
+		return nil, fmt.Errorf("pgread: list %s: %w", recipient, unavailable(err))
 	}
 	return out, nil
 }
@@ -414,19 +440,19 @@ func (s *Store) Page(ctx context.Context, q inbox.PageQuery) (inbox.Page, error)
 		  AND ($4 = '' OR (doc::jsonb)->>'category' = $4)
 		ORDER BY seq DESC LIMIT $5`, q.Recipient, int64(q.Before), string(q.Status), q.Category, q.Limit)
 	if err != nil {
-		return page, fmt.Errorf("pgread: page of %s: %w", q.Recipient, err)
+		return page, fmt.Errorf("pgread: page of %s: %w", q.Recipient, unavailable(err))
 	}
 	var last int64
 	for rows.Next() {
 		var doc []byte
 		if err := rows.Scan(&doc, &last); err != nil {
 			rows.Close()
-			return page, fmt.Errorf("pgread: page of %s: %w", q.Recipient, err)
+			return page, fmt.Errorf("pgread: page of %s: %w", q.Recipient, unavailable(err))
 		}
 		page.Items = append(page.Items, json.RawMessage(doc))
 	}
 	if err := rows.Err(); err != nil {
-		return page, fmt.Errorf("pgread: page of %s: %w", q.Recipient, err)
+		return page, fmt.Errorf("pgread: page of %s: %w", q.Recipient, unavailable(err))
 	}
 	if len(page.Items) == q.Limit {
 		page.Next = eventstore.Position(last)
@@ -443,7 +469,7 @@ func (s *Store) Count(ctx context.Context, recipient string) (inbox.Counts, erro
 		return inbox.Counts{}, nil
 	}
 	if err != nil {
-		return c, fmt.Errorf("pgread: count %s: %w", recipient, err)
+		return c, fmt.Errorf("pgread: count %s: %w", recipient, unavailable(err))
 	}
 	return c, nil
 }
@@ -461,4 +487,23 @@ func position(p eventstore.Position) (int64, error) {
 		return 0, fmt.Errorf("pgread: position %d does not fit a bigint", p)
 	}
 	return int64(p), nil
+}
+
+// unavailable marks the errors of a database that cannot be reached (refused or dropped
+// connections, a server shutting down or starting) with eventstore.ErrUnavailable, which the
+// HTTP API answers with 503 and Retry-After.
+func unavailable(err error) error {
+	var (
+		ce *pgconn.ConnectError
+		ne net.Error
+		pe *pgconn.PgError
+	)
+	switch {
+	case err == nil, errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	case errors.As(err, &ce), errors.As(err, &ne), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), pgconn.SafeToRetry(err),
+		errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "57P")):
+		return fmt.Errorf("%w: %w", eventstore.ErrUnavailable, err)
+	}
+	return err
 }

@@ -119,6 +119,25 @@ func replayLocal(ctx context.Context, cfg Config, name string, logger *slog.Logg
 	if err != nil {
 		return fmt.Errorf("event store head: %w", err)
 	}
+	logID, err := log.id(ctx)
+	if err != nil {
+		return fmt.Errorf("event store identity: %w", err)
+	}
+	// The repair of a read model that does not belong to this log: the fresh copy replaces it
+	// whatever its checkpoint says, and the read model is bound to this log.
+	var mm *projections.MismatchError
+	if err := projections.CheckLog(ctx, rm.binding, rm.position, name, logID, head); errors.As(err, &mm) {
+		fmt.Fprintf(out, "replay %s: the read model does not belong to this log (%v); the replay replaces it\n", name, mm)
+		cp, err := rm.position(ctx)
+		if err == nil {
+			err = rm.copies.Apply(ctx, name, cp, 0, func(inbox.Tx) error { return nil })
+		}
+		if err != nil {
+			return fmt.Errorf("rewind the read model to replace it: %w", err)
+		}
+	} else if err != nil {
+		return err
+	}
 	c, err := rm.copies.Fresh(ctx, name)
 	if err != nil {
 		return err
@@ -132,6 +151,9 @@ func replayLocal(ctx context.Context, cfg Config, name string, logger *slog.Logg
 		}
 	})
 	if err != nil {
+		return err
+	}
+	if err := rm.binding.BindLog(ctx, logID); err != nil {
 		return err
 	}
 	took := time.Since(start)

@@ -29,6 +29,7 @@ type Config struct {
 	ReadModel       string
 	ReadModelSchema string
 	ReadWait        time.Duration
+	ReadyMaxLag     uint64
 	Kafka           kafkabridge.Config
 	LogLevel        slog.Level
 	LogFormat       string
@@ -82,6 +83,13 @@ var settings = []setting{
 		c.ReadWait, err = time.ParseDuration(v)
 		if err == nil && c.ReadWait < 0 {
 			err = errors.New("must not be negative")
+		}
+		return err
+	}, false},
+	{"ready-max-lag", "NOTIFY_READY_MAX_LAG", "10000", "/readyz answers 503 while the projection is more than this many log positions behind the head", func(c *Config, v string) (err error) {
+		c.ReadyMaxLag, err = strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			err = errors.New("must be a whole number")
 		}
 		return err
 	}, false},

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -23,6 +24,7 @@ import (
 	"github.com/eventnotify/notify/app/live"
 	"github.com/eventnotify/notify/app/query"
 	"github.com/eventnotify/notify/infra/auth"
+	"github.com/eventnotify/notify/infra/boltfile"
 	"github.com/eventnotify/notify/infra/esdb"
 	"github.com/eventnotify/notify/infra/eventlog"
 	"github.com/eventnotify/notify/infra/httpapi"
@@ -84,7 +86,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer rm.close()
+	defer func() { rm.close() }() // belongs may replace it
 	log, err := openEventStore(cfg, rm.checkpoints, logger)
 	if err != nil {
 		return err
@@ -94,7 +96,17 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("read the event store's head: %w", err)
 	}
-	logger.Info("stores open", "event_store", log.kind, "read_model", rm.kind, "data_dir", cfg.DataDir, "log_head", startHead)
+	logID, err := log.id(ctx)
+	if err != nil {
+		return fmt.Errorf("read the event store's identity: %w", err)
+	}
+	if err := belongs(ctx, cfg, &rm, log, logID, startHead, logger); err != nil {
+		return err
+	}
+	if err := relayWithinLog(ctx, log, startHead, logger); err != nil {
+		return err
+	}
+	logger.Info("stores open", "event_store", log.kind, "read_model", rm.kind, "data_dir", cfg.DataDir, "log_head", startHead, "log_id", logID)
 	runCtx, stopRunner := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -105,6 +117,16 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	var replays *projections.Replays[inbox.Tx]
 	if rm.copies != nil {
 		replays = projections.NewReplays(runCtx, log, rm.copies, logger, inbox.Projection())
+	}
+	if rm.onDamage != nil && replays != nil {
+		// A damaged read model is rebuilt into a fresh copy while it keeps serving what is not
+		// damaged; what is answers 503 until the copy replaces it.
+		rm.onDamage(func(err error) {
+			logger.Error("the read model is damaged: rebuilding it from the log into a fresh copy", "err", err)
+			if _, err := replays.Start(runCtx, inbox.Name); err != nil {
+				logger.Error("could not start the rebuild; restart the service to drop and rebuild the read model", "err", err)
+			}
+		})
 	}
 	defer func() {
 		stopRunner()
@@ -173,26 +195,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		WaitFor: func(ctx context.Context, want eventstore.Position) error {
 			return waitFor(ctx, rm.position, want, cfg.ReadWait)
 		},
-		Ready: func(ctx context.Context) (map[string]any, error) {
-			p, err := rm.position(ctx)
-			if err != nil {
-				return nil, fmt.Errorf("read model unreachable: %w", err)
-			}
-			if p < startHead {
-				return nil, fmt.Errorf("projection %s catching up: at %d of %d", inbox.Name, p, startHead)
-			}
-			head, err := log.head(ctx)
-			if err != nil {
-				return nil, fmt.Errorf("event store unreachable: %w", err)
-			}
-			details := map[string]any{"logHead": head, "projections": map[string]any{inbox.Name: p}}
-			if bridge != nil {
-				details["kafka"] = kafkaReadiness(bridge.Stalled(time.Now()))
-				if details["kafka"].(kafkaStatus).Status != "ok" {
-					details["status"] = "degraded"
-				}
-			}
-			return details, nil
+		Ready: func(ctx context.Context) httpapi.Readiness {
+			return readiness(ctx, cfg, log, rm, startHead, bridge)
 		},
 		Logger:        logger,
 		Metrics:       reg,
@@ -265,7 +269,7 @@ func projectionStatus(ctx context.Context, log *eventStore, rm *readModel, repla
 	if err != nil {
 		return 0, httpapi.ProjectionStatus{}, fmt.Errorf("read model position: %w", err)
 	}
-	st := httpapi.ProjectionStatus{Name: inbox.Name, Position: p, State: "live"}
+	st := httpapi.ProjectionStatus{Name: inbox.Name, Position: p, State: "live", Parked: rm.parking.Count(), ParkedEvents: rm.parking.List()}
 	if replays != nil {
 		st.Replay = replays.Status(inbox.Name)
 	}
@@ -324,6 +328,7 @@ type eventStore struct {
 	store
 	kind        string
 	head        func(context.Context) (eventstore.Position, error)
+	id          func(context.Context) (string, error)
 	checkpoints kafkabridge.Checkpoints
 }
 
@@ -337,12 +342,28 @@ type store interface {
 // in the embedded log, or in the read model's file when the events live in EventStoreDB.
 func openEventStore(cfg Config, rmCheckpoints kafkabridge.Checkpoints, logger *slog.Logger) (*eventStore, error) {
 	if cfg.EventStore == "embedded" {
-		log, err := eventlog.Open(filepath.Join(cfg.DataDir, "events.db"), eventlog.Options{})
+		path := filepath.Join(cfg.DataDir, "events.db")
+		log, err := eventlog.Open(path, eventlog.Options{})
+		if errors.Is(err, boltfile.ErrDamaged) {
+			return nil, fmt.Errorf("%w\nThe event log is the service's primary data: it is not repaired automatically. Restore %s from a backup; `notify check --data-dir %s` reports what is damaged", err, path, cfg.DataDir)
+		}
 		if err != nil {
 			return nil, err
 		}
+		h := log.Health()
+		if h.Fallback {
+			logger.Warn("one of the event log's two meta pages is damaged: bbolt reads the other, and if it was the older one the last commit is gone", "file", path)
+		}
+		for i, c := range h.Corrupt {
+			if i == 10 {
+				logger.Error("more corrupt records in the event log", "count", len(h.Corrupt)-10)
+				break
+			}
+			logger.Error("corrupt record in the event log: it is not served, and projections park it", "file", path, "err", c)
+		}
 		head := func(context.Context) (eventstore.Position, error) { return log.Head(), nil }
-		return &eventStore{store: log, kind: "embedded", head: head, checkpoints: log}, nil
+		id := func(context.Context) (string, error) { return log.ID(), nil }
+		return &eventStore{store: log, kind: "embedded", head: head, id: id, checkpoints: log}, nil
 	}
 	es, err := esdb.Open(cfg.EventStore, esdb.Options{Logger: logger})
 	if err != nil {
@@ -350,7 +371,57 @@ func openEventStore(cfg Config, rmCheckpoints kafkabridge.Checkpoints, logger *s
 	}
 	filter := inbox.Projection().Filter
 	head := func(ctx context.Context) (eventstore.Position, error) { return es.Head(ctx, filter) }
-	return &eventStore{store: es, kind: "esdb", head: head, checkpoints: rmCheckpoints}, nil
+	return &eventStore{store: es, kind: "esdb", head: head, id: es.ID, checkpoints: rmCheckpoints}, nil
+}
+
+// belongs checks that the read model belongs to the event log (see projections.CheckLog). An
+// embedded read model that does not is dropped and rebuilt from the log: it is derived data,
+// local to this log. A PostgreSQL one is refused with what happened and how to repair it:
+// other instances may be serving it.
+func belongs(ctx context.Context, cfg Config, rmp **readModel, log *eventStore, logID string, head eventstore.Position, logger *slog.Logger) error {
+	rm := *rmp
+	err := projections.CheckLog(ctx, rm.binding, rm.position, inbox.Name, logID, head)
+	var mm *projections.MismatchError
+	if !errors.As(err, &mm) {
+		return err
+	}
+	if rm.kind != "embedded" {
+		return fmt.Errorf("%w.\n%s\nRebuild it from this instance's log with the service stopped on every instance: `notify projections replay inbox` with the same --event-store and --read-model settings", mm, mismatchAdvice(mm))
+	}
+	logger.Warn("the read model does not belong to the event log: dropping it; the projection rebuilds it from the log", "err", mm)
+	rm.close()
+	*rmp = &readModel{close: func() {}}
+	if err := os.Remove(rm.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("drop read model %s: %w", rm.path, err)
+	}
+	fresh, err := openReadModel(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	*rmp = fresh
+	if log.kind == "esdb" {
+		log.checkpoints = fresh.checkpoints // the relay's checkpoint lived in the dropped file
+	}
+	return projections.CheckLog(ctx, fresh.binding, fresh.position, inbox.Name, logID, head)
+}
+
+func mismatchAdvice(mm *projections.MismatchError) string {
+	if errors.Is(mm, projections.ErrOtherLog) {
+		return "Every instance sharing a PostgreSQL read model must use one event store (EventStoreDB): instances with embedded logs each have their own log, and would show one another's notifications and hide their own."
+	}
+	return "The event log holds less than the read model shows: it was restored from an older copy, or lost its last commit. The read model would show notifications the log no longer has, and new ones would not appear until the log caught up."
+}
+
+// relayWithinLog moves the Kafka relay's checkpoint back to the log's head if it is past it
+// (the log was restored from an older copy): left there, the relay would publish nothing
+// until the log passed it.
+func relayWithinLog(ctx context.Context, log *eventStore, head eventstore.Position, logger *slog.Logger) error {
+	cp, err := log.checkpoints.Checkpoint(ctx, kafkabridge.RelayCheckpoint)
+	if err != nil || cp <= head {
+		return err
+	}
+	logger.Warn("the Kafka relay's checkpoint is past the event log's head (the log was restored from an older copy): relaying from the head", "checkpoint", cp, "head", head)
+	return log.checkpoints.SaveCheckpoint(ctx, kafkabridge.RelayCheckpoint, head)
 }
 
 // leader runs run while this instance holds the named lock among the instances sharing a
@@ -360,15 +431,21 @@ type leader func(ctx context.Context, name string, run func(context.Context) err
 // readModel is the configured inbox read model and the loop that keeps it projected.
 type readModel struct {
 	kind        string
+	path        string // the embedded read model's file
+	binding     projections.LogBinding
 	queries     query.ReadModel
 	checkpoints kafkabridge.Checkpoints
 	// copies rebuilds projections into fresh copies (nil: this read model cannot).
 	copies projections.Rebuildable[inbox.Tx]
 	// lead elects one instance among those sharing the read model (nil: one instance only).
 	lead leader
+	// parking collects the events the projection leaves out (see projections.Runner).
+	parking *projections.Parking
 	// project follows the log until ctx ends; position tells how far the read model is.
 	project  func(ctx context.Context, log projections.Log)
 	position func(ctx context.Context) (eventstore.Position, error)
+	// onDamage sets what to do when the read model finds itself damaged (nil: it cannot tell).
+	onDamage func(func(error))
 	close    func()
 }
 
@@ -383,11 +460,13 @@ func openReadModel(ctx context.Context, cfg Config, logger *slog.Logger) (*readM
 		if why := rm.WasReset(); why != "" {
 			logger.Warn("read model dropped; the projection rebuilds it from the log", "why", why)
 		}
+		parking := projections.NewParking()
 		return &readModel{
-			kind: "embedded", queries: rm, checkpoints: rm, copies: rm,
+			kind: "embedded", path: filepath.Join(cfg.DataDir, "inbox.db"), binding: rm, queries: rm, checkpoints: rm, copies: rm, parking: parking,
 			project: func(ctx context.Context, log projections.Log) {
-				_ = projections.NewRunner(log, rm, inbox.Projection(), logger).Run(ctx)
+				_ = projections.NewRunner(log, rm, inbox.Projection(), logger).ParkInto(parking).Run(ctx)
 			},
+			onDamage: rm.OnDamage,
 			position: func(ctx context.Context) (eventstore.Position, error) { return rm.Checkpoint(ctx, inbox.Name) },
 			close:    func() { rm.Close() },
 		}, nil
@@ -396,12 +475,13 @@ func openReadModel(ctx context.Context, cfg Config, logger *slog.Logger) (*readM
 	if err != nil {
 		return nil, err
 	}
+	parking := projections.NewParking()
 	return &readModel{
-		kind: "postgres", queries: pg, checkpoints: pg, copies: pg,
+		kind: "postgres", binding: pg, queries: pg, checkpoints: pg, copies: pg, parking: parking,
 		project: func(ctx context.Context, log projections.Log) {
 			pg.RunLeading(ctx, inbox.Name, func(ctx context.Context, lease *pgread.Lease) error {
 				logger.Info("leading the inbox projection", "backend_pid", lease.BackendPID())
-				return projections.NewRunner(log, lease, inbox.Projection(), logger).Run(ctx)
+				return projections.NewRunner(log, lease, inbox.Projection(), logger).ParkInto(parking).Run(ctx)
 			}, func(err error) { logger.Error("inbox projector", "err", err) })
 		},
 		position: func(ctx context.Context) (eventstore.Position, error) { return pg.Checkpoint(ctx, inbox.Name) },
@@ -467,6 +547,50 @@ func startBridge(cfg Config, cmds kafkabridge.Commands, log kafkabridge.Log, cps
 		<-done
 		logger.Info("kafka bridge stopped")
 	}, nil
+}
+
+// readiness answers /readyz: not ready while a store is unreachable, while the projection
+// catches up with the log as it was at start or lags the current head by more than
+// --ready-max-lag, or while a Kafka command partition is stalled.
+func readiness(ctx context.Context, cfg Config, log *eventStore, rm *readModel, startHead eventstore.Position, bridge *kafkabridge.Bridge) httpapi.Readiness {
+	r := httpapi.Readiness{Ready: true, Details: map[string]any{}}
+	var errs []string
+	fail := func(reason string, err error) {
+		r.Ready = false
+		r.Reasons = append(r.Reasons, reason)
+		if err != nil {
+			errs = append(errs, reason+": "+err.Error())
+		}
+	}
+	p, perr := rm.position(ctx)
+	head, herr := log.head(ctx)
+	switch {
+	case perr != nil:
+		fail("read model unreachable", perr)
+	case p < startHead:
+		fail(fmt.Sprintf("projection %s catching up with the log as it was at start", inbox.Name), nil)
+	case herr == nil && head > p && uint64(head-p) > cfg.ReadyMaxLag:
+		fail(fmt.Sprintf("projection %s more than %d positions behind the log", inbox.Name, cfg.ReadyMaxLag), nil)
+	}
+	if herr != nil {
+		fail("event store unreachable", herr)
+	} else {
+		r.Details["logHead"] = head
+	}
+	if perr == nil {
+		r.Details["projections"] = map[string]any{inbox.Name: p}
+	}
+	if bridge != nil {
+		k := kafkaReadiness(bridge.Stalled(time.Now()))
+		r.Details["kafka"] = k
+		if k.Status != "ok" {
+			fail("a Kafka command partition is stalled", nil)
+		}
+	}
+	if len(errs) > 0 {
+		r.Details["errors"] = errs
+	}
+	return r
 }
 
 // kafkaStatus is the Kafka part of /readyz: degraded while a command partition is stalled.

@@ -25,6 +25,7 @@ type Store interface {
 	List(ctx context.Context, recipient string, limit int) ([]json.RawMessage, error)
 	Count(ctx context.Context, recipient string) (inbox.Counts, error)
 	Page(ctx context.Context, q inbox.PageQuery) (inbox.Page, error)
+	projections.LogBinding
 }
 
 // Run runs every case against the store newStore returns; each case uses its own recipients
@@ -43,6 +44,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"TestPage_CursorAndFilters", testPage},
 		{"TestApply_RefusedWhenCheckpointMoved", testApplyMoved},
 		{"TestPage_FiltersMatchFieldsNotContent", testPageFilterLookalikes},
+		{"TestLog_BoundOnceThenChecked", testLogBinding},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -394,5 +396,35 @@ func testPage(t *testing.T, s Store) {
 				t.Fatalf("second filtered page = %v next %d, want [%s] and no next", rest, last.Next, ids[0])
 			}
 		}
+	}
+}
+
+// testLogBinding: a read model records the log it is built from; projections.CheckLog binds
+// an unbound one, accepts its own log, and refuses another log and a checkpoint past the head.
+func testLogBinding(t *testing.T, s Store) {
+	ctx := context.Background()
+	name := "binding-" + uuid.NewString()[:8]
+	if err := s.Apply(ctx, name, 0, 10, func(inbox.Tx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	cp := func(ctx context.Context) (eventstore.Position, error) { return s.Checkpoint(ctx, name) }
+	mine := "log-" + uuid.NewString()
+	if recorded, _ := s.LogID(ctx); recorded != "" {
+		mine = recorded // the store is shared with other cases: keep what it records
+	}
+	if err := projections.CheckLog(ctx, s, cp, name, mine, 10); err != nil {
+		t.Fatalf("its own log, checkpoint at the head: %v", err)
+	}
+	if got, _ := s.LogID(ctx); got != mine {
+		t.Fatalf("bound to %q, want %q", got, mine)
+	}
+	if err := projections.CheckLog(ctx, s, cp, name, "log-other", 10); !errors.Is(err, projections.ErrOtherLog) {
+		t.Fatalf("another log: %v, want ErrOtherLog", err)
+	}
+	if err := projections.CheckLog(ctx, s, cp, name, mine, 9); !errors.Is(err, projections.ErrAheadOfLog) {
+		t.Fatalf("checkpoint past the head: %v, want ErrAheadOfLog", err)
+	}
+	if got, _ := s.LogID(ctx); got != mine {
+		t.Fatalf("a refused check changed the binding to %q", got)
 	}
 }
