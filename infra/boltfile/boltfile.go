@@ -25,7 +25,7 @@ type DamageError struct {
 	Path, What string
 }
 
-func (e *DamageError) Error() string       { return e.Path + " is damaged: " + e.What }
+func (e *DamageError) Error() string        { return e.Path + " is damaged: " + e.What }
 func (e *DamageError) Is(target error) bool { return target == ErrDamaged }
 
 // Meta is what a file's meta page says about its last commit.
