@@ -39,7 +39,7 @@ var (
 	bucketMeta        = []byte("meta")        // keyLive, keyBuilding → copy bucket name; keyLayout; keyLog
 	keyLive           = []byte("live")
 	keyBuilding       = []byte("building")
-	keyLayout         = []byte("layout") // layoutVersion: documents and counts sealed
+	keyLayout         = []byte("layout") // LayoutVersion: documents and counts sealed
 	keyLog            = []byte("log")    // the identity of the event log the read model was built from
 
 	// In a copy:
@@ -49,8 +49,8 @@ var (
 	bucketCPs    = []byte("checkpoints") // projection name → position
 )
 
-// layoutVersion names the layout this build writes; a read model of another is rebuilt.
-const layoutVersion = "2"
+// LayoutVersion names the layout this build writes; a read model of another is rebuilt.
+const LayoutVersion = "2"
 
 // Store is the embedded inbox read model. It is safe for concurrent use.
 type Store struct {
@@ -166,7 +166,7 @@ func initLayout(tx *bolt.Tx) (upgraded bool, err error) {
 		}
 	}
 	if live := meta.Get(keyLive); live != nil {
-		if string(meta.Get(keyLayout)) == layoutVersion {
+		if string(meta.Get(keyLayout)) == LayoutVersion {
 			return false, nil
 		}
 		// A copy of an older layout (documents not sealed): dropped and rebuilt.
@@ -175,7 +175,7 @@ func initLayout(tx *bolt.Tx) (upgraded bool, err error) {
 		}
 		upgraded = true
 	}
-	if err := meta.Put(keyLayout, []byte(layoutVersion)); err != nil {
+	if err := meta.Put(keyLayout, []byte(LayoutVersion)); err != nil {
 		return false, err
 	}
 	for _, old := range [][]byte{bucketDocs, bucketByID, bucketCounts} {

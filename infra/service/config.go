@@ -286,6 +286,7 @@ func ParseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	fs.Usage = func() {
 		fmt.Fprint(usageOut, `usage: notify [flags]                                   serve (see README.md)
        notify projections replay <name> [--server URL]     rebuild a projection (notify projections --help)
+       notify check [--data-dir DIR]                      check the embedded files, the service stopped
 
 flags (each has an environment twin, named after it):
 `)

@@ -47,6 +47,9 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stderr
 	if len(args) > 0 && args[0] == "projections" {
 		return projectionsCommand(ctx, args[1:], getenv, stderr)
 	}
+	if len(args) > 0 && args[0] == "check" {
+		return checkCommand(args[1:], getenv, stderr)
+	}
 	cfg, err := ParseConfig(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
