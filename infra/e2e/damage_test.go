@@ -290,3 +290,64 @@ func TestMismatch_TwoLogsOnOnePostgresReadModel(t *testing.T) {
 		return nil
 	})
 }
+
+// A full disk: POSTs answer 507 with Retry-After (nothing was written), the service keeps
+// running, and once space is freed they are accepted again; every acknowledged notification
+// is listed, and none that was refused. The data directory is a small tmpfs (needs root,
+// which CI has; elsewhere the test says why it cannot run).
+func TestDisk_FullDiskAnswers507AndRecovers(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs here (%v: %s): CI runs this as root", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	s := startWithArgs(t, dir, freePort(t), nil)
+	filler := filepath.Join(dir, "filler")
+	f, _ := os.Create(filler)
+	for { // fill what the two files have not taken yet
+		if _, err := f.Write(make([]byte, 64<<10)); err != nil {
+			break
+		}
+	}
+	f.Close()
+	acked, refused := 0, 0
+	var last []byte
+	for i := 0; i < 2000 && refused < 20; i++ {
+		code, h, body := s.do(t, "POST", "/notifications", fmt.Sprintf(`{"recipientId":"ivy","content":"On a full disk %04d %s","category":"c"}`, i, strings.Repeat("x", 200)))
+		switch code {
+		case 201:
+			acked++
+		case 507:
+			refused++
+			last = body
+			if h.Get("Retry-After") == "" || !strings.Contains(string(body), "insufficient-storage") {
+				t.Fatalf("507 without Retry-After or its problem type: %s", body)
+			}
+		default:
+			t.Fatalf("POST on a full disk = %d %s", code, body)
+		}
+	}
+	if refused == 0 {
+		t.Fatalf("the disk never filled: %d acknowledged", acked)
+	}
+	t.Logf("full disk: %d acknowledged, then 507: %s", acked, last)
+	os.Remove(filler)
+	eventually(t, "POSTs accepted again", func() error {
+		code, _, body := s.do(t, "POST", "/notifications", `{"recipientId":"ivy","content":"After space was freed","category":"c"}`)
+		if code != 201 {
+			return fmt.Errorf("%d %s", code, body)
+		}
+		acked++
+		return nil
+	})
+	eventually(t, "every acknowledged notification listed", func() error {
+		if c := s.count(t, "ivy"); c != acked {
+			return fmt.Errorf("count %d, acknowledged %d", c, acked)
+		}
+		return nil
+	})
+	if lines := strings.Count(s.logs.String(), "request failed"); lines > 3 {
+		t.Fatalf("%d error lines for %d refused requests: failures are not summarised", lines, refused)
+	}
+}
