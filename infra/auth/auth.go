@@ -207,10 +207,15 @@ func (a *Authenticator) Authenticate(h http.Header) (Principal, error) {
 	if !a.Enabled() {
 		return Principal{Kind: Anonymous}, nil
 	}
-	if key := h.Get(HeaderAPIKey); key != "" {
+	key, authz := h.Get(HeaderAPIKey), h.Get("Authorization")
+	if key != "" && authz != "" {
+		// Presented credentials are always checked: a valid key must not carry a bad token
+		// past (or a valid token a guessed key), and a caller is one principal.
+		return Principal{}, fmt.Errorf("%w: send an API key or a bearer token, not both", ErrInvalidCredentials)
+	}
+	if key != "" {
 		return a.apiKey(key)
 	}
-	authz := h.Get("Authorization")
 	if authz == "" {
 		return Principal{Kind: Anonymous}, nil
 	}

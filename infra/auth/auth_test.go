@@ -97,6 +97,12 @@ func TestAPIKeys_HashedScopedAndConstantTime(t *testing.T) {
 	if _, err := a.Authenticate(bearer("x.y.z")); !errors.Is(err, auth.ErrInvalidCredentials) {
 		t.Fatalf("a bearer token with no token verification configured = %v", err)
 	}
+	// Presented credentials are always checked: a valid key does not carry a token past.
+	both := bearer("not-a-token")
+	both.Set(auth.HeaderAPIKey, "ops-secret")
+	if _, err := a.Authenticate(both); !errors.Is(err, auth.ErrInvalidCredentials) {
+		t.Fatalf("a valid key with an invalid bearer token = %v, want ErrInvalidCredentials", err)
+	}
 	for _, bad := range []string{"svc-secret:send", auth.HashKey("k"), auth.HashKey("k") + ":root", auth.HashKey("k") + ":"} {
 		if _, err := auth.ParseAPIKeys(bad); err == nil {
 			t.Errorf("ParseAPIKeys(%q) accepted a bad entry", bad)

@@ -267,30 +267,36 @@ func TestErrors_AreProblemDocuments(t *testing.T) {
 		name, method, path, ct, body string
 		status                       int
 		field, detail                string
+		headers                      []string
 	}{
-		{"wrong media type", "POST", "/notifications", "text/plain", `{}`, 415, "", "application/json"},
-		{"no media type", "POST", "/notifications", "", `{}`, 415, "", "application/json"},
-		{"body too large", "POST", "/notifications", jsonCT, `{"content":"` + strings.Repeat("a", httpapi.MaxBody) + `"}`, 413, "", "limit"},
-		{"empty body", "POST", "/notifications", jsonCT, ``, 400, "", "empty"},
-		{"malformed JSON", "POST", "/notifications", jsonCT, `{"recipientId":`, 400, "", "malformed JSON"},
-		{"invalid UTF-8", "POST", "/notifications", jsonCT, "{\"recipientId\":\"r\",\"content\":\"hello \xff there\",\"category\":\"c\"}", 400, "", "UTF-8"},
-		{"array body", "POST", "/notifications", jsonCT, `[1,2]`, 400, "", "JSON object"},
-		{"content not a string", "POST", "/notifications", jsonCT, `{"recipientId":"r","content":42,"category":"c"}`, 400, "content", "must be a string"},
-		{"content too short", "POST", "/notifications", jsonCT, `{"recipientId":"r","content":"hey","category":"c"}`, 400, "content", "5 to 240"},
-		{"missing recipient", "POST", "/notifications", jsonCT, `{"content":"hello there","category":"c"}`, 400, "recipientId", "1 to 128"},
-		{"missing category", "POST", "/notifications", jsonCT, `{"recipientId":"r","content":"hello there"}`, 400, "category", "1 to 64"},
-		{"every broken rule", "POST", "/notifications", jsonCT, `{}`, 400, "recipientId,content,category", "recipientId: must be 1 to 128 characters; content: must be 5 to 240"},
-		{"bad recipient in path", "GET", "/notifications/from/a%20b", "", "", 400, "recipientId", "letters, digits"},
-		{"bad notification id", "PATCH", "/notifications/not-a-uuid/read", "", "", 400, "id", "UUID"},
-		{"unknown notification", "PATCH", "/notifications/" + unknown + "/read", "", "", 404, "", "not found"},
-		{"read a canceled one", "PATCH", "/notifications/" + n.Notification.ID + "/read", "", "", 409, "", "canceled"},
-		{"unknown route", "GET", "/nothing-here", "", "", 404, "", "no route GET /nothing-here"},
-		{"merge-patch is not JSON here", "POST", "/notifications", "application/merge-patch+json", `{}`, 415, "", "application/json"},
-		{"wrong method", "DELETE", "/notifications", "", "", 405, "", "DELETE is not allowed on /notifications (allowed: OPTIONS, POST)"},
+		{"unknown query parameter on a command", "POST", "/v1/recipients/r-3/notifications/read-all?category=b", jsonCT, `{}`, 400, "category", "not a parameter of this route (it takes none)", nil},
+		{"unknown query parameter on a page", "GET", "/v1/recipients/r-3/notifications?sort=asc", "", "", 400, "sort", "it takes category, cursor, limit, minPosition, status", nil},
+		{"limit 0", "GET", "/v1/recipients/r-3/notifications?limit=0", "", "", 400, "limit", "from 1 to 100", nil},
+		{"limit over the maximum", "GET", "/v1/recipients/r-3/notifications?limit=101", "", "", 400, "limit", "from 1 to 100", nil},
+		{"Idempotency-Key too long", "POST", "/notifications", jsonCT, `{"recipientId":"r","content":"hello there","category":"c"}`, 400, "Idempotency-Key", "at most 200", []string{"Idempotency-Key", strings.Repeat("k", 201)}},
+		{"wrong media type", "POST", "/notifications", "text/plain", `{}`, 415, "", "application/json", nil},
+		{"no media type", "POST", "/notifications", "", `{}`, 415, "", "application/json", nil},
+		{"body too large", "POST", "/notifications", jsonCT, `{"content":"` + strings.Repeat("a", httpapi.MaxBody) + `"}`, 413, "", "limit", nil},
+		{"empty body", "POST", "/notifications", jsonCT, ``, 400, "", "empty", nil},
+		{"malformed JSON", "POST", "/notifications", jsonCT, `{"recipientId":`, 400, "", "malformed JSON", nil},
+		{"invalid UTF-8", "POST", "/notifications", jsonCT, "{\"recipientId\":\"r\",\"content\":\"hello \xff there\",\"category\":\"c\"}", 400, "", "UTF-8", nil},
+		{"array body", "POST", "/notifications", jsonCT, `[1,2]`, 400, "", "JSON object", nil},
+		{"content not a string", "POST", "/notifications", jsonCT, `{"recipientId":"r","content":42,"category":"c"}`, 400, "content", "must be a string", nil},
+		{"content too short", "POST", "/notifications", jsonCT, `{"recipientId":"r","content":"hey","category":"c"}`, 400, "content", "5 to 240", nil},
+		{"missing recipient", "POST", "/notifications", jsonCT, `{"content":"hello there","category":"c"}`, 400, "recipientId", "1 to 128", nil},
+		{"missing category", "POST", "/notifications", jsonCT, `{"recipientId":"r","content":"hello there"}`, 400, "category", "1 to 64", nil},
+		{"every broken rule", "POST", "/notifications", jsonCT, `{}`, 400, "recipientId,content,category", "recipientId: must be 1 to 128 characters; content: must be 5 to 240", nil},
+		{"bad recipient in path", "GET", "/notifications/from/a%20b", "", "", 400, "recipientId", "letters, digits", nil},
+		{"bad notification id", "PATCH", "/notifications/not-a-uuid/read", "", "", 400, "id", "UUID", nil},
+		{"unknown notification", "PATCH", "/notifications/" + unknown + "/read", "", "", 404, "", "not found", nil},
+		{"read a canceled one", "PATCH", "/notifications/" + n.Notification.ID + "/read", "", "", 409, "", "canceled", nil},
+		{"unknown route", "GET", "/nothing-here", "", "", 404, "", "no route GET /nothing-here", nil},
+		{"merge-patch is not JSON here", "POST", "/notifications", "application/merge-patch+json", `{}`, 415, "", "application/json", nil},
+		{"wrong method", "DELETE", "/notifications", "", "", 405, "", "DELETE is not allowed on /notifications (allowed: OPTIONS, POST)", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := a.do(t, tt.method, tt.path, tt.ct, tt.body)
+			r := a.do(t, tt.method, tt.path, tt.ct, tt.body, tt.headers...)
 			if r.status != tt.status || r.header.Get("Content-Type") != "application/problem+json" {
 				t.Fatalf("%s %s = %d %s %s, want %d problem+json", tt.method, tt.path, r.status, r.header.Get("Content-Type"), r.body, tt.status)
 			}

@@ -146,6 +146,11 @@ func New(d Deps) *echo.Echo {
 
 	sec := d.Security
 	e.Use(sec.guard(newLimiter(sec.RatePerSecond, sec.Burst)))
+	routes, err := declaredParams(OpenAPI)
+	if err != nil {
+		panic("httpapi: the embedded openapi.json does not parse: " + err.Error())
+	}
+	e.Use(strictParams(routes))
 
 	s := seed{d}
 	e.POST("/notifications", s.send, sec.allow(sender))

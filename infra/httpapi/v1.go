@@ -117,8 +117,8 @@ func (v v1) page(c echo.Context) error {
 	}
 	if l := c.QueryParam("limit"); l != "" {
 		n, err := strconv.Atoi(l)
-		if err != nil {
-			return &notification.ValidationError{Field: "limit", Rule: "must be a whole number"}
+		if err != nil || n < 1 || n > query.MaxPage {
+			return &notification.ValidationError{Field: "limit", Rule: fmt.Sprintf("must be a whole number from 1 to %d (default %d)", query.MaxPage, query.DefaultPage)}
 		}
 		q.Limit = n
 	}
