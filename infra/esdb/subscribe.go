@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
@@ -28,8 +29,9 @@ import (
 func (s *Store) Subscribe(ctx context.Context, from eventstore.Position, filter eventstore.Filter, handle func(context.Context, eventstore.Batch) error) error {
 	pos := from
 	backoff := s.opts.ResubscribeMin
+	fromStart := false
 	for {
-		progressed, err := s.follow(ctx, &pos, filter, handle)
+		progressed, err := s.follow(ctx, &pos, fromStart, filter, handle)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -37,11 +39,21 @@ func (s *Store) Subscribe(ctx context.Context, from eventstore.Position, filter 
 		if errors.As(err, &herr) {
 			return fmt.Errorf("esdb: subscription handler: %w", herr.err)
 		}
+		if !fromStart && !progressed && err != nil && strings.Contains(err.Error(), "invalid position") {
+			// The server refuses a position that is no record boundary ("Trying to read from
+			// an invalid position."). The service's own positions always are; a client's
+			// Last-Event-ID may not be. Read from the start instead: what is at or before pos
+			// is skipped, so the events after pos arrive all the same.
+			s.log.Warn("esdb: position is no record boundary; subscribing from the start and skipping to it", "from", uint64(pos))
+			fromStart = true
+			continue
+		}
 		if permanent(err) {
 			return fmt.Errorf("esdb: subscribe to $all: %w", err)
 		}
 		if progressed {
 			backoff = s.opts.ResubscribeMin
+			fromStart = false // positions the server gave are boundaries
 		}
 		s.log.Warn("esdb: subscription dropped; resubscribing", "from", uint64(pos), "retry_in", backoff, "err", err)
 		select {
@@ -60,9 +72,13 @@ func (e *handlerError) Error() string { return e.err.Error() }
 
 // follow runs one subscription from *pos until it drops, ctx ends or handle fails, advancing
 // *pos after every batch handle accepted. It reports whether any batch was delivered.
-func (s *Store) follow(ctx context.Context, pos *eventstore.Position, filter eventstore.Filter, handle func(context.Context, eventstore.Batch) error) (bool, error) {
+func (s *Store) follow(ctx context.Context, pos *eventstore.Position, fromStart bool, filter eventstore.Filter, handle func(context.Context, eventstore.Batch) error) (bool, error) {
+	from := allPosition(*pos)
+	if fromStart {
+		from = esdb.Start{}
+	}
 	opts := esdb.SubscribeToAllOptions{
-		From:               allPosition(*pos),
+		From:               from,
 		Filter:             subscriptionFilter(filter),
 		MaxSearchWindow:    s.opts.MaxSearchWindow,
 		CheckpointInterval: s.opts.CheckpointMultiplier,

@@ -1,9 +1,11 @@
 package esdbtest
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
-	"regexp"
+
+	"github.com/dlclark/regexp2"
 	"strings"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
@@ -24,7 +26,10 @@ const readBatchSize = 32
 type tfPos struct{ commit, prepare int64 }
 
 // headOfTf is the position before everything (server: TFPos.HeadOfTf = (-1, -1)).
-var headOfTf = tfPos{-1, -1}
+var (
+	headOfTf        = tfPos{-1, -1}
+	firstRecordOfTf = tfPos{0, 0}
+)
 
 func (p tfPos) less(q tfPos) bool {
 	return p.commit < q.commit || (p.commit == q.commit && p.prepare < q.prepare)
@@ -82,6 +87,7 @@ func (s *Server) readStream(o *streams.ReadReq_Options_StreamOptions, count uint
 		}})
 	}
 	last := uint64(len(idx) - 1)
+	hidden := s.truncatedBefore(name, last)
 	var from uint64
 	switch r := o.GetRevisionOption().(type) {
 	case *streams.ReadReq_Options_StreamOptions_Revision:
@@ -98,7 +104,7 @@ func (s *Server) readStream(o *streams.ReadReq_Options_StreamOptions, count uint
 	}
 	sent := uint64(0)
 	if forwards {
-		for rev := from; rev <= last && sent < count; rev++ {
+		for rev := max(from, hidden); rev <= last && sent < count; rev++ {
 			if err := out.Send(readEvent(recs[idx[rev]], structured)); err != nil {
 				return err
 			}
@@ -109,13 +115,43 @@ func (s *Server) readStream(o *streams.ReadReq_Options_StreamOptions, count uint
 	if from > last {
 		from = last
 	}
-	for rev := int64(from); rev >= 0 && sent < count; rev-- {
+	for rev := int64(from); rev >= int64(hidden) && sent < count; rev-- {
 		if err := out.Send(readEvent(recs[idx[rev]], structured)); err != nil {
 			return err
 		}
 		sent++
 	}
 	return nil
+}
+
+// truncatedBefore is the first revision of stream that reads still return, by its metadata
+// (the last event of $$stream): $tb (truncate before) hides the revisions before it, and
+// $maxCount keeps only the last that many (server: StreamMetadata, applied by the index
+// reader to stream reads at once; $all keeps the events until a scavenge, as here). The other
+// metadata ($maxAge, $acl, $cacheControl) is not enforced by the double.
+func (s *Server) truncatedBefore(stream string, last uint64) uint64 {
+	s.mu.Lock()
+	meta := s.streams["$$"+stream]
+	var data []byte
+	if len(meta) > 0 {
+		data = s.records[meta[len(meta)-1]].data
+	}
+	s.mu.Unlock()
+	var md struct {
+		MaxCount *uint64 `json:"$maxCount"`
+		TB       *uint64 `json:"$tb"`
+	}
+	if data == nil || json.Unmarshal(data, &md) != nil {
+		return 0
+	}
+	from := uint64(0)
+	if md.TB != nil {
+		from = *md.TB
+	}
+	if md.MaxCount != nil && *md.MaxCount <= last {
+		from = max(from, last+1-*md.MaxCount)
+	}
+	return from
 }
 
 // readAll serves an unfiltered $all read. Forwards, a position is inclusive; backwards it is
@@ -146,6 +182,9 @@ func (s *Server) readAll(o *streams.ReadReq_Options_AllOptions, count uint64, fo
 			return nil
 		case *streams.ReadReq_Options_AllOptions_Position:
 			start = tfPos{int64(p.Position.GetCommitPosition()), int64(p.Position.GetPreparePosition())}
+			if err := checkPosition(recs, start); err != nil {
+				return err
+			}
 		}
 		for _, r := range recs[firstAtOrAfter(recs, start.commit):] {
 			if eventPos(r).less(start) {
@@ -163,6 +202,9 @@ func (s *Server) readAll(o *streams.ReadReq_Options_AllOptions, count uint64, fo
 		return nil
 	case *streams.ReadReq_Options_AllOptions_Position:
 		end = tfPos{int64(p.Position.GetCommitPosition()), int64(p.Position.GetPreparePosition())}
+		if err := checkPosition(recs, end); err != nil {
+			return err
+		}
 	}
 	for i := len(recs) - 1; i >= 0; i-- {
 		if !eventPos(recs[i]).less(end) {
@@ -218,8 +260,10 @@ func defaultAllFilter(r *record) bool {
 
 // compileFilter builds the filter of a request as Streams.Read.cs ConvertToEventFilter does:
 // on the stream name or the event type, by a regex when one is given, else by prefixes, and —
-// reading $all — only among events the default $all filter lets through. Go's regexp stands
-// in for .NET's Regex: the two agree on the simple patterns clients send (anchors, classes).
+// reading $all — only among events the default $all filter lets through. The regex is .NET's
+// (the server compiles it with System.Text.RegularExpressions.Regex, EventFilter.cs), so the
+// double uses dlclark/regexp2, a port of it: lookarounds such as the Python client's default
+// ^(?!\$) compile and match as on the server, where Go's regexp refuses them.
 func compileFilter(f *streams.ReadReq_Options_FilterOptions) (eventFilter, error) {
 	if f == nil {
 		return defaultAllFilter, nil
@@ -238,11 +282,17 @@ func compileFilter(f *streams.ReadReq_Options_FilterOptions) (eventFilter, error
 		return r.stream
 	}
 	if expr.GetRegex() != "" {
-		re, err := regexp.Compile(expr.GetRegex())
+		re, err := regexp2.Compile(expr.GetRegex(), regexp2.None)
 		if err != nil {
 			return nil, status.Errorf(codes.InvalidArgument, "filter regex: %v", err)
 		}
-		return func(r *record) bool { return defaultAllFilter(r) && re.MatchString(subject(r)) }, nil
+		return func(r *record) bool {
+			if !defaultAllFilter(r) {
+				return false
+			}
+			ok, err := re.MatchString(subject(r))
+			return err == nil && ok
+		}, nil
 	}
 	prefixes := expr.GetPrefix()
 	return func(r *record) bool {
@@ -280,7 +330,7 @@ type subscription struct {
 //  3. catch up page by page (32 matches at most, the search window of considered events at
 //     most); a filtered subscription sends a checkpoint each time the considered count reaches
 //     window × checkpointIntervalMultiplier, and always one at the end of catch-up, at
-//     max(last event sent, the last page's start);
+//     max(last event sent, the start of the last page that read anything);
 //  4. send CaughtUp, then live events committed after the confirmation; a filtered
 //     subscription sends a live checkpoint at the position of the event that completes each
 //     interval (server: Services/SubscriptionsService.cs ProcessEventCommited). Live events at
@@ -326,6 +376,12 @@ func (s *Server) subscribeAll(o *streams.ReadReq_Options, structured bool, out s
 		checkpoint = confirmed
 	case *streams.ReadReq_Options_AllOptions_Position:
 		checkpoint = tfPos{int64(p.Position.GetCommitPosition()), int64(p.Position.GetPreparePosition())}
+		s.mu.Lock()
+		recs := s.records
+		s.mu.Unlock()
+		if err := checkPosition(recs, checkpoint); err != nil {
+			return err
+		}
 	}
 	var err error
 	if checkpoint.less(confirmed) {
@@ -334,6 +390,25 @@ func (s *Server) subscribeAll(o *streams.ReadReq_Options, structured bool, out s
 		}
 	}
 	return sub.live(checkpoint, liveFrom)
+}
+
+// checkPosition refuses a position of $all that is no record boundary, as the server does:
+// its reader finds no record there and the read fails with InvalidPosition, which the gRPC
+// layer answers InvalidArgument "Trying to read from an invalid position." (Enumerators:
+// ReadResponseException.InvalidPosition; Grpc/RpcExceptions.InvalidPositionException). A
+// boundary is the start of the log, a record's position, or the end of the log; the prepare
+// position is the commit one, or 0 as in the checkpoints of catch-up.
+func checkPosition(recs []*record, p tfPos) error {
+	if p.prepare != p.commit && p.prepare != 0 {
+		return status.Error(codes.InvalidArgument, "Trying to read from an invalid position.")
+	}
+	if p.commit == 0 || (len(recs) > 0 && p.commit == recs[len(recs)-1].post()) {
+		return nil
+	}
+	if i := firstAtOrAfter(recs, p.commit); i < len(recs) && recs[i].pos == p.commit {
+		return nil
+	}
+	return status.Error(codes.InvalidArgument, "Trying to read from an invalid position.")
 }
 
 // page is one filtered forward read of $all (server: AllReader.ReadAllEventsForwardInternal):
@@ -391,18 +466,26 @@ func (sub *subscription) catchUp(checkpoint tfPos) (tfPos, error) {
 			}
 			checkpoint = eventPos(r)
 		}
+		// A page's start is a checkpoint only when the page read past it: a page that read
+		// nothing starts at a position whose record is not processed yet (the end of the log,
+		// prepare 0), and a client keeping only the commit position would then skip the event
+		// written there (KDB-744, fixed in v24.10 and v25.0: "When there's an empty page read,
+		// filtered $all subscriptions can send an incorrect checkpoint equal to the end
+		// position of the log"; Enumerator.AllSubscriptionFiltered.cs CatchUp).
+		if checkpoint.less(p.cur) && p.cur.less(p.next) {
+			checkpoint = p.cur
+		}
 		counter += p.considered
 		if p.end {
-			if checkpoint.less(p.cur) {
-				checkpoint = p.cur
+			// Nothing to checkpoint yet past the start of a log that has records: the first
+			// record's position, to keep a checkpoint within the interval (same source).
+			if checkpoint.less(firstRecordOfTf) && firstRecordOfTf.less(p.next) {
+				checkpoint = firstRecordOfTf
 			}
 			return checkpoint, sub.sendCheckpoint(checkpoint)
 		}
 		if sub.interval > 0 && counter >= sub.interval {
 			counter %= sub.interval
-			if checkpoint.less(p.cur) {
-				checkpoint = p.cur
-			}
 			if err := sub.sendCheckpoint(checkpoint); err != nil {
 				return checkpoint, err
 			}

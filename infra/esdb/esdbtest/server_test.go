@@ -3,7 +3,9 @@ package esdbtest_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -466,6 +468,80 @@ func TestSubscribe_FilteredProtocol(t *testing.T) {
 	}
 }
 
+// A position of $all that is no record boundary is refused, as the server's reader does:
+// InvalidArgument "Trying to read from an invalid position." A record's own position, the
+// start and the end of the log are read from.
+func TestRead_InvalidPositionRefused(t *testing.T) {
+	t.Parallel()
+	srv := esdbtest.Run(t)
+	c := streams.NewStreamsClient(dial(t, srv))
+	resp, _, err := appendRaw(t, c, "p1", noStream, message(uuid.New(), "T"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := resp.GetSuccess().GetPosition().GetCommitPosition()
+	fromPos := func(commit, prepare uint64) *streams.ReadReq_Options_AllOptions {
+		return &streams.ReadReq_Options_AllOptions{AllOption: &streams.ReadReq_Options_AllOptions_Position{Position: &streams.ReadReq_Options_Position{CommitPosition: commit, PreparePosition: prepare}}}
+	}
+	for _, tc := range []struct {
+		commit, prepare uint64
+		ok              bool
+	}{{at, at, true}, {0, 0, true}, {at + 1, at + 1, false}, {at, at + 1, false}} {
+		call, err := c.Read(ctxT(t), subscribeReq(fromPos(tc.commit, tc.prepare), nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m *streams.ReadResp
+		for m, err = call.Recv(); err == nil && m.GetCaughtUp() == nil; m, err = call.Recv() {
+		} // confirmed first, as the server does, then the catch-up read fails or completes
+		if tc.ok && err != nil {
+			t.Fatalf("(%d, %d): %v, want a subscription", tc.commit, tc.prepare, err)
+		}
+		if !tc.ok && (status.Code(err) != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), "Trying to read from an invalid position.")) {
+			t.Fatalf("(%d, %d): %v %v, want InvalidArgument: invalid position", tc.commit, tc.prepare, m, err)
+		}
+	}
+}
+
+// A catch-up whose last page fills the search window exactly ends with an empty page that
+// starts at the end of the log; that position is no checkpoint (KDB-744): a client keeping
+// only the commit position would resume at the next event's own position and skip it. Every
+// checkpoint of catch-up is before the event appended after it.
+func TestSubscribe_NoCheckpointAtTheEndOfTheLog(t *testing.T) {
+	t.Parallel()
+	srv := esdbtest.Run(t)
+	c := streams.NewStreamsClient(dial(t, srv))
+	for _, s := range []string{"o1", "o2", "m1"} { // with $epoch-information: two full pages of 2
+		if _, _, err := appendRaw(t, c, s, noStream, message(uuid.New(), "T")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	call, err := c.Read(ctxT(t), subscribeReq(fromStart, prefixFilter(2, "m")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sub{t, call}
+	var checkpoints []uint64
+	for m := s.next(); m.GetCaughtUp() == nil; m = s.next() {
+		if cp := m.GetCheckpoint(); cp != nil {
+			checkpoints = append(checkpoints, cp.GetCommitPosition())
+		}
+	}
+	resp, _, err := appendRaw(t, c, "m2", noStream, message(uuid.New(), "T"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := resp.GetSuccess().GetPosition().GetCommitPosition()
+	for _, cp := range checkpoints {
+		if cp >= next {
+			t.Fatalf("catch-up checkpoint at commit %d, not before the next event's %d: a client resuming from it skips m2 (checkpoints %v)", cp, next, checkpoints)
+		}
+	}
+	if m := s.next(); describe(m) != "event m2" {
+		t.Fatalf("live: %s, want event m2", describe(m))
+	}
+}
+
 // TestSubscribe_FromPositionAndSystemStreams: a subscription resumes strictly after the
 // position it is given; an unfiltered one, or one filtered on the empty prefix, sees system
 // events other than $epoch-information; a regex on stream names can exclude them.
@@ -494,6 +570,8 @@ func TestSubscribe_FromPositionAndSystemStreams(t *testing.T) {
 		// adapter asks for non-$ stream names by regex instead.
 		{"filtered on the empty prefix", subscribeReq(fromStart, prefixFilter(32, "")), []string{"event a", "event $stats-127.0.0.1:2113", "event a"}},
 		{"filtered by a regex excluding $ streams", subscribeReq(fromStart, regexFilter("^[^$]")), []string{"event a", "event a"}},
+		// The Python client's default filter is a .NET lookahead; Go's regexp refuses it.
+		{"filtered by the Python client's default lookahead", subscribeReq(fromStart, regexFilter(`^(?!\$)`)), []string{"event a", "event a"}},
 	}
 	for _, tt := range tests {
 		call, err := c.Read(ctxT(t), tt.req)
@@ -556,6 +634,60 @@ func TestStart_LoopbackOnly(t *testing.T) {
 		if err := srv.Start(addr); err == nil {
 			srv.Stop()
 			t.Errorf("started on %s, want a refusal", addr)
+		}
+	}
+}
+
+// Stream metadata truncates reads as the server's does: $maxCount keeps the last N events,
+// $tb hides the revisions before it; $all is untouched (until a scavenge, which the double
+// never runs).
+func TestRead_StreamMetadataTruncates(t *testing.T) {
+	t.Parallel()
+	srv := esdbtest.Run(t)
+	c := streams.NewStreamsClient(dial(t, srv))
+	for i := range 5 {
+		if _, _, err := appendRaw(t, c, "m", any, message(uuid.New(), fmt.Sprintf("T%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	revisions := func(forwards bool) []uint64 {
+		var out []uint64
+		from := uint64(0)
+		if !forwards {
+			from = 4
+		}
+		for _, m := range readAll(t, c, readStream("m", forwards, from, 100)) {
+			if e := m.GetEvent(); e != nil {
+				out = append(out, e.GetEvent().GetStreamRevision())
+			}
+		}
+		return out
+	}
+	setMeta := func(body string) {
+		msg := message(uuid.New(), "$metadata")
+		msg.GetProposedMessage().Data = []byte(body)
+		if _, _, err := appendRaw(t, c, "$$m", any, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		meta string
+		want []uint64
+	}{
+		{`{}`, []uint64{0, 1, 2, 3, 4}},
+		{`{"$maxCount":2}`, []uint64{3, 4}},
+		{`{"$tb":1}`, []uint64{1, 2, 3, 4}},
+		{`{"$tb":1,"$maxCount":3}`, []uint64{2, 3, 4}},
+		{`{"$tb":9}`, nil},
+	} {
+		setMeta(tc.meta)
+		if got := revisions(true); !slices.Equal(got, tc.want) {
+			t.Errorf("%s forwards: %v, want %v", tc.meta, got, tc.want)
+		}
+		back := slices.Clone(tc.want)
+		slices.Reverse(back)
+		if got := revisions(false); !slices.Equal(got, back) {
+			t.Errorf("%s backwards: %v, want %v", tc.meta, got, back)
 		}
 	}
 }
