@@ -9,7 +9,6 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/eventnotify/notify/app/live"
 	"github.com/eventnotify/notify/domain/notification"
 	"github.com/eventnotify/notify/infra/auth"
+	"github.com/eventnotify/notify/infra/logsample"
 	"github.com/eventnotify/notify/projections"
 )
 
@@ -127,45 +127,6 @@ func problemFor(err error) Problem {
 	return Problem{Type: "about:blank", Title: "Internal Server Error", Status: http.StatusInternalServerError, Detail: "an unexpected error occurred; it has been logged"}
 }
 
-// sampler logs the first failure of each kind, then at most one line per interval with how
-// many like it came since: a store that is down fails every request, and one line each
-// would bury the log (83,097 lines in 40 s, once).
-type sampler struct {
-	mu    sync.Mutex
-	every time.Duration
-	kinds map[string]*sampled
-}
-
-type sampled struct {
-	last time.Time
-	more int
-}
-
-func newSampler(every time.Duration) *sampler {
-	return &sampler{every: every, kinds: map[string]*sampled{}}
-}
-
-// log calls write for this failure if its kind was not logged within the interval, with the
-// count of those it held back since.
-func (s *sampler) log(kind string, write func(more int)) {
-	s.mu.Lock()
-	k := s.kinds[kind]
-	if k == nil {
-		k = &sampled{}
-		s.kinds[kind] = k
-	}
-	now := time.Now()
-	if !k.last.IsZero() && now.Sub(k.last) < s.every {
-		k.more++
-		s.mu.Unlock()
-		return
-	}
-	more := k.more
-	k.last, k.more = now, 0
-	s.mu.Unlock()
-	write(more)
-}
-
 func detailOf(he *echo.HTTPError) string {
 	if s, ok := he.Message.(string); ok {
 		return s
@@ -175,7 +136,7 @@ func detailOf(he *echo.HTTPError) string {
 
 // errorHandler writes every error as application/problem+json.
 func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
-	failures := newSampler(10 * time.Second)
+	failures := logsample.New(10 * time.Second)
 	return func(err error, c echo.Context) {
 		if c.Response().Committed {
 			return
@@ -206,7 +167,7 @@ func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 		}
 		// A canceled request is a client that left; a read model still catching up is expected.
 		if p.Status >= 500 && !errors.Is(err, context.Canceled) && !errors.Is(err, projections.ErrNotReached) && !errors.Is(err, live.ErrClosed) {
-			failures.log(p.Type, func(more int) {
+			failures.Log(p.Type, func(more int) {
 				logger.Error("request failed", "method", c.Request().Method, "path", p.Instance, "status", p.Status, "err", err, "like_it_since_last", more)
 			})
 		}
