@@ -94,6 +94,12 @@ func startServiceArgs(t *testing.T, args []string) *service {
 // startServiceEnv starts the binary with args and extra environment entries (KEY=value).
 func startServiceEnv(t *testing.T, args []string, env ...string) *service {
 	t.Helper()
+	return startServiceUntil(t, "/readyz", args, env...)
+}
+
+// startServiceUntil starts the binary and waits until path answers 200.
+func startServiceUntil(t *testing.T, path string, args []string, env ...string) *service {
+	t.Helper()
 	addr := ""
 	for i, a := range args {
 		if a == "--http-addr" && i+1 < len(args) {
@@ -116,7 +122,7 @@ func startServiceEnv(t *testing.T, args []string, env ...string) *service {
 			t.Logf("service logs:\n%s", s.logs.String())
 		}
 	})
-	s.waitStatus(t, "/readyz", 200)
+	s.waitStatus(t, path, 200)
 	return s
 }
 

@@ -8,7 +8,7 @@
 // EventStoreDB's idempotent write. Subscriptions follow $all with a server-side stream-name
 // prefix filter and never hand out system events ($-prefixed streams or types).
 //
-// It imports the port and the client, nothing else of ours.
+// It imports the port, the client and infra/logsample, nothing else of ours.
 package esdb
 
 import (
@@ -21,6 +21,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
@@ -29,6 +30,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/eventnotify/notify/app/eventstore"
+	"github.com/eventnotify/notify/infra/logsample"
 )
 
 // ErrClosed is returned by calls made after Close.
@@ -83,6 +85,8 @@ type Store struct {
 	opts   Options
 	log    *slog.Logger
 
+	lastClientErr *atomic.Pointer[string] // the client's last error or warning
+
 	mu     sync.RWMutex // guards closed against calls starting
 	closed bool
 	calls  sync.WaitGroup // client calls in flight
@@ -110,12 +114,13 @@ func Open(connectionString string, opts Options) (*Store, error) {
 	if !hasSetting(connectionString, "maxDiscoverAttempts") {
 		cfg.MaxDiscoverAttempts = math.MaxInt32
 	}
-	cfg.Logger = clientLogger(opts.Logger)
+	last := new(atomic.Pointer[string])
+	cfg.Logger = clientLogger(opts.Logger, last)
 	client, err := esdb.NewClient(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("esdb: client: %w", err)
 	}
-	return &Store{client: client, opts: opts, log: opts.Logger}, nil
+	return &Store{client: client, opts: opts, log: opts.Logger, lastClientErr: last}, nil
 }
 
 // hasSetting reports whether the connection string's query names key (case-insensitively, as
@@ -138,18 +143,39 @@ func hasSetting(connectionString, key string) bool {
 }
 
 // clientLogger routes the client's log lines to slog: its errors and warnings as info, the
-// rest as debug. The client logs every dropped subscription as an error, even one its caller
-// cancelled; the adapter itself reports the failures that matter, as errors or warnings.
-func clientLogger(l *slog.Logger) esdb.LoggingFunc {
+// rest as debug, each kind at most once per 10 s with the count held back (the client retries
+// discovery every 100 ms and logs each failure). The client logs every dropped subscription
+// as an error, even one its caller cancelled; the adapter itself reports the failures that
+// matter, as errors or warnings. The last error or warning is kept in last.
+func clientLogger(l *slog.Logger, last *atomic.Pointer[string]) esdb.LoggingFunc {
+	lines := logsample.New(10 * time.Second)
 	return func(level esdb.LogLevel, format string, args ...interface{}) {
 		lv := slog.LevelDebug
 		if level == esdb.LogError || level == esdb.LogWarn {
 			lv = slog.LevelInfo
+			msg := fmt.Sprintf(format, args...)
+			last.Store(&msg)
 		}
-		if l.Enabled(context.Background(), lv) {
-			l.Log(context.Background(), lv, "esdb client: "+fmt.Sprintf(format, args...))
+		if !l.Enabled(context.Background(), lv) {
+			return
 		}
+		lines.Log(format, func(more int) {
+			attrs := []any{}
+			if more > 0 {
+				attrs = append(attrs, "like_it_since_last", more)
+			}
+			l.Log(context.Background(), lv, "esdb client: "+fmt.Sprintf(format, args...), attrs...)
+		})
 	}
+}
+
+// LastClientError returns the client's last error or warning ("" if none): when a call
+// times out because the server cannot be reached, it says why.
+func (s *Store) LastClientError() string {
+	if p := s.lastClientErr.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 // Close stops accepting calls, waits (up to CloseTimeout) for calls in flight and closes the

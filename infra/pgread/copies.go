@@ -111,6 +111,9 @@ func dropGen(ctx context.Context, tx pgx.Tx, gen int64) error {
 // live projector go on using the live copy until the new one is promoted. While the copy
 // exists no other instance can make one: Fresh there fails with ErrReplayRunning.
 func (s *Store) Fresh(ctx context.Context, name string) (projections.Copy[inbox.Tx], error) {
+	if err := s.up(); err != nil {
+		return nil, err
+	}
 	s.replayMu.Lock()
 	defer s.replayMu.Unlock()
 	var conn *pgx.Conn

@@ -202,6 +202,11 @@ func (l *Lease) Apply(ctx context.Context, name string, from, to eventstore.Posi
 // waits to lead again. Errors from run and from the database are reported to onError (may be
 // nil) and retried after a pause; they never end RunLeading.
 func (s *Store) RunLeading(ctx context.Context, name string, run func(ctx context.Context, lease *Lease) error, onError func(error)) {
+	select { // a database not reached yet has no schema to lead in
+	case <-s.ready:
+	case <-ctx.Done():
+		return
+	}
 	for ctx.Err() == nil {
 		lease, err := s.Lead(ctx, name)
 		if err != nil {

@@ -55,6 +55,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"log/slog"
 	"math"
 	"net"
 	"strings"
@@ -79,6 +80,13 @@ type Options struct {
 	// its lock connection is alive (default 500ms): a dead leader is replaced within about
 	// two polls once the server has noticed its connection drop.
 	LeadPoll time.Duration
+	// StartUnreachable lets Open return while the database cannot be reached: the schema is
+	// then created or migrated in the background, retrying with backoff, and every call
+	// answers an error wrapping eventstore.ErrUnavailable until it is (see Ready). Without it,
+	// Open fails.
+	StartUnreachable bool
+	// Logger receives the background connection's progress (default slog.Default()).
+	Logger *slog.Logger
 }
 
 // Store is the PostgreSQL inbox read model. It is safe for concurrent use.
@@ -89,6 +97,10 @@ type Store struct {
 
 	replayMu sync.Mutex
 	replay   *Copy // the copy this instance is building, if any
+
+	ready   chan struct{} // closed once the schema is migrated
+	closing chan struct{}
+	once    sync.Once
 }
 
 // migrations bring the schema from version i to i+1; append only, never edit one.
@@ -169,17 +181,70 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pgread: connect: %w", err)
 	}
-	s := &Store{pool: pool, connCfg: cfg.ConnConfig.Copy(), opts: opts}
+	s := &Store{pool: pool, connCfg: cfg.ConnConfig.Copy(), opts: opts, ready: make(chan struct{}), closing: make(chan struct{})}
 	if err := s.migrate(ctx); err != nil {
-		pool.Close()
-		return nil, err
+		if !opts.StartUnreachable || !errors.Is(unavailable(err), eventstore.ErrUnavailable) {
+			pool.Close()
+			return nil, err
+		}
+		go s.keepMigrating(err)
+		return s, nil
 	}
+	close(s.ready)
 	return s, nil
 }
 
 // Close closes the connection pool. Leases and copies keep their own connections: release,
 // promote or drop them first.
-func (s *Store) Close() { s.pool.Close() }
+func (s *Store) Close() {
+	s.once.Do(func() { close(s.closing) })
+	s.pool.Close()
+}
+
+// Ready is closed once the database has been reached and its schema migrated.
+func (s *Store) Ready() <-chan struct{} { return s.ready }
+
+// up fails with ErrUnavailable until the database has been reached.
+func (s *Store) up() error {
+	select {
+	case <-s.ready:
+		return nil
+	default:
+		return fmt.Errorf("pgread: %w: the database has not been reached yet", eventstore.ErrUnavailable)
+	}
+}
+
+// keepMigrating retries the migration with backoff until it succeeds or the store closes,
+// logging the first failure, a summary every minute, and the success.
+func (s *Store) keepMigrating(first error) {
+	logger := s.opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	logger.Warn("PostgreSQL read model unreachable: serving what does not need it, retrying in the background", "err", first)
+	backoff, attempts, since, reported := 200*time.Millisecond, 1, time.Now(), time.Now()
+	for {
+		select {
+		case <-time.After(backoff):
+		case <-s.closing:
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := s.migrate(ctx)
+		cancel()
+		attempts++
+		if err == nil {
+			logger.Info("PostgreSQL read model reached", "after", time.Since(since).Round(time.Millisecond).String(), "attempts", attempts)
+			close(s.ready)
+			return
+		}
+		if time.Since(reported) >= time.Minute {
+			reported = time.Now()
+			logger.Warn("PostgreSQL read model still unreachable", "for", time.Since(since).Round(time.Second).String(), "attempts", attempts, "err", err)
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
+}
 
 func (s *Store) migrate(ctx context.Context) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -221,6 +286,9 @@ func (s *Store) migrate(ctx context.Context) error {
 // Checkpoint returns the position the named projection has applied up to in the live copy,
 // or, for a name no projection uses, what SaveCheckpoint recorded (0 if neither).
 func (s *Store) Checkpoint(ctx context.Context, name string) (eventstore.Position, error) {
+	if err := s.up(); err != nil {
+		return 0, err
+	}
 	var p int64
 	err := s.pool.QueryRow(ctx, `SELECT coalesce((SELECT position FROM projection_checkpoints WHERE name = $1),
 		(SELECT position FROM checkpoints WHERE name = $1), 0)`, name).Scan(&p)
@@ -233,6 +301,9 @@ func (s *Store) Checkpoint(ctx context.Context, name string) (eventstore.Positio
 // LogID returns the identity of the event log the read model was built from ("" before it
 // was first bound).
 func (s *Store) LogID(ctx context.Context) (string, error) {
+	if err := s.up(); err != nil {
+		return "", err
+	}
 	var id string
 	err := s.pool.QueryRow(ctx, `SELECT coalesce((SELECT log_id FROM read_model_log), '')`).Scan(&id)
 	if err != nil {
@@ -243,6 +314,9 @@ func (s *Store) LogID(ctx context.Context) (string, error) {
 
 // BindLog records the identity of the event log the read model is built from.
 func (s *Store) BindLog(ctx context.Context, id string) error {
+	if err := s.up(); err != nil {
+		return err
+	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO read_model_log (log_id) VALUES ($1) ON CONFLICT (one) DO UPDATE SET log_id = excluded.log_id`, id)
 	if err != nil {
 		return fmt.Errorf("pgread: record the log identity: %w", err)
@@ -253,6 +327,9 @@ func (s *Store) BindLog(ctx context.Context, id string) error {
 // SaveCheckpoint records how far a named consumer of the log has got (the Kafka relay, when
 // the events live in EventStoreDB). It is kept outside the copies: a replay does not reset it.
 func (s *Store) SaveCheckpoint(ctx context.Context, name string, p eventstore.Position) error {
+	if err := s.up(); err != nil {
+		return err
+	}
 	pos, err := position(p)
 	if err == nil {
 		_, err = s.pool.Exec(ctx, `INSERT INTO checkpoints (name, position) VALUES ($1, $2)
@@ -275,6 +352,9 @@ func (s *Store) SaveCheckpoint(ctx context.Context, name string, p eventstore.Po
 //
 // Apply does not exclude other writers: with several instances, project through a Lease.
 func (s *Store) Apply(ctx context.Context, name string, from, to eventstore.Position, fn func(inbox.Tx) error) error {
+	if err := s.up(); err != nil {
+		return err
+	}
 	return apply(ctx, s.pool, liveGen, false, name, from, to, fn)
 }
 
@@ -410,6 +490,9 @@ func (r *recorder) Put(inbox.View) error { return nil }
 
 // List returns up to limit of the recipient's notifications, newest first, as published JSON.
 func (s *Store) List(ctx context.Context, recipient string, limit int) ([]json.RawMessage, error) {
+	if err := s.up(); err != nil {
+		return nil, err
+	}
 	if limit <= 0 {
 		return nil, nil
 	}
@@ -431,6 +514,9 @@ func (s *Store) List(ctx context.Context, recipient string, limit int) ([]json.R
 // Page returns a page of the recipient's notifications, newest first, filtered by status and
 // category, along the (recipient_id, seq) index.
 func (s *Store) Page(ctx context.Context, q inbox.PageQuery) (inbox.Page, error) {
+	if err := s.up(); err != nil {
+		return inbox.Page{}, err
+	}
 	var page inbox.Page
 	if q.Limit <= 0 {
 		return page, nil
@@ -462,6 +548,9 @@ func (s *Store) Page(ctx context.Context, q inbox.PageQuery) (inbox.Page, error)
 
 // Count returns the recipient's counts, kept per recipient so reading them is one row.
 func (s *Store) Count(ctx context.Context, recipient string) (inbox.Counts, error) {
+	if err := s.up(); err != nil {
+		return inbox.Counts{}, err
+	}
 	var c inbox.Counts
 	err := s.pool.QueryRow(ctx, `SELECT total, unread, canceled FROM inbox_counts WHERE recipient_id = $1`, recipient).
 		Scan(&c.Total, &c.Unread, &c.Canceled)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -291,5 +292,44 @@ func TestApply_BatchesMatchEmbedded(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// With StartUnreachable, Open returns while the server cannot be reached, and every call
+// answers ErrUnavailable (a 503 at the edge) instead of failing the process; without it Open
+// fails. That the store serves once the server is reached is shown through the binary
+// (infra/e2e TestDependency_PostgresUnreachableAtStart).
+func TestOpen_StartUnreachable(t *testing.T) {
+	t.Parallel()
+	url := "postgres://notify:notify@127.0.0.1:1/notify?sslmode=disable&connect_timeout=2"
+	ctx := context.Background()
+	if s, err := pgread.Open(ctx, url, pgread.Options{}); err == nil {
+		s.Close()
+		t.Fatal("Open on an unreachable server succeeded without StartUnreachable")
+	}
+	s, err := pgread.Open(ctx, url, pgread.Options{StartUnreachable: true})
+	if err != nil {
+		t.Fatalf("Open with StartUnreachable: %v", err)
+	}
+	defer s.Close()
+	select {
+	case <-s.Ready():
+		t.Fatal("Ready is closed although the server was never reached")
+	default:
+	}
+	calls := map[string]func() error{
+		"List":       func() error { _, err := s.List(ctx, "r", 10); return err },
+		"Page":       func() error { _, err := s.Page(ctx, inbox.PageQuery{Recipient: "r", Limit: 10}); return err },
+		"Count":      func() error { _, err := s.Count(ctx, "r"); return err },
+		"Checkpoint": func() error { _, err := s.Checkpoint(ctx, "inbox"); return err },
+		"LogID":      func() error { _, err := s.LogID(ctx); return err },
+		"BindLog":    func() error { return s.BindLog(ctx, "id") },
+		"Apply":      func() error { return s.Apply(ctx, "inbox", 0, 1, func(inbox.Tx) error { return nil }) },
+		"Fresh":      func() error { _, err := s.Fresh(ctx, "inbox"); return err },
+	}
+	for name, call := range calls {
+		if err := call(); !errors.Is(err, eventstore.ErrUnavailable) {
+			t.Errorf("%s before the server is reached = %v, want ErrUnavailable", name, err)
+		}
 	}
 }

@@ -115,13 +115,9 @@ func replayLocal(ctx context.Context, cfg Config, name string, logger *slog.Logg
 		return fmt.Errorf("%w; if the service runs on this data dir, pass --server http://its-address", err)
 	}
 	defer log.Close()
-	head, err := log.head(ctx)
+	head, logID, err := log.identify(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("event store head: %w", err)
-	}
-	logID, err := log.id(ctx)
-	if err != nil {
-		return fmt.Errorf("event store identity: %w", err)
+		return err
 	}
 	// The repair of a read model that does not belong to this log: the fresh copy replaces it
 	// whatever its checkpoint says, and the read model is bound to this log.

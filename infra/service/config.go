@@ -34,6 +34,7 @@ type Config struct {
 	LogLevel        slog.Level
 	LogFormat       string
 	ShutdownTimeout time.Duration
+	StartupTimeout  time.Duration
 	PprofAddr       string
 	// Auth is who may call the HTTP API; empty means nobody is checked (loopback only).
 	Auth auth.Config
@@ -165,6 +166,10 @@ var settings = []setting{
 	}, false},
 	{"shutdown-timeout", "NOTIFY_SHUTDOWN_TIMEOUT", "15s", "how long in-flight requests may take to finish on SIGTERM", func(c *Config, v string) (err error) {
 		c.ShutdownTimeout, err = time.ParseDuration(v)
+		return err
+	}, false},
+	{"startup-timeout", "NOTIFY_STARTUP_TIMEOUT", "30s", "how long the event store may take to answer at start before the service gives up with the reason", func(c *Config, v string) (err error) {
+		c.StartupTimeout, err = time.ParseDuration(v)
 		return err
 	}, false},
 	{"", "NOTIFY_AUTH_API_KEYS", "", "API keys as sha256hex:scope[+scope], comma-separated (environment only)", addAPIKeys, true},
@@ -371,6 +376,8 @@ func (c Config) validate() error {
 		return errors.New("--read-model / NOTIFY_READ_MODEL: want \"embedded\" or a postgres:// connection string")
 	case c.ShutdownTimeout <= 0:
 		return errors.New("--shutdown-timeout must be positive")
+	case c.StartupTimeout <= 0:
+		return errors.New("--startup-timeout must be positive")
 	case c.PprofAddr != "" && !isLoopback(c.PprofAddr):
 		return fmt.Errorf("--pprof-addr %q: pprof may listen on a loopback address only (127.0.0.1:PORT, [::1]:PORT, localhost:PORT)", c.PprofAddr)
 	case !c.AuthConfigured() && !c.Insecure && !isLoopback(c.HTTPAddr):

@@ -60,6 +60,7 @@ func TestParseConfig_Refusals(t *testing.T) {
 		{"bad log level", []string{"--log-level", "loud"}, nil, "debug, info, warn or error", ""},
 		{"bad log format", []string{"--log-format", "xml"}, nil, "text or json", ""},
 		{"bad duration", []string{"--shutdown-timeout", "soon"}, nil, "--shutdown-timeout", ""},
+		{"zero startup timeout", []string{"--startup-timeout", "0s"}, nil, "--startup-timeout must be positive", ""},
 		{"unknown event store", []string{"--event-store", "mysql://x"}, nil, "esdb://", ""},
 		{"unknown read model", []string{"--read-model", "mysql://x"}, nil, "postgres://", ""},
 		{"pprof off loopback", []string{"--pprof-addr", "0.0.0.0:6060"}, nil, "loopback", ""},

@@ -4,6 +4,7 @@ package service
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -95,19 +96,38 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return err
 	}
 	defer log.Close()
-	startHead, err := log.head(ctx)
+	startHead, logID, err := log.identify(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("read the event store's head: %w", err)
-	}
-	logID, err := log.id(ctx)
-	if err != nil {
-		return fmt.Errorf("read the event store's identity: %w", err)
-	}
-	if err := belongs(ctx, cfg, &rm, log, logID, startHead, logger); err != nil {
 		return err
 	}
-	if err := relayWithinLog(ctx, log, startHead, logger); err != nil {
-		return err
+	// The read model is served and projected only once it is known to belong to the log. A
+	// PostgreSQL read model that cannot be reached yet is checked when it can: meanwhile
+	// commands are taken and reads answer 503; a mismatch found then stops the service.
+	verified, fatal := make(chan struct{}), make(chan error, 1)
+	check := func(ctx context.Context) error {
+		if err := belongs(ctx, cfg, &rm, log, logID, startHead, logger); err != nil {
+			return err
+		}
+		return relayWithinLog(ctx, log, startHead, logger)
+	}
+	if rm.ready != nil && !closed(rm.ready) {
+		go func() {
+			select {
+			case <-rm.ready:
+			case <-ctx.Done():
+				return
+			}
+			if err := check(ctx); err != nil {
+				fatal <- err
+				return
+			}
+			close(verified)
+		}()
+	} else {
+		if err := check(ctx); err != nil {
+			return err
+		}
+		close(verified)
 	}
 	logger.Info("stores open", "event_store", log.kind, "read_model", rm.kind, "data_dir", cfg.DataDir, "log_head", startHead, "log_id", logID)
 	runCtx, stopRunner := context.WithCancel(context.Background())
@@ -115,8 +135,13 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		rm.project(runCtx, log)
+		select {
+		case <-verified:
+			rm.project(runCtx, log)
+		case <-runCtx.Done():
+		}
 	}()
+	queries := gatedQueries{rm.queries, verified}
 	var replays *projections.Replays[inbox.Tx]
 	if rm.copies != nil {
 		replays = projections.NewReplays(runCtx, log, rm.copies, logger, inbox.Projection())
@@ -152,7 +177,17 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		Unread: metrics.Command(reg, "unread", command.NewUnreadNotificationHandler(appends, nil)),
 		Cancel: metrics.Command(reg, "cancel", command.NewCancelNotificationHandler(appends, nil)),
 	}
-	bridge, stopBridge, err := startBridge(cfg, cmds, log, log.checkpoints, rm.lead, logger)
+	lead := rm.lead
+	if lead != nil { // the relay's checkpoint is trusted only once checked against the log
+		lead = func(ctx context.Context, name string, run func(context.Context) error) {
+			select {
+			case <-verified:
+				rm.lead(ctx, name, run)
+			case <-ctx.Done():
+			}
+		}
+	}
+	bridge, stopBridge, err := startBridge(cfg, cmds, log, log.checkpoints, lead, logger)
 	if err != nil {
 		return err
 	}
@@ -177,8 +212,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		Read:          cmds.Read,
 		Unread:        cmds.Unread,
 		Cancel:        cmds.Cancel,
-		Inbox:         query.NewInbox(rm.queries),
-		ReadAll:       metrics.Command(reg, "read_all", command.NewReadAllNotificationsHandler(read, query.NewInbox(rm.queries))),
+		Inbox:         query.NewInbox(queries),
+		ReadAll:       metrics.Command(reg, "read_all", command.NewReadAllNotificationsHandler(read, query.NewInbox(queries))),
 		Notifications: query.NewNotifications(log),
 		Head:          log.head,
 		Projections: func(ctx context.Context) (httpapi.ProjectionsStatus, error) {
@@ -247,10 +282,13 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		defer stopPprof()
 	}
 
+	var stopErr error
 	select {
 	case err := <-serveErr:
 		return fmt.Errorf("http server: %w", err)
 	case <-ctx.Done():
+	case stopErr = <-fatal:
+		logger.Error("stopping: the read model does not belong to the event log", "err", stopErr)
 	}
 	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
@@ -258,7 +296,47 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("graceful shutdown: %w", err)
 	}
-	return nil
+	return stopErr
+}
+
+// closed reports whether ch is closed.
+func closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// gatedQueries answers 503 (ErrUnavailable) until the read model is known to belong to the
+// log: a read model of another log is never served, not even while it is being checked.
+type gatedQueries struct {
+	query.ReadModel
+	verified <-chan struct{}
+}
+
+var errUnverified = fmt.Errorf("%w: the read model has not been checked against the event log yet", eventstore.ErrUnavailable)
+
+func (g gatedQueries) List(ctx context.Context, recipient string, limit int) ([]json.RawMessage, error) {
+	if !closed(g.verified) {
+		return nil, errUnverified
+	}
+	return g.ReadModel.List(ctx, recipient, limit)
+}
+
+func (g gatedQueries) Count(ctx context.Context, recipient string) (inbox.Counts, error) {
+	if !closed(g.verified) {
+		return inbox.Counts{}, errUnverified
+	}
+	return g.ReadModel.Count(ctx, recipient)
+}
+
+func (g gatedQueries) Page(ctx context.Context, q inbox.PageQuery) (inbox.Page, error) {
+	if !closed(g.verified) {
+		return inbox.Page{}, errUnverified
+	}
+	return g.ReadModel.Page(ctx, q)
 }
 
 // projectionStatus reports the inbox projection: its live copy's position and lag behind the
@@ -333,6 +411,35 @@ type eventStore struct {
 	head        func(context.Context) (eventstore.Position, error)
 	id          func(context.Context) (string, error)
 	checkpoints kafkabridge.Checkpoints
+	// lastError is what the store's client last complained of (nil: it does not tell).
+	lastError func() string
+}
+
+// identify reads the log's head and identity, giving up after --startup-timeout with what
+// the event store's client last said (an unreachable EventStoreDB otherwise waits for ever).
+func (log *eventStore) identify(ctx context.Context, cfg Config) (eventstore.Position, string, error) {
+	sctx, cancel := context.WithTimeout(ctx, cfg.StartupTimeout)
+	defer cancel()
+	head, err := log.head(sctx)
+	if err != nil {
+		return 0, "", log.startupError(ctx, cfg, "read the event store's head", err)
+	}
+	id, err := log.id(sctx)
+	if err != nil {
+		return 0, "", log.startupError(ctx, cfg, "read the event store's identity", err)
+	}
+	return head, id, nil
+}
+
+func (log *eventStore) startupError(ctx context.Context, cfg Config, what string, err error) error {
+	if ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	why := ""
+	if log.lastError != nil && log.lastError() != "" {
+		why = "; the client's last error: " + log.lastError()
+	}
+	return fmt.Errorf("%s: the event store (%s) did not answer within --startup-timeout %s%s.\nCheck --event-store / NOTIFY_EVENT_STORE and that the server is up and reachable from here", what, auth.RedactURL(cfg.EventStore), cfg.StartupTimeout, why)
 }
 
 type store interface {
@@ -374,7 +481,7 @@ func openEventStore(cfg Config, rmCheckpoints kafkabridge.Checkpoints, logger *s
 	}
 	filter := inbox.Projection().Filter
 	head := func(ctx context.Context) (eventstore.Position, error) { return es.Head(ctx, filter) }
-	return &eventStore{store: es, kind: "esdb", head: head, id: es.ID, checkpoints: rmCheckpoints}, nil
+	return &eventStore{store: es, kind: "esdb", head: head, id: es.ID, checkpoints: rmCheckpoints, lastError: es.LastClientError}, nil
 }
 
 // belongs checks that the read model belongs to the event log (see projections.CheckLog). An
@@ -447,6 +554,8 @@ type readModel struct {
 	// project follows the log until ctx ends; position tells how far the read model is.
 	project  func(ctx context.Context, log projections.Log)
 	position func(ctx context.Context) (eventstore.Position, error)
+	// ready is closed once the read model can be reached (nil: it always can).
+	ready <-chan struct{}
 	// onDamage sets what to do when the read model finds itself damaged (nil: it cannot tell).
 	onDamage func(func(error))
 	close    func()
@@ -474,13 +583,15 @@ func openReadModel(ctx context.Context, cfg Config, logger *slog.Logger) (*readM
 			close:    func() { rm.Close() },
 		}, nil
 	}
-	pg, err := pgread.Open(ctx, cfg.ReadModel, pgread.Options{Schema: cfg.ReadModelSchema})
+	octx, cancel := context.WithTimeout(ctx, cfg.StartupTimeout)
+	defer cancel()
+	pg, err := pgread.Open(octx, cfg.ReadModel, pgread.Options{Schema: cfg.ReadModelSchema, StartUnreachable: true, Logger: logger})
 	if err != nil {
 		return nil, err
 	}
 	parking := projections.NewParking()
 	return &readModel{
-		kind: "postgres", binding: pg, queries: pg, checkpoints: pg, copies: pg, parking: parking,
+		kind: "postgres", binding: pg, queries: pg, checkpoints: pg, copies: pg, parking: parking, ready: pg.Ready(),
 		project: func(ctx context.Context, log projections.Log) {
 			pg.RunLeading(ctx, inbox.Name, func(ctx context.Context, lease *pgread.Lease) error {
 				logger.Info("leading the inbox projection", "backend_pid", lease.BackendPID())

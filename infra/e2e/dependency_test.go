@@ -1,0 +1,174 @@
+package e2e_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+)
+
+// proxy forwards TCP connections from a listener to target; it starts listening only when
+// told, so the service first finds nothing at the address and then the server.
+type proxy struct{ addr, target string }
+
+func (p *proxy) listen(t *testing.T) {
+	t.Helper()
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				up, err := net.Dial("tcp", p.target)
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				go func() { io.Copy(up, c); up.Close() }()
+				io.Copy(c, up)
+			}()
+		}
+	}()
+}
+
+// PostgreSQL unreachable when the service starts: it starts anyway, takes commands (the log
+// is local), answers reads 503 dependency-unavailable with Retry-After and /readyz 503, says
+// so once in its log instead of once per retry, and serves everything once the database is
+// reached, the commands taken meanwhile included.
+func TestDependency_PostgresUnreachableAtStart(t *testing.T) {
+	t.Parallel()
+	pg := os.Getenv("PG_URL")
+	if pg == "" {
+		t.Skip("PG_URL is not set: start PostgreSQL with `deploy/postgres/pg.sh up` (CI does) to run this test")
+	}
+	u, err := url.Parse(pg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{addr: freePort(t), target: u.Host}
+	u.Host = p.addr
+	schema := "e2e_" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
+	addr := freePort(t)
+	s := startServiceUntil(t, "/healthz", []string{"--data-dir", t.TempDir(), "--http-addr", addr,
+		"--read-model", u.String(), "--read-model-schema", schema})
+
+	recipient := uuid.NewString()
+	s.sendN(t, recipient, "Taken while PostgreSQL is away", 3)
+	for _, path := range []string{"/notifications/from/" + recipient, "/v1/recipients/" + recipient + "/notifications/count"} {
+		code, h, body := s.do(t, "GET", path, "")
+		var prob struct{ Type string }
+		json.Unmarshal(body, &prob)
+		if code != 503 || h.Get("Retry-After") == "" || prob.Type != "urn:notify:problem:dependency-unavailable" {
+			t.Fatalf("GET %s without PostgreSQL = %d Retry-After %q %s, want 503 dependency-unavailable with Retry-After", path, code, h.Get("Retry-After"), body)
+		}
+	}
+	code, _, body := s.do(t, "GET", "/readyz", "")
+	if code != 503 || !strings.Contains(string(body), "read model unreachable") {
+		t.Fatalf("/readyz without PostgreSQL = %d %s", code, body)
+	}
+	if logs := s.logs.String(); strings.Contains(logs, "notify:notify@") {
+		t.Fatalf("the logs print the database password:\n%s", logs)
+	}
+
+	p.listen(t)
+	eventually(t, "the notifications taken meanwhile listed", func() error {
+		if c := s.count(t, recipient); c != 3 {
+			return fmt.Errorf("count %d", c)
+		}
+		return nil
+	})
+	s.waitStatus(t, "/readyz", 200)
+	logs := s.logs.String()
+	if n := strings.Count(logs, "PostgreSQL read model unreachable"); n != 1 {
+		t.Fatalf("the unreachable database is reported %d times, want once:\n%s", n, logs)
+	}
+	if !strings.Contains(logs, "PostgreSQL read model reached") {
+		t.Fatalf("no line says the database was reached:\n%s", logs)
+	}
+}
+
+// A PostgreSQL read model reached only after the start is checked against the log before it
+// is served: one built from another log stops the service with the repair, and none of its
+// notifications is ever shown.
+func TestDependency_PostgresReachedLateIsCheckedBeforeServed(t *testing.T) {
+	t.Parallel()
+	pg := os.Getenv("PG_URL")
+	if pg == "" {
+		t.Skip("PG_URL is not set: start PostgreSQL with `deploy/postgres/pg.sh up` (CI does) to run this test")
+	}
+	schema := "e2e_" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
+	a := startWithArgs(t, t.TempDir(), freePort(t), []string{"--read-model", pg, "--read-model-schema", schema})
+	a.sendN(t, "ida", "Written through A", 2)
+	eventually(t, "A's notifications listed", func() error {
+		if c := a.count(t, "ida"); c != 2 {
+			return fmt.Errorf("count %d", c)
+		}
+		return nil
+	})
+	a.stop(t)
+
+	u, err := url.Parse(pg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{addr: freePort(t), target: u.Host}
+	u.Host = p.addr
+	b := startServiceUntil(t, "/healthz", []string{"--data-dir", t.TempDir(), "--http-addr", freePort(t),
+		"--read-model", u.String(), "--read-model-schema", schema})
+	if code, _, body := b.do(t, "GET", "/notifications/from/ida", ""); code != 503 {
+		t.Fatalf("B's inbox before PostgreSQL is reached = %d %s, want 503", code, body)
+	}
+	p.listen(t)
+	eventually(t, "B stops on A's read model", func() error {
+		select {
+		case err := <-b.done:
+			b.done <- err
+			if err == nil {
+				return fmt.Errorf("B exited 0")
+			}
+			return nil
+		default:
+			if code, _, body, err := b.try("GET", "/notifications/from/ida", ""); err == nil && code == 200 {
+				t.Fatalf("B served A's read model: %s", body)
+			}
+			return fmt.Errorf("still running")
+		}
+	})
+	if logs := b.logs.String(); !strings.Contains(logs, "built from another event log") || !strings.Contains(logs, "projections replay inbox") {
+		t.Fatalf("B's stop does not say why or how to repair:\n%s", logs)
+	}
+}
+
+// EventStoreDB unreachable when the service starts: after --startup-timeout it exits with one
+// message naming the store (password hidden), what the client last said and what to check; it
+// neither waits for ever nor logs each of the client's retries.
+func TestDependency_EventStoreDBUnreachableAtStart(t *testing.T) {
+	t.Parallel()
+	code, out := runToExit(t, "--data-dir", t.TempDir(), "--http-addr", freePort(t), "--startup-timeout", "2s",
+		"--event-store", "esdb://admin:s3cret@"+freePort(t)+"?tls=false")
+	noCrash(t, out)
+	for _, want := range []string{"did not answer within --startup-timeout 2s", "connection refused", "Check --event-store"} {
+		if code == 0 || !strings.Contains(out, want) {
+			t.Fatalf("exit %d, want a failure saying %q:\n%s", code, want, out)
+		}
+	}
+	if strings.Contains(out, "s3cret") {
+		t.Fatalf("the output prints the password:\n%s", out)
+	}
+	if n := strings.Count(out, "esdb client:"); n > 2 {
+		t.Fatalf("the client's retries are logged %d times in 2 s, want them summarized:\n%s", n, out)
+	}
+}
