@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/eventnotify/notify/app/eventstore"
 	"github.com/eventnotify/notify/infra/boltfile"
@@ -87,7 +88,7 @@ func TestDamage_OverwrittenPagesNeverPanic(t *testing.T) {
 		s, err := eventlog.Open(path, eventlog.Options{})
 		t.Logf("offset %d: %v", at, err)
 		if err != nil {
-			if !errors.Is(err, boltfile.ErrDamaged) && !errors.Is(err, bolt.ErrInvalid) && !errors.Is(err, bolt.ErrChecksum) {
+			if !errors.Is(err, boltfile.ErrDamaged) && !errors.Is(err, bolterrors.ErrInvalid) && !errors.Is(err, bolterrors.ErrChecksum) {
 				t.Errorf("offset %d: open = %v, want a damage error", at, err)
 			}
 			continue
