@@ -1,16 +1,20 @@
 package e2e_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // proxy forwards TCP connections from a listener to target; it starts listening only when
@@ -170,5 +174,77 @@ func TestDependency_EventStoreDBUnreachableAtStart(t *testing.T) {
 	}
 	if n := strings.Count(out, "esdb client:"); n > 2 {
 		t.Fatalf("the client's retries are logged %d times in 2 s, want them summarized:\n%s", n, out)
+	}
+}
+
+// Kafka unreachable: at start the service starts anyway (HTTP takes commands and serves
+// reads) and /readyz answers 503 with kafka.status "unreachable" and since when; once a
+// broker answers, the bridge connects and consumes; when the broker goes away again /readyz
+// says so, and recovers with it. The broker is the in-process Kafka-protocol broker kfake on
+// a fixed port, so the test can start and stop it.
+func TestDependency_KafkaUnreachable(t *testing.T) {
+	t.Parallel()
+	addr := freePort(t)
+	_, port, _ := net.SplitHostPort(addr)
+	p, _ := strconv.Atoi(port)
+	startBroker := func() *kfake.Cluster {
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.Ports(p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	s := startServiceUntil(t, "/healthz", []string{"--data-dir", t.TempDir(), "--http-addr", freePort(t), "--kafka-brokers", addr, "--kafka-group", "e2e-unreachable"})
+	type kafka struct{ Status, UnreachableSince string }
+	readyz := func() (int, kafka) {
+		code, _, body := s.do(t, "GET", "/readyz", "")
+		var r struct{ Kafka kafka }
+		json.Unmarshal(body, &r)
+		return code, r.Kafka
+	}
+	unreachable := func() error {
+		if code, k := readyz(); code != 503 || k.Status != "unreachable" || k.UnreachableSince == "" {
+			return fmt.Errorf("%d %+v", code, k)
+		}
+		return nil
+	}
+	ready := func() error {
+		if code, k := readyz(); code != 200 || k.Status != "ok" {
+			return fmt.Errorf("%d %+v", code, k)
+		}
+		return nil
+	}
+	if err := unreachable(); err != nil {
+		t.Fatalf("/readyz with no broker at start: %v", err)
+	}
+	s.sendN(t, "kim", "Taken over HTTP while Kafka is away", 1)
+
+	broker := startBroker()
+	eventually(t, "/readyz ready once the broker answers", ready)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	rec := &kgo.Record{Topic: "notifications.send-notification", Value: []byte(`{"recipientId":"kim","content":"Through Kafka","category":"c"}`)}
+	if err := cl.ProduceSync(context.Background(), rec).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the command from Kafka applied", func() error {
+		if c := s.count(t, "kim"); c != 2 {
+			return fmt.Errorf("count %d", c)
+		}
+		return nil
+	})
+
+	cl.Close()
+	broker.Close()
+	eventually(t, "/readyz says Kafka is unreachable", unreachable)
+	s.sendN(t, "kim", "Taken over HTTP while Kafka is away again", 1)
+	broker = startBroker()
+	defer broker.Close()
+	eventually(t, "/readyz ready again", ready)
+	if logs := s.logs.String(); strings.Count(logs, "Kafka unreachable") != 1 || !strings.Contains(logs, "Kafka reached") {
+		t.Fatalf("want one line saying Kafka is unreachable and one that it was reached:\n%s", logs)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -27,7 +28,16 @@ type Bridge struct {
 	sub    *kafkasub.Subscriber
 	logger *slog.Logger
 	stall  time.Duration
+
+	pingMu   sync.Mutex
+	pinged   time.Time
+	pingErr  error
+	downFrom time.Time // when the brokers stopped answering (zero: they answer)
 }
+
+// ErrUnreachable is New's failure when no broker could be reached over the network (not
+// when one refused the TLS or SASL settings): worth retrying.
+var ErrUnreachable = errors.New("no Kafka broker reachable")
 
 // New builds the bridge. Events are relayed only when log is not nil.
 func New(cfg Config, cmds Commands, log Log, checkpoints Checkpoints, logger *slog.Logger) (*Bridge, error) {
@@ -64,6 +74,10 @@ func build(cfg Config, cmds *Commands, log Log, checkpoints Checkpoints, logger 
 	// the handler stops, and the poison middleware of the other handlers must outlive it.
 	poisonPub, err := newPublisher(cfg.Brokers, pc)
 	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) {
+			err = fmt.Errorf("%w: %w", ErrUnreachable, err)
+		}
 		return nil, fmt.Errorf("cannot connect to Kafka brokers %v (check the addresses, TLS and SASL settings): %w", cfg.Brokers, err)
 	}
 	b := &Bridge{pubs: []*publisher{poisonPub}, logger: logger, stall: cfg.StallAfter}
@@ -147,6 +161,33 @@ func (b *Bridge) Stalled(now time.Time) []kafkasub.PartitionStats {
 		}
 	}
 	return out
+}
+
+// Reachable reports whether a Kafka broker answers, asking at most once a second (each ask
+// bounded by a second), and since when the brokers have not answered. Before the command
+// handlers have subscribed it answers nil.
+func (b *Bridge) Reachable(ctx context.Context) (since time.Time, err error) {
+	b.pingMu.Lock()
+	defer b.pingMu.Unlock()
+	if time.Since(b.pinged) >= time.Second {
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		err := b.sub.Ping(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return b.downFrom, b.pingErr // the caller left: keep the last answer
+		}
+		b.pinged = time.Now()
+		switch {
+		case err == nil, errors.Is(err, kafkasub.ErrNotSubscribed):
+			b.pingErr, b.downFrom = nil, time.Time{}
+		default:
+			if b.downFrom.IsZero() {
+				b.downFrom = b.pinged
+			}
+			b.pingErr = err
+		}
+	}
+	return b.downFrom, b.pingErr
 }
 
 // Running is closed once every handler has subscribed.

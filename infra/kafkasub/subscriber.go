@@ -202,6 +202,25 @@ func (s *Subscriber) Stats() []PartitionStats {
 	return out
 }
 
+// ErrNotSubscribed is Ping's answer before any Subscribe.
+var ErrNotSubscribed = errors.New("kafkasub: no subscription")
+
+// Ping reports whether a broker answers, through one of the subscriptions' clients (an
+// ApiVersions round trip).
+func (s *Subscriber) Ping(ctx context.Context) error {
+	s.mu.Lock()
+	var cl *kgo.Client
+	for sub := range s.subs {
+		cl = sub.cl
+		break
+	}
+	s.mu.Unlock()
+	if cl == nil {
+		return ErrNotSubscribed
+	}
+	return cl.Ping(ctx)
+}
+
 // subscription is one group member consuming one topic.
 type subscription struct {
 	s      *Subscriber

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/eventnotify/notify/app/command"
@@ -607,11 +608,39 @@ func openReadModel(ctx context.Context, cfg Config, logger *slog.Logger) (*readM
 	}, nil
 }
 
-// startBridge runs the Kafka bridge when brokers are configured; the returned stop waits for
-// in-flight commands to finish. With lead (several instances sharing a read model), every
-// instance consumes commands but only the one leading "kafka-relay" relays events, so each
-// event is published once (again after a takeover, from the shared checkpoint).
-func startBridge(cfg Config, cmds kafkabridge.Commands, log kafkabridge.Log, cps kafkabridge.Checkpoints, lead leader, logger *slog.Logger) (*kafkabridge.Bridge, func(), error) {
+// kafkaLink is the Kafka bridge, once connected: brokers unreachable at start are retried
+// in the background while HTTP serves (commands and reads), and /readyz says not ready.
+type kafkaLink struct {
+	bridge atomic.Pointer[kafkabridge.Bridge]
+	mu     sync.Mutex
+	since  time.Time // when the first attempt failed (zero: connected, or not tried yet)
+	err    error     // the last attempt's failure
+}
+
+// Bridge returns the running bridge (nil while not connected).
+func (k *kafkaLink) Bridge() *kafkabridge.Bridge { return k.bridge.Load() }
+
+// Partitions reports the command partitions consumed (none while not connected).
+func (k *kafkaLink) Partitions() []kafkasub.PartitionStats {
+	if b := k.Bridge(); b != nil {
+		return b.Partitions()
+	}
+	return nil
+}
+
+// down reports since when and why the bridge has not connected (zero time: it has).
+func (k *kafkaLink) down() (time.Time, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.since, k.err
+}
+
+// startBridge runs the Kafka bridge when brokers are configured (nil link otherwise); the
+// returned stop waits for in-flight commands to finish. Brokers that cannot be reached are
+// retried with backoff (logged once, then once a minute); a refused setting fails the start.
+// With lead (several instances sharing a read model), every instance consumes commands but
+// only the one leading "kafka-relay" relays events, so each event is published once.
+func startBridge(cfg Config, cmds kafkabridge.Commands, log kafkabridge.Log, cps kafkabridge.Checkpoints, lead leader, logger *slog.Logger) (*kafkaLink, func(), error) {
 	if len(cfg.Kafka.Brokers) == 0 {
 		logger.Info("no Kafka brokers configured: commands arrive over HTTP only, events are not published")
 		return nil, func() {}, nil
@@ -620,53 +649,89 @@ func startBridge(cfg Config, cmds kafkabridge.Commands, log kafkabridge.Log, cps
 	if lead != nil {
 		relayLog = nil
 	}
+	link := &kafkaLink{}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	run := func(b *kafkabridge.Bridge) {
+		link.bridge.Store(b)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := b.Run(ctx); err != nil {
+				logger.Error("kafka bridge stopped", "err", err)
+			}
+		}()
+		if lead != nil {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				lead(ctx, kafkabridge.RelayCheckpoint, func(ctx context.Context) error {
+					r, err := kafkabridge.NewRelay(cfg.Kafka, log, cps, logger)
+					if err != nil {
+						return err
+					}
+					logger.Info("relaying events to Kafka: this instance leads the relay")
+					return r.Run(ctx)
+				})
+			}()
+		}
+		k := cfg.Kafka
+		logger.Info("kafka bridge started", "brokers", k.Brokers, "group", k.Group, "instance_id", k.InstanceID, "commands_from", []string{k.SendTopic, k.CommandsTopic},
+			"events_to", k.EventsTopic, "poison_to", k.PoisonTopic, "sasl", k.SASL.Mechanism, "tls", k.TLS.Enabled)
+	}
+	stop := func() {
+		cancel()
+		wg.Wait()
+		logger.Info("kafka bridge stopped")
+	}
 	b, err := kafkabridge.New(cfg.Kafka, cmds, relayLog, cps, logger)
-	if err != nil {
+	if err == nil {
+		run(b)
+		return link, stop, nil
+	}
+	if !errors.Is(err, kafkabridge.ErrUnreachable) {
+		cancel()
 		return nil, nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
+	link.since, link.err = time.Now(), err
+	logger.Warn("Kafka unreachable: serving HTTP without it, retrying in the background", "err", err)
+	wg.Add(1)
 	go func() {
-		defer close(done)
-		if err := b.Run(ctx); err != nil {
-			logger.Error("kafka bridge stopped", "err", err)
+		defer wg.Done()
+		backoff, attempts, reported := 200*time.Millisecond, 1, time.Now()
+		for {
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return
+			}
+			b, err := kafkabridge.New(cfg.Kafka, cmds, relayLog, cps, logger)
+			attempts++
+			if err == nil {
+				link.mu.Lock()
+				logger.Info("Kafka reached", "after", time.Since(link.since).Round(time.Millisecond).String(), "attempts", attempts)
+				link.since, link.err = time.Time{}, nil
+				link.mu.Unlock()
+				run(b)
+				return
+			}
+			link.mu.Lock()
+			link.err = err
+			link.mu.Unlock()
+			if !errors.Is(err, kafkabridge.ErrUnreachable) || time.Since(reported) >= time.Minute {
+				reported = time.Now()
+				logger.Warn("Kafka still unreachable", "attempts", attempts, "err", err)
+			}
+			backoff = min(2*backoff, 10*time.Second)
 		}
 	}()
-	if lead != nil {
-		relayDone := make(chan struct{})
-		go func() {
-			defer close(relayDone)
-			lead(ctx, kafkabridge.RelayCheckpoint, func(ctx context.Context) error {
-				r, err := kafkabridge.NewRelay(cfg.Kafka, log, cps, logger)
-				if err != nil {
-					return err
-				}
-				logger.Info("relaying events to Kafka: this instance leads the relay")
-				return r.Run(ctx)
-			})
-		}()
-		bridgeDone := done
-		done = make(chan struct{})
-		go func() {
-			<-bridgeDone
-			<-relayDone
-			close(done)
-		}()
-	}
-	k := cfg.Kafka
-	logger.Info("kafka bridge started", "brokers", k.Brokers, "group", k.Group, "instance_id", k.InstanceID, "commands_from", []string{k.SendTopic, k.CommandsTopic},
-		"events_to", k.EventsTopic, "poison_to", k.PoisonTopic, "sasl", k.SASL.Mechanism, "tls", k.TLS.Enabled)
-	return b, func() {
-		cancel()
-		<-done
-		logger.Info("kafka bridge stopped")
-	}, nil
+	return link, stop, nil
 }
 
 // readiness answers /readyz: not ready while a store is unreachable, while the projection
 // catches up with the log as it was at start or lags the current head by more than
 // --ready-max-lag, or while a Kafka command partition is stalled.
-func readiness(ctx context.Context, cfg Config, log *eventStore, rm *readModel, startHead eventstore.Position, bridge *kafkabridge.Bridge) httpapi.Readiness {
+func readiness(ctx context.Context, cfg Config, log *eventStore, rm *readModel, startHead eventstore.Position, link *kafkaLink) httpapi.Readiness {
 	r := httpapi.Readiness{Ready: true, Details: map[string]any{}}
 	var errs []string
 	fail := func(reason string, err error) {
@@ -694,10 +759,19 @@ func readiness(ctx context.Context, cfg Config, log *eventStore, rm *readModel, 
 	if perr == nil {
 		r.Details["projections"] = map[string]any{inbox.Name: p}
 	}
-	if bridge != nil {
-		k := kafkaReadiness(bridge.Stalled(time.Now()))
+	if link != nil {
+		var k kafkaStatus
+		since, err := link.down()
+		if b := link.Bridge(); b != nil {
+			k = kafkaReadiness(b.Stalled(time.Now()))
+			since, err = b.Reachable(ctx)
+		}
+		if err != nil {
+			k.Status, k.UnreachableSince = "unreachable", since.UTC().Format(time.RFC3339)
+			fail("Kafka unreachable", err)
+		}
 		r.Details["kafka"] = k
-		if k.Status != "ok" {
+		if len(k.Stalled) > 0 {
 			fail("a Kafka command partition is stalled", nil)
 		}
 	}
@@ -707,10 +781,12 @@ func readiness(ctx context.Context, cfg Config, log *eventStore, rm *readModel, 
 	return r
 }
 
-// kafkaStatus is the Kafka part of /readyz: degraded while a command partition is stalled.
+// kafkaStatus is the Kafka part of /readyz: degraded while a command partition is stalled,
+// unreachable while no broker answers.
 type kafkaStatus struct {
-	Status  string             `json:"status"`
-	Stalled []stalledPartition `json:"stalled,omitempty"`
+	Status           string             `json:"status"`
+	UnreachableSince string             `json:"unreachableSince,omitempty"`
+	Stalled          []stalledPartition `json:"stalled,omitempty"`
 }
 
 type stalledPartition struct {
