@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/uuid"
@@ -17,9 +18,15 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// proxy forwards TCP connections from a listener to target; it starts listening only when
-// told, so the service first finds nothing at the address and then the server.
-type proxy struct{ addr, target string }
+// proxy forwards TCP connections from a listener to target. It listens only when told, so
+// the service first finds nothing at the address, and cut closes the listener and every
+// connection, as a server that goes away would.
+type proxy struct {
+	addr, target string
+	mu           sync.Mutex
+	ln           net.Listener
+	conns        []net.Conn
+}
 
 func (p *proxy) listen(t *testing.T) {
 	t.Helper()
@@ -27,25 +34,40 @@ func (p *proxy) listen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	t.Cleanup(p.cut)
 	go func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				up, err := net.Dial("tcp", p.target)
-				if err != nil {
-					return
-				}
-				defer up.Close()
-				go func() { io.Copy(up, c); up.Close() }()
-				io.Copy(c, up)
-			}()
+			up, err := net.Dial("tcp", p.target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, up)
+			p.mu.Unlock()
+			go func() { io.Copy(up, c); up.Close() }()
+			go func() { io.Copy(c, up); c.Close() }()
 		}
 	}()
+}
+
+func (p *proxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+	}
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.ln, p.conns = nil, nil
 }
 
 // PostgreSQL unreachable when the service starts: it starts anyway, takes commands (the log
@@ -102,6 +124,24 @@ func TestDependency_PostgresUnreachableAtStart(t *testing.T) {
 	if !strings.Contains(logs, "PostgreSQL read model reached") {
 		t.Fatalf("no line says the database was reached:\n%s", logs)
 	}
+
+	// PostgreSQL goes away while the service runs: the same, and back again.
+	p.cut()
+	eventually(t, "reads answer 503 with the database gone", func() error {
+		code, h, body, err := s.try("GET", "/notifications/count/from/"+recipient, "")
+		if err != nil || code != 503 || h.Get("Retry-After") == "" {
+			return fmt.Errorf("%d %s %v", code, body, err)
+		}
+		return nil
+	})
+	s.sendN(t, recipient, "Taken while PostgreSQL is away again", 2)
+	p.listen(t)
+	eventually(t, "every notification listed once the database is back", func() error {
+		if c := s.count(t, recipient); c != 5 {
+			return fmt.Errorf("count %d", c)
+		}
+		return nil
+	})
 }
 
 // A PostgreSQL read model reached only after the start is checked against the log before it
