@@ -151,6 +151,9 @@ func TestDamage_CorruptEventIsParkedAndTheRestServed(t *testing.T) {
 	if json.Unmarshal(body, &st) != nil || st.Projections[0].Parked != 1 || !strings.Contains(st.Projections[0].ParkedEvents[0].Reason, "checksum") {
 		t.Fatalf("/v1/projections = %s, want the corrupt event parked", body)
 	}
+	if _, _, m := s.do(t, "GET", "/metrics", ""); !strings.Contains(string(m), `notify_projection_parked_events{projection="inbox"} 1`) {
+		t.Fatalf("/metrics does not count the parked event:\n%s", m)
+	}
 	s.stop(t)
 	if code, out := runToExit(t, "check", "--data-dir", dir); code != 1 || !strings.Contains(out, "CORRUPT") {
 		t.Fatalf("notify check = %d:\n%s", code, out)

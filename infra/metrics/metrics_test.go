@@ -43,6 +43,24 @@ notify_log_head_position 10
 	}
 }
 
+func TestWatchParked_CountsTheParkedEvents(t *testing.T) {
+	t.Parallel()
+	r := metrics.New(quiet())
+	n := 0
+	r.WatchParked("inbox", func() int { return n })
+	for _, parked := range []int{0, 2} {
+		n = parked
+		want := fmt.Sprintf(`
+# HELP notify_projection_parked_events Events the projection left out because they are corrupt or do not decode (listed in GET /v1/projections).
+# TYPE notify_projection_parked_events gauge
+notify_projection_parked_events{projection="inbox"} %d
+`, parked)
+		if err := testutil.GatherAndCompare(r.Gatherer(), strings.NewReader(want), "notify_projection_parked_events"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // A store that does not answer cannot stall a scrape: the reads give up at the timeout, the
 // scrape leaves those gauges out and serves the rest.
 func TestWatchLog_SlowStoreIsBoundedByTheTimeout(t *testing.T) {

@@ -78,3 +78,16 @@ func (c *logCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 }
+
+// WatchParked reports how many events the named projection has parked (left out because
+// they are corrupt or do not decode; see projections.Parking).
+func (r *Registry) WatchParked(projection string, count func() int) {
+	if r == nil {
+		return
+	}
+	r.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        Namespace + "_projection_parked_events",
+		Help:        "Events the projection left out because they are corrupt or do not decode (listed in GET /v1/projections).",
+		ConstLabels: prometheus.Labels{"projection": projection},
+	}, func() float64 { return float64(count()) }))
+}

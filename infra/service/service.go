@@ -170,6 +170,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	// One registry for the process; commands are counted whichever edge they came from.
 	reg := metrics.New(logger)
 	reg.WatchLog(log.head, map[string]metrics.PositionFunc{inbox.Name: rm.position}, metricsScrapeTimeout)
+	reg.WatchParked(inbox.Name, func() int { return rm.parking.Count() })
 	appends := reg.EventStore(log)
 	read := command.NewReadNotificationHandler(appends, nil)
 	cmds := kafkabridge.Commands{
