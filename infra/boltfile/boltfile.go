@@ -13,8 +13,10 @@ import (
 	"hash/fnv"
 	"io"
 	"os"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // ErrDamaged matches every error of this package that reports a damaged file.
@@ -154,4 +156,33 @@ func Guard(path string, fn func() error) (err error) {
 		}
 	}()
 	return fn()
+}
+
+// OpenChecked opens the file at path read-only for an offline check: it must exist, pass
+// Precheck, open under Guard (failing with a clear message while a running service holds its
+// lock) and survive Walk. The caller closes the returned database.
+func OpenChecked(path string) (*bolt.DB, Meta, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, Meta{}, err
+	}
+	meta, err := Precheck(path)
+	if err != nil {
+		return nil, meta, err
+	}
+	var db *bolt.DB
+	err = Guard(path, func() (err error) {
+		db, err = bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+		return err
+	})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, meta, fmt.Errorf("%s is in use by a running notify: stop it first", path)
+	}
+	if err != nil {
+		return nil, meta, err
+	}
+	if _, err := Walk(db); err != nil {
+		db.Close()
+		return nil, meta, err
+	}
+	return db, meta, nil
 }

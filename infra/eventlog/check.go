@@ -1,14 +1,8 @@
 package eventlog
 
 import (
-	"errors"
-	"fmt"
-	"os"
-	"time"
-
 	"github.com/google/uuid"
 	bolt "go.etcd.io/bbolt"
-	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/eventnotify/notify/app/eventstore"
 	"github.com/eventnotify/notify/infra/boltfile"
@@ -31,29 +25,12 @@ type Report struct {
 // decoding. A file that cannot be read at all is an error wrapping boltfile.ErrDamaged.
 func Check(path string) (Report, error) {
 	var r Report
-	if _, err := os.Stat(path); err != nil {
-		return r, err
-	}
-	meta, err := boltfile.Precheck(path)
-	if err != nil {
-		return r, err
-	}
-	r.Fallback = meta.Fallback
-	var db *bolt.DB
-	err = boltfile.Guard(path, func() (err error) {
-		db, err = bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
-		return err
-	})
-	if errors.Is(err, bolterrors.ErrTimeout) {
-		return r, fmt.Errorf("%s is in use by a running notify: stop it first", path)
-	}
+	db, meta, err := boltfile.OpenChecked(path)
 	if err != nil {
 		return r, err
 	}
 	defer db.Close()
-	if _, err := boltfile.Walk(db); err != nil {
-		return r, err
-	}
+	r.Fallback = meta.Fallback
 	err = db.View(func(tx *bolt.Tx) error {
 		crcFrom := uint64(1)
 		if m := tx.Bucket(bucketMeta); m != nil {

@@ -1,13 +1,7 @@
 package inboxdb
 
 import (
-	"errors"
-	"fmt"
-	"os"
-	"time"
-
 	bolt "go.etcd.io/bbolt"
-	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/eventnotify/notify/app/eventstore"
 	"github.com/eventnotify/notify/infra/boltfile"
@@ -29,27 +23,11 @@ type Report struct {
 // all is an error wrapping boltfile.ErrDamaged (the service drops and rebuilds such a file).
 func Check(path string) (Report, error) {
 	var r Report
-	if _, err := os.Stat(path); err != nil {
-		return r, err
-	}
-	if _, err := boltfile.Precheck(path); err != nil {
-		return r, err
-	}
-	var db *bolt.DB
-	err := boltfile.Guard(path, func() (err error) {
-		db, err = bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
-		return err
-	})
-	if errors.Is(err, bolterrors.ErrTimeout) {
-		return r, fmt.Errorf("%s is in use by a running notify: stop it first", path)
-	}
+	db, _, err := boltfile.OpenChecked(path)
 	if err != nil {
 		return r, err
 	}
 	defer db.Close()
-	if _, err := boltfile.Walk(db); err != nil {
-		return r, err
-	}
 	err = boltfile.Guard(path, func() error {
 		return db.View(func(tx *bolt.Tx) error {
 			meta := tx.Bucket(bucketMeta)
