@@ -37,7 +37,7 @@ func TestConnections_IdleAndHalfSentAreClosedOthersServed(t *testing.T) {
 	}
 	for i, c := range conns {
 		c.SetReadDeadline(time.Now().Add(15 * time.Second)) // the test's bound, not a timing claim
-		_, err := io.ReadAll(c)                              // the server answers 408 or just closes
+		_, err := io.ReadAll(c)                             // the server answers 408 or just closes
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			t.Fatalf("connection %d still open after 15 s: the server does not close idle connections", i)
 		}
