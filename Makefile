@@ -11,9 +11,9 @@ test:             ## every test, with the race detector (the README's test comma
 	go test -race ./...
 
 fuzz:             ## the HTTP body, Kafka command (and its fast path) and event decoders and the view encoder, 20s each (FUZZTIME=1m to change)
-	go test -run '^$$' -fuzz '^FuzzDecodeJSON$$' -fuzztime $${FUZZTIME:-20s} -fuzzminimizetime 2s ./infra/httpapi/
-	go test -run '^$$' -fuzz '^FuzzCommand$$' -fuzztime $${FUZZTIME:-20s} -fuzzminimizetime 2s ./infra/kafkabridge/
-	go test -run '^$$' -fuzz '^FuzzDecodeFlatMatchesEncodingJSON$$' -fuzztime $${FUZZTIME:-20s} -fuzzminimizetime 2s ./infra/kafkabridge/
+	go test -run '^$$' -fuzz '^FuzzDecodeJSON$$' -fuzztime $${FUZZTIME:-20s} -fuzzminimizetime 2s ./infra/transport/httpapi/
+	go test -run '^$$' -fuzz '^FuzzCommand$$' -fuzztime $${FUZZTIME:-20s} -fuzzminimizetime 2s ./infra/transport/kafkabridge/
+	go test -run '^$$' -fuzz '^FuzzDecodeFlatMatchesEncodingJSON$$' -fuzztime $${FUZZTIME:-20s} -fuzzminimizetime 2s ./infra/transport/kafkabridge/
 	go test -run '^$$' -fuzz '^FuzzDecodeFastMatchesEncodingJSON$$' -fuzztime $${FUZZTIME:-20s} -fuzzminimizetime 2s ./domain/notification/
 	go test -run '^$$' -fuzz '^FuzzAppendJSONMatchesEncodingJSON$$' -fuzztime $${FUZZTIME:-20s} -fuzzminimizetime 2s ./domain/notification/
 	go test -run '^$$' -fuzz '^FuzzAppendJSONMatchesEncodingJSON$$' -fuzztime $${FUZZTIME:-20s} -fuzzminimizetime 2s ./projections/inbox/
@@ -21,16 +21,16 @@ fuzz:             ## the HTTP body, Kafka command (and its fast path) and event 
 test-integration: ## Kafka, PostgreSQL and end-to-end suites on a real Kafka 4 broker and PostgreSQL (started and stopped here)
 	eval "$$(deploy/kafka/kafka.sh up-secure | sed 's/^/export /')" && \
 	  eval "$$(deploy/postgres/pg.sh up | sed 's/^/export /')" && \
-	  go test -race -count=1 -v ./infra/kafkasub/ ./infra/kafkabridge/ ./infra/pgread/ ./infra/e2e/; \
+	  go test -race -count=1 -v ./infra/transport/kafkasub/ ./infra/transport/kafkabridge/ ./infra/readmodel/pginbox/ ./infra/tests/e2e/; \
 	  status=$$?; deploy/kafka/kafka.sh down; deploy/postgres/pg.sh down; exit $$status
 
 test-esdb:        ## event-store contract against a real EventStoreDB: make test-esdb ESDB_URL='esdb://127.0.0.1:2113?tls=false'
 	@test -n "$(ESDB_URL)" || { echo "set ESDB_URL, e.g. make test-esdb ESDB_URL='esdb://127.0.0.1:2113?tls=false'"; exit 1; }
-	ESDB_URL='$(ESDB_URL)' go test -race -count=1 -v -run TestContract_RealServer ./infra/esdb/
+	ESDB_URL='$(ESDB_URL)' go test -race -count=1 -v -run TestContract_RealServer ./infra/store/esdb/
 
 bench:            ## HTTP benchmarks with wrk (installs it) and the event-log benchmark
 	deploy/bench/bench.sh
-	go test -run '^$$' -bench . -benchtime 20000x ./infra/eventlog/
+	go test -run '^$$' -bench . -benchtime 20000x ./infra/store/eventlog/
 
 bench-kafka:      ## Kafka commands → inbox throughput and latency (starts a broker if KAFKA_BROKERS is unset)
 	deploy/bench/kafka-bench.sh

@@ -12,7 +12,7 @@ import (
 
 	"github.com/eventnotify/notify/app/command"
 	"github.com/eventnotify/notify/domain/notification"
-	"github.com/eventnotify/notify/infra/eventlog"
+	"github.com/eventnotify/notify/infra/store/eventlog"
 )
 
 var now = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)

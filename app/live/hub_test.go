@@ -12,7 +12,7 @@ import (
 	"github.com/eventnotify/notify/app/command"
 	"github.com/eventnotify/notify/app/eventstore"
 	"github.com/eventnotify/notify/app/live"
-	"github.com/eventnotify/notify/infra/eventlog"
+	"github.com/eventnotify/notify/infra/store/eventlog"
 )
 
 type fixture struct {

@@ -8,9 +8,9 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/eventnotify/notify/infra/boltfile"
-	"github.com/eventnotify/notify/infra/eventlog"
-	"github.com/eventnotify/notify/infra/inboxdb"
+	"github.com/eventnotify/notify/infra/platform/boltfile"
+	"github.com/eventnotify/notify/infra/readmodel/inboxdb"
+	"github.com/eventnotify/notify/infra/store/eventlog"
 )
 
 const checkUsage = `usage: notify check [--data-dir DIR]

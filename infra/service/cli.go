@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/eventnotify/notify/app/eventstore"
-	"github.com/eventnotify/notify/infra/httpapi"
+	"github.com/eventnotify/notify/infra/transport/httpapi"
 	"github.com/eventnotify/notify/projections"
 	"github.com/eventnotify/notify/projections/inbox"
 )

@@ -16,8 +16,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/eventnotify/notify/infra/auth"
-	"github.com/eventnotify/notify/infra/kafkabridge"
+	"github.com/eventnotify/notify/infra/transport/httpapi/auth"
+	"github.com/eventnotify/notify/infra/transport/kafkabridge"
 )
 
 // Config is every setting. Each has a flag and an environment twin (NOTIFY_…); a flag given

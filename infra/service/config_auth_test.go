@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/eventnotify/notify/infra/auth"
+	"github.com/eventnotify/notify/infra/transport/httpapi/auth"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }

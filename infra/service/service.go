@@ -25,16 +25,16 @@ import (
 	"github.com/eventnotify/notify/app/eventstore"
 	"github.com/eventnotify/notify/app/live"
 	"github.com/eventnotify/notify/app/query"
-	"github.com/eventnotify/notify/infra/auth"
-	"github.com/eventnotify/notify/infra/boltfile"
-	"github.com/eventnotify/notify/infra/esdb"
-	"github.com/eventnotify/notify/infra/eventlog"
-	"github.com/eventnotify/notify/infra/httpapi"
-	"github.com/eventnotify/notify/infra/inboxdb"
-	"github.com/eventnotify/notify/infra/kafkabridge"
-	"github.com/eventnotify/notify/infra/kafkasub"
-	"github.com/eventnotify/notify/infra/metrics"
-	"github.com/eventnotify/notify/infra/pgread"
+	"github.com/eventnotify/notify/infra/platform/boltfile"
+	"github.com/eventnotify/notify/infra/platform/metrics"
+	"github.com/eventnotify/notify/infra/readmodel/inboxdb"
+	"github.com/eventnotify/notify/infra/readmodel/pginbox"
+	"github.com/eventnotify/notify/infra/store/esdb"
+	"github.com/eventnotify/notify/infra/store/eventlog"
+	"github.com/eventnotify/notify/infra/transport/httpapi"
+	"github.com/eventnotify/notify/infra/transport/httpapi/auth"
+	"github.com/eventnotify/notify/infra/transport/kafkabridge"
+	"github.com/eventnotify/notify/infra/transport/kafkasub"
 	"github.com/eventnotify/notify/projections"
 	"github.com/eventnotify/notify/projections/inbox"
 )
@@ -587,7 +587,7 @@ func openReadModel(ctx context.Context, cfg Config, logger *slog.Logger) (*readM
 	}
 	octx, cancel := context.WithTimeout(ctx, cfg.StartupTimeout)
 	defer cancel()
-	pg, err := pgread.Open(octx, cfg.ReadModel, pgread.Options{Schema: cfg.ReadModelSchema, StartUnreachable: true, Logger: logger})
+	pg, err := pginbox.Open(octx, cfg.ReadModel, pginbox.Options{Schema: cfg.ReadModelSchema, StartUnreachable: true, Logger: logger})
 	if err != nil {
 		return nil, err
 	}
@@ -595,7 +595,7 @@ func openReadModel(ctx context.Context, cfg Config, logger *slog.Logger) (*readM
 	return &readModel{
 		kind: "postgres", binding: pg, queries: pg, checkpoints: pg, copies: pg, parking: parking, ready: pg.Ready(),
 		project: func(ctx context.Context, log projections.Log) {
-			pg.RunLeading(ctx, inbox.Name, func(ctx context.Context, lease *pgread.Lease) error {
+			pg.RunLeading(ctx, inbox.Name, func(ctx context.Context, lease *pginbox.Lease) error {
 				logger.Info("leading the inbox projection", "backend_pid", lease.BackendPID())
 				return projections.NewRunner(log, lease, inbox.Projection(), logger).ParkInto(parking).Run(ctx)
 			}, func(err error) { logger.Error("inbox projector", "err", err) })
@@ -603,7 +603,7 @@ func openReadModel(ctx context.Context, cfg Config, logger *slog.Logger) (*readM
 		position: func(ctx context.Context) (eventstore.Position, error) { return pg.Checkpoint(ctx, inbox.Name) },
 		close:    pg.Close,
 		lead: func(ctx context.Context, name string, run func(context.Context) error) {
-			pg.RunLeading(ctx, name, func(ctx context.Context, _ *pgread.Lease) error { return run(ctx) },
+			pg.RunLeading(ctx, name, func(ctx context.Context, _ *pginbox.Lease) error { return run(ctx) },
 				func(err error) { logger.Error("leading "+name, "err", err) })
 		},
 	}, nil

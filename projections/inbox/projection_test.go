@@ -15,8 +15,8 @@ import (
 	"github.com/eventnotify/notify/app/command"
 	"github.com/eventnotify/notify/app/eventstore"
 	"github.com/eventnotify/notify/domain/notification"
-	"github.com/eventnotify/notify/infra/eventlog"
-	"github.com/eventnotify/notify/infra/inboxdb"
+	"github.com/eventnotify/notify/infra/readmodel/inboxdb"
+	"github.com/eventnotify/notify/infra/store/eventlog"
 	"github.com/eventnotify/notify/projections"
 	"github.com/eventnotify/notify/projections/inbox"
 )

@@ -31,7 +31,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventnotify/notify/deploy/bench/benchsse"
-	"github.com/eventnotify/notify/infra/kafkasub/kafkaadmin"
+	"github.com/eventnotify/notify/infra/transport/kafkasub/kafkaadmin"
 )
 
 type options struct {

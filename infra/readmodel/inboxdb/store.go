@@ -1,0 +1,622 @@
+// Package inboxdb is the embedded inbox read model: one bbolt file beside the event log. Each
+// recipient's notifications are kept newest first as their published JSON, with counts and the
+// projection checkpoint updated in the same transaction.
+//
+// It implements the inbox projection's transaction, the runner's store and the inbox queries,
+// and passes inboxtest.
+package inboxdb
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/eventnotify/notify/app/eventstore"
+	"github.com/eventnotify/notify/infra/platform/boltfile"
+	"github.com/eventnotify/notify/projections"
+	"github.com/eventnotify/notify/projections/inbox"
+)
+
+// Layout. The read model proper lives in a copy: a top-level bucket holding the documents,
+// the id index, the counts and the projection checkpoints. The meta bucket names the live copy
+// (the one queries read) and the one being rebuilt, if any; a replay fills a fresh copy and
+// promotes it by rewriting the live name, which a query sees whole because it reads the name
+// and the copy in one transaction.
+var (
+	bucketCheckpoints = []byte("checkpoints") // consumer name → position (not projections: see SaveCheckpoint)
+	bucketMeta        = []byte("meta")        // keyLive, keyBuilding → copy bucket name; keyLayout; keyLog
+	keyLive           = []byte("live")
+	keyBuilding       = []byte("building")
+	keyLayout         = []byte("layout") // LayoutVersion: documents and counts sealed
+	keyLog            = []byte("log")    // the identity of the event log the read model was built from
+
+	// In a copy:
+	bucketDocs   = []byte("docs")        // recipient 0x00 ^seq → sealed view JSON (newest first)
+	bucketByID   = []byte("byid")        // notification id → docs key
+	bucketCounts = []byte("counts")      // recipient → sealed total, unread, canceled (3 × uint64)
+	bucketCPs    = []byte("checkpoints") // projection name → position
+)
+
+// LayoutVersion names the layout this build writes; a read model of another is rebuilt.
+const LayoutVersion = "2"
+
+// Store is the embedded inbox read model. It is safe for concurrent use.
+type Store struct {
+	db     *bolt.DB
+	path   string
+	marker string
+	reset  string
+
+	damageMu sync.Mutex
+	onDamage func(error)
+	damaged  bool
+}
+
+// Open opens (creating if needed) the read model file at path.
+//
+// The read model is derived from the event log, so its commits are not fsynced: a process
+// crash loses nothing (the kernel still holds every page written), and after a machine crash,
+// which may tear unflushed pages, the file is dropped and the projection rebuilds it from the
+// log. The machine crash is recognised by a marker beside the file holding the kernel's boot
+// id while the file is open. Where no boot id is available every commit is fsynced instead.
+//
+// For the same reason a file that is damaged (cut short, a page or meta page bbolt cannot
+// read, or marked damaged by a read while it was served) is dropped and rebuilt, and so is one
+// of another layout; WasReset says why.
+func Open(path string) (*Store, error) {
+	marker, boot := path+".open", bootID()
+	reset := ""
+	drop := func(why string) error {
+		for _, p := range []string{path, path + ".damaged"} {
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("drop read model %s (%s): %w", path, why, err)
+			}
+		}
+		reset = why
+		return nil
+	}
+	if prev, err := os.ReadFile(marker); err == nil && string(prev) != boot {
+		if err := drop("left open when the machine went down"); err != nil {
+			return nil, err
+		}
+	}
+	if why, err := os.ReadFile(path + ".damaged"); err == nil {
+		if err := drop("found damaged while it was served: " + string(why)); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := boltfile.Precheck(path); err != nil {
+		if err := drop(err.Error()); err != nil {
+			return nil, err
+		}
+	}
+	var db *bolt.DB
+	upgraded := false
+	open := func() error {
+		return boltfile.Guard(path, func() (err error) {
+			db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType, NoSync: boot != ""})
+			if err != nil {
+				return err
+			}
+			err = db.Update(func(tx *bolt.Tx) error {
+				var err error
+				upgraded, err = initLayout(tx)
+				return err
+			})
+			if err == nil {
+				err = db.Sync()
+			}
+			if err != nil {
+				db.Close()
+			}
+			return err
+		})
+	}
+	err := open()
+	if isDamage(err) || errors.Is(err, bolterrors.ErrInvalid) || errors.Is(err, bolterrors.ErrChecksum) || errors.Is(err, bolterrors.ErrVersionMismatch) {
+		if derr := drop(err.Error()); derr != nil {
+			return nil, derr
+		}
+		err = open()
+	}
+	if err != nil {
+		if errors.Is(err, bolterrors.ErrTimeout) {
+			return nil, fmt.Errorf("open read model %s: the file is locked by another process (is another notify using this data dir?)", path)
+		}
+		return nil, fmt.Errorf("open read model %s: %w", path, err)
+	}
+	if boot != "" {
+		if err := writeSynced(marker, boot); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("init read model %s: %w", path, err)
+		}
+	}
+	if upgraded && reset == "" {
+		reset = "written by an older version, in another layout"
+	}
+	return &Store{db: db, path: path, marker: marker, reset: reset}, nil
+}
+
+// initLayout creates the buckets of a new file, drops a copy left unfinished by a replay that
+// did not complete, and drops a read model of the layout before copies (reporting true: it is
+// rebuilt from the log).
+func initLayout(tx *bolt.Tx) (upgraded bool, err error) {
+	if _, err := tx.CreateBucketIfNotExists(bucketCheckpoints); err != nil {
+		return false, err
+	}
+	meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+	if err != nil {
+		return false, err
+	}
+	if b := meta.Get(keyBuilding); b != nil {
+		if err := dropCopy(tx, b); err != nil {
+			return false, err
+		}
+	}
+	if live := meta.Get(keyLive); live != nil {
+		if string(meta.Get(keyLayout)) == LayoutVersion {
+			return false, nil
+		}
+		// A copy of an older layout (documents not sealed): dropped and rebuilt.
+		if err := tx.DeleteBucket(bytes.Clone(live)); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
+			return false, err
+		}
+		upgraded = true
+	}
+	if err := meta.Put(keyLayout, []byte(LayoutVersion)); err != nil {
+		return false, err
+	}
+	for _, old := range [][]byte{bucketDocs, bucketByID, bucketCounts} {
+		if tx.Bucket(old) != nil {
+			upgraded = true
+			if err := tx.DeleteBucket(old); err != nil {
+				return false, err
+			}
+		}
+	}
+	if upgraded {
+		if err := tx.Bucket(bucketCheckpoints).Delete([]byte(inbox.Name)); err != nil {
+			return false, err
+		}
+	}
+	name, err := newCopy(tx)
+	if err != nil {
+		return false, err
+	}
+	return upgraded, meta.Put(keyLive, name)
+}
+
+// newCopy creates an empty copy bucket and returns its name.
+func newCopy(tx *bolt.Tx) ([]byte, error) {
+	meta := tx.Bucket(bucketMeta)
+	seq, err := meta.NextSequence()
+	if err != nil {
+		return nil, err
+	}
+	name := fmt.Appendf(nil, "copy-%d", seq)
+	c, err := tx.CreateBucket(name)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range [][]byte{bucketDocs, bucketByID, bucketCounts, bucketCPs} {
+		if _, err := c.CreateBucket(b); err != nil {
+			return nil, err
+		}
+	}
+	return name, nil
+}
+
+// dropCopy deletes the copy being built, and the note that it is.
+func dropCopy(tx *bolt.Tx, name []byte) error {
+	if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
+		return err
+	}
+	return tx.Bucket(bucketMeta).Delete(keyBuilding)
+}
+
+// live returns the copy queries read and the live projector writes.
+func live(tx *bolt.Tx) *bolt.Bucket {
+	return tx.Bucket(tx.Bucket(bucketMeta).Get(keyLive))
+}
+
+// WasReset reports why Open dropped the read model ("": it did not): left open across a
+// machine restart, damaged, or of another layout. The projection rebuilds it from the log.
+func (s *Store) WasReset() string { return s.reset }
+
+// OnDamage sets what to do when a read finds the read model damaged (a value that fails its
+// checksum, a page bbolt cannot read): the wiring starts a replay into a fresh copy. It is
+// called once per damaged copy, in a goroutine of its own; the file is also marked, so that
+// the next Open drops it if the replay could not replace it.
+func (s *Store) OnDamage(fn func(error)) {
+	s.damageMu.Lock()
+	defer s.damageMu.Unlock()
+	s.onDamage = fn
+}
+
+// checked turns a read's damage into ErrDamaged and reports it (once) to OnDamage.
+func (s *Store) checked(err error) error {
+	if err == nil || !isDamage(err) {
+		return err
+	}
+	s.damageMu.Lock()
+	first := !s.damaged
+	s.damaged = true
+	fn := s.onDamage
+	s.damageMu.Unlock()
+	if first {
+		_ = os.WriteFile(s.path+".damaged", []byte(err.Error()), 0o600)
+		if fn != nil {
+			go fn(err)
+		}
+	}
+	if errors.Is(err, ErrDamaged) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrDamaged, err)
+}
+
+// repaired is called when a fresh copy has replaced the live one: its damage is gone.
+func (s *Store) repaired() {
+	s.damageMu.Lock()
+	defer s.damageMu.Unlock()
+	if s.damaged {
+		s.damaged = false
+		_ = os.Remove(s.path + ".damaged")
+	}
+}
+
+// view runs fn in a read transaction; a damaged page is reported as damage, not a panic.
+func (s *Store) view(fn func(tx *bolt.Tx) error) error {
+	return s.checked(boltfile.Guard(s.path, func() error { return s.db.View(fn) }))
+}
+
+// LogID returns the identity of the event log the read model was built from ("" before it
+// was first bound).
+func (s *Store) LogID(_ context.Context) (string, error) {
+	var id string
+	err := s.view(func(tx *bolt.Tx) error {
+		id = string(tx.Bucket(bucketMeta).Get(keyLog))
+		return nil
+	})
+	return id, err
+}
+
+// BindLog records the identity of the event log the read model is built from.
+func (s *Store) BindLog(_ context.Context, id string) error {
+	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyLog, []byte(id)) })
+}
+
+// Close flushes and closes the file; only then is the open marker removed.
+func (s *Store) Close() error {
+	err := s.db.Sync()
+	if cerr := s.db.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		if rerr := os.Remove(s.marker); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			err = rerr
+		}
+	}
+	return err
+}
+
+// bootID identifies the running kernel boot ("" where the system does not say).
+func bootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func writeSynced(path, content string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(content); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	dir, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	return dir.Sync()
+}
+
+// Checkpoint returns the position the named projection has applied up to in the live copy,
+// or, for a name no projection uses, what SaveCheckpoint recorded.
+func (s *Store) Checkpoint(_ context.Context, name string) (eventstore.Position, error) {
+	var p eventstore.Position
+	err := s.view(func(tx *bolt.Tx) error {
+		v := live(tx).Bucket(bucketCPs).Get([]byte(name))
+		if v == nil {
+			v = tx.Bucket(bucketCheckpoints).Get([]byte(name))
+		}
+		p = decodePosition(v)
+		return nil
+	})
+	return p, err
+}
+
+// SaveCheckpoint records how far a named consumer of the log has got (the Kafka relay, when
+// the events live in EventStoreDB). After a machine crash it is dropped with the file, and
+// the consumer starts over: fine for at-least-once consumers.
+func (s *Store) SaveCheckpoint(_ context.Context, name string, p eventstore.Position) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketCheckpoints).Put([]byte(name), binary.BigEndian.AppendUint64(nil, uint64(p)))
+	})
+}
+
+// Apply runs fn on the live copy and moves the checkpoint from from to to, in one transaction.
+func (s *Store) Apply(_ context.Context, name string, from, to eventstore.Position, fn func(inbox.Tx) error) error {
+	return s.checked(boltfile.Guard(s.path, func() error {
+		return s.db.Update(func(tx *bolt.Tx) error {
+			return applyTo(live(tx), name, from, to, fn)
+		})
+	}))
+}
+
+func applyTo(c *bolt.Bucket, name string, from, to eventstore.Position, fn func(inbox.Tx) error) error {
+	cps := c.Bucket(bucketCPs)
+	if at := decodePosition(cps.Get([]byte(name))); at != from {
+		return fmt.Errorf("inboxdb: %w: %s is at %d, not %d", projections.ErrMoved, name, at, from)
+	}
+	t := &txn{docs: c.Bucket(bucketDocs), byID: c.Bucket(bucketByID), counts: c.Bucket(bucketCounts)}
+	if err := fn(t); err != nil {
+		return err
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	return cps.Put([]byte(name), binary.BigEndian.AppendUint64(nil, uint64(to)))
+}
+
+func decodePosition(v []byte) eventstore.Position {
+	if len(v) != 8 {
+		return 0
+	}
+	return eventstore.Position(binary.BigEndian.Uint64(v))
+}
+
+// List returns up to limit of the recipient's notifications, newest first, as published JSON.
+func (s *Store) List(_ context.Context, recipient string, limit int) ([]json.RawMessage, error) {
+	var out []json.RawMessage
+	prefix := recipientPrefix(recipient)
+	err := s.view(func(tx *bolt.Tx) error {
+		c := live(tx).Bucket(bucketDocs).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = c.Next() {
+			doc, err := unseal(v)
+			if err != nil {
+				return err
+			}
+			out = append(out, bytes.Clone(doc))
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Page returns a page of the recipient's notifications, newest first, filtered by status and
+// category.
+func (s *Store) Page(_ context.Context, q inbox.PageQuery) (inbox.Page, error) {
+	var page inbox.Page
+	prefix := recipientPrefix(q.Recipient)
+	start := prefix
+	if q.Before > 0 {
+		start = docKey(q.Recipient, q.Before-1)
+	}
+	// The filters match the documents' bytes: they are json.Marshal's output, in which a
+	// quote inside a value is escaped, so `"status":"read"` can only be the status field.
+	var needles [][]byte
+	if q.Status != "" {
+		needles = append(needles, fieldNeedle("status", string(q.Status)))
+	}
+	if q.Category != "" {
+		needles = append(needles, fieldNeedle("category", q.Category))
+	}
+	err := s.view(func(tx *bolt.Tx) error {
+		c := live(tx).Bucket(bucketDocs).Cursor()
+	docs:
+		for k, v := c.Seek(start); k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8; k, v = c.Next() {
+			doc, err := unseal(v)
+			if err != nil {
+				return err
+			}
+			for _, n := range needles {
+				if !bytes.Contains(doc, n) {
+					continue docs
+				}
+			}
+			page.Items = append(page.Items, bytes.Clone(doc))
+			if len(page.Items) == q.Limit {
+				page.Next = eventstore.Position(^binary.BigEndian.Uint64(k[len(k)-8:]))
+				break
+			}
+		}
+		return nil
+	})
+	return page, err
+}
+
+// fieldNeedle is how a string field with this value reads in a document.
+func fieldNeedle(field, value string) []byte {
+	v, _ := json.Marshal(value) // a string always encodes
+	return append([]byte(`"`+field+`":`), v...)
+}
+
+// Count returns the recipient's counts.
+func (s *Store) Count(_ context.Context, recipient string) (inbox.Counts, error) {
+	var c inbox.Counts
+	err := s.view(func(tx *bolt.Tx) error {
+		var err error
+		c, err = decodeCounts(live(tx).Bucket(bucketCounts).Get([]byte(recipient)))
+		return err
+	})
+	return c, err
+}
+
+// txn is the inbox projection's view of one copy in one bbolt transaction. A recipient's
+// counts are read once per transaction and written back by flush; the id a Get found missing
+// is remembered, so the Put of that new notification does not look for it again.
+type txn struct {
+	docs, byID, counts *bolt.Bucket
+	pending            map[string]*counts
+	missing            string
+}
+
+func (t *txn) Get(id string) (inbox.View, bool, error) {
+	key := t.byID.Get([]byte(id))
+	if key == nil {
+		t.missing = id
+		return inbox.View{}, false, nil
+	}
+	v, err := t.doc(key)
+	return v, err == nil, err
+}
+
+func (t *txn) doc(key []byte) (inbox.View, error) {
+	var v inbox.View
+	raw := t.docs.Get(key)
+	if raw == nil {
+		return v, fmt.Errorf("%w: the id index points at a missing document %x", ErrDamaged, key)
+	}
+	doc, err := unseal(raw)
+	if err != nil {
+		return v, err
+	}
+	if err := json.Unmarshal(doc, &v); err != nil {
+		return v, fmt.Errorf("%w: a document does not decode: %v", ErrDamaged, err)
+	}
+	v.Seq = eventstore.Position(^binary.BigEndian.Uint64(key[len(key)-8:]))
+	return v, nil
+}
+
+func (t *txn) Put(v inbox.View) error {
+	docs, byID := t.docs, t.byID
+	key := docKey(v.RecipientID, v.Seq)
+	c, err := t.countsOf(v.RecipientID)
+	if err != nil {
+		return err
+	}
+	var old []byte
+	if v.ID != t.missing {
+		old = byID.Get([]byte(v.ID))
+	}
+	t.missing = ""
+	if old != nil {
+		prev, err := t.doc(old)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(old, key) {
+			return fmt.Errorf("inboxdb: notification %s cannot move between recipients or positions", v.ID)
+		}
+		c.add(prev.Status, -1)
+	} else if err := byID.Put([]byte(v.ID), key); err != nil {
+		return err
+	}
+	c.add(v.Status, 1)
+	doc, err := inbox.AppendJSON(make([]byte, sealLen, 320), v)
+	if err != nil {
+		return fmt.Errorf("inboxdb: encode %s: %w", v.ID, err)
+	}
+	return docs.Put(key, sealed(doc))
+}
+
+// countsOf returns the recipient's counts as this transaction has them.
+func (t *txn) countsOf(recipient string) (*counts, error) {
+	if c, ok := t.pending[recipient]; ok {
+		return c, nil
+	}
+	if t.pending == nil {
+		t.pending = map[string]*counts{}
+	}
+	stored, err := decodeCounts(t.counts.Get([]byte(recipient)))
+	if err != nil {
+		return nil, err
+	}
+	c := counts(stored)
+	t.pending[recipient] = &c
+	return &c, nil
+}
+
+// flush writes the counts the transaction changed.
+func (t *txn) flush() error {
+	for r, c := range t.pending {
+		if err := t.counts.Put([]byte(r), encodeCounts(*c)); err != nil {
+			return err
+		}
+	}
+	t.pending = nil
+	return nil
+}
+
+type counts inbox.Counts
+
+func (c *counts) add(s inbox.Status, d int) {
+	c.Total += d
+	switch s {
+	case inbox.StatusSent:
+		c.Unread += d
+	case inbox.StatusCanceled:
+		c.Canceled += d
+	}
+}
+
+// decodeCounts reads sealed counts (none stored: zero).
+func decodeCounts(v []byte) (inbox.Counts, error) {
+	if v == nil {
+		return inbox.Counts{}, nil
+	}
+	b, err := unseal(v)
+	if err != nil || len(b) != 24 {
+		return inbox.Counts{}, errDamagedValue
+	}
+	return inbox.Counts{
+		Total:    int(binary.BigEndian.Uint64(b)),
+		Unread:   int(binary.BigEndian.Uint64(b[8:])),
+		Canceled: int(binary.BigEndian.Uint64(b[16:])),
+	}, nil
+}
+
+func encodeCounts(c counts) []byte {
+	b := make([]byte, sealLen, sealLen+24)
+	b = binary.BigEndian.AppendUint64(b, uint64(c.Total))
+	b = binary.BigEndian.AppendUint64(b, uint64(c.Unread))
+	return sealed(binary.BigEndian.AppendUint64(b, uint64(c.Canceled)))
+}
+
+func recipientPrefix(r string) []byte { return append([]byte(r), 0) }
+
+// docKey sorts a recipient's documents newest first: the position is stored inverted.
+func docKey(r string, seq eventstore.Position) []byte {
+	return binary.BigEndian.AppendUint64(recipientPrefix(r), ^uint64(seq))
+}
+
+// docKeyTo appends docKey(r, seq) to b.
+func docKeyTo(b []byte, r string, seq eventstore.Position) []byte {
+	b = append(append(b, r...), 0)
+	return binary.BigEndian.AppendUint64(b, ^uint64(seq))
+}

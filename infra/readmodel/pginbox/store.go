@@ -1,0 +1,600 @@
+// Package pginbox is the PostgreSQL inbox read model, for several API instances sharing one
+// read model. Each recipient's notifications are rows holding their published JSON (the bytes
+// infra/readmodel/inboxdb serves), with counts per recipient and the projection checkpoints updated in
+// the same transaction. Exactly one instance projects at a time: see Lead.
+//
+// It implements the inbox projection's transaction, the runner's store, the inbox queries and
+// replay into a fresh copy (projections.Copies), and passes inboxtest. It imports the ports
+// only, never another adapter.
+//
+// # Copies
+//
+// The read model lives in generations: generation N is the tables inbox_notifications_gN,
+// inbox_counts_gN and inbox_checkpoints_gN (the projections' checkpoints). The one-row table
+// generations names the live generation and the one being built, if any. Queries read through
+// views of the old names (inbox_notifications, inbox_counts, projection_checkpoints), so their
+// SQL never changes; the checkpoints SaveCheckpoint records (the relay's) stay in the table
+// checkpoints, outside the copies, and Checkpoint falls back to them as the embedded store does.
+//
+// Writers name the generation's tables. A live Apply first reads the live generation with a
+// share lock on the generations row, held until it commits. Promote locks that row for
+// update, so in one transaction, with no live batch in flight or able to start, it compares
+// the checkpoints (ErrBehind if the copy is behind), replaces the three views, records the new
+// live generation and drops the old tables. A query sees the old copy or the new one whole: a
+// statement locks the views before it reads, so one running during the switch holds it off,
+// and one arriving during it waits and then reads the new definition. Replacing a view
+// invalidates every plan cached on it, in every session, so statements that pgx keeps prepared
+// on pooled connections are re-planned against the new tables, not left reading dropped ones;
+// and as the columns are the same, pgx's cached descriptions stay valid (tested). The live
+// projector's next batch, begun from its old checkpoint, reads the new generation's and fails
+// with ErrMoved; its runner resumes from the copy's checkpoint. The switch waits at most 2s
+// for its locks (a session holding a view in a long transaction would otherwise stall every
+// query queued behind it), then gives up, changing nothing, with an error wrapping ErrBehind,
+// so that projections.Replay tries again.
+//
+// A copy is built for speed: without the recipient index and without counts (its batches
+// skip the count upserts, about a third of the server's work in place). The first Promote
+// finishes it outside the switch: counts summed with one GROUP BY, the index built, ANALYZE;
+// later batches keep counts as the live model does. Being the copy's only writer, it answers
+// most of a batch's reads from what it wrote (see known), sparing the recording pass and the
+// prefetch query; and it commits each batch in the background while the runner prepares the
+// next. (UNLOGGED tables were measured too and not kept: see buildUnlogged.) A copy left
+// unfinished, by a crash or a failed connection, is dropped by the next Fresh. Only one
+// replay runs per read model: the copy holds an advisory lock on a connection of its own and
+// writes on that connection only; Fresh elsewhere fails with ErrReplayRunning until the copy
+// is promoted or dropped, or its instance dies.
+//
+// Migration 2 moved an existing read model into generation 1 by dropping its rows (they are
+// derived from the log): the projection rebuilds it from position 0 after the upgrade.
+package pginbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/eventnotify/notify/app/eventstore"
+	"github.com/eventnotify/notify/projections"
+	"github.com/eventnotify/notify/projections/inbox"
+)
+
+// Options tune the store; the zero value suits production.
+type Options struct {
+	// Schema holds the tables; it is created if missing. Empty: the connection's default
+	// (normally public). Separate schemas keep separate read models in one database.
+	Schema string
+	// LeadPoll is how often a contender retries the projector lock and a leader checks that
+	// its lock connection is alive (default 500ms): a dead leader is replaced within about
+	// two polls once the server has noticed its connection drop.
+	LeadPoll time.Duration
+	// StartUnreachable lets Open return while the database cannot be reached: the schema is
+	// then created or migrated in the background, retrying with backoff, and every call
+	// answers an error wrapping eventstore.ErrUnavailable until it is (see Ready). Without it,
+	// Open fails.
+	StartUnreachable bool
+	// Logger receives the background connection's progress (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Store is the PostgreSQL inbox read model. It is safe for concurrent use.
+type Store struct {
+	pool    *pgxpool.Pool
+	connCfg *pgx.ConnConfig // for the dedicated connections that hold projector locks
+	opts    Options
+
+	replayMu sync.Mutex
+	replay   *Copy // the copy this instance is building, if any
+
+	ready   chan struct{} // closed once the schema is migrated
+	closing chan struct{}
+	once    sync.Once
+}
+
+// migrations bring the schema from version i to i+1; append only, never edit one.
+var migrations = []string{
+	// Keys compare bytewise (COLLATE "C"): ids need no linguistic order, and memcmp keeps the
+	// B-tree inserts cheap. Rows leave room on their pages (fillfactor) so that status and count
+	// updates stay heap-only (HOT) and do not touch the indexes. doc is the published JSON as
+	// text: served as stored, byte for byte, without the json type's parse on every write.
+	`CREATE TABLE inbox_notifications (
+		id           text COLLATE "C" PRIMARY KEY,
+		recipient_id text COLLATE "C" NOT NULL,
+		seq          bigint NOT NULL,
+		status       text   NOT NULL CHECK (status IN ('sent', 'read', 'canceled')),
+		doc          text   NOT NULL
+	) WITH (fillfactor = 80);
+	CREATE INDEX inbox_notifications_recipient_seq ON inbox_notifications (recipient_id, seq DESC);
+	CREATE TABLE inbox_counts (
+		recipient_id text COLLATE "C" PRIMARY KEY,
+		total        bigint NOT NULL,
+		unread       bigint NOT NULL,
+		canceled     bigint NOT NULL
+	) WITH (fillfactor = 50);
+	CREATE TABLE checkpoints (
+		name     text COLLATE "C" PRIMARY KEY,
+		position bigint NOT NULL
+	) WITH (fillfactor = 50);`,
+	// Copies (see the package doc): the read model moves into generation 1 behind views of the
+	// old names. Its rows are dropped, not moved: the projection rebuilds them from the log
+	// (its checkpoint goes with them). checkpoints keeps the relay checkpoints only.
+	`DROP TABLE inbox_notifications;
+	DROP TABLE inbox_counts;
+	DELETE FROM checkpoints WHERE name = 'inbox';
+	CREATE TABLE generations (
+		live     bigint NOT NULL,
+		building bigint,
+		next     bigint NOT NULL
+	);
+	INSERT INTO generations VALUES (1, NULL, 2);
+	CREATE TABLE inbox_notifications_g1 (
+		id           text COLLATE "C" PRIMARY KEY,
+		recipient_id text COLLATE "C" NOT NULL,
+		seq          bigint NOT NULL,
+		status       text   NOT NULL CHECK (status IN ('sent', 'read', 'canceled')),
+		doc          text   NOT NULL
+	) WITH (fillfactor = 80);
+	CREATE INDEX inbox_notifications_g1_recipient_seq ON inbox_notifications_g1 (recipient_id, seq DESC);
+	CREATE TABLE inbox_counts_g1 (
+		recipient_id text COLLATE "C" PRIMARY KEY,
+		total        bigint NOT NULL,
+		unread       bigint NOT NULL,
+		canceled     bigint NOT NULL
+	) WITH (fillfactor = 50);
+	CREATE TABLE inbox_checkpoints_g1 (
+		name     text COLLATE "C" PRIMARY KEY,
+		position bigint NOT NULL
+	) WITH (fillfactor = 50);
+	CREATE VIEW inbox_notifications AS SELECT id, recipient_id, seq, status, doc FROM inbox_notifications_g1;
+	CREATE VIEW inbox_counts AS SELECT recipient_id, total, unread, canceled FROM inbox_counts_g1;
+	CREATE VIEW projection_checkpoints AS SELECT name, position FROM inbox_checkpoints_g1;`,
+	// The identity of the event log the read model is built from (one row once bound).
+	`CREATE TABLE read_model_log (one boolean PRIMARY KEY DEFAULT true CHECK (one), log_id text NOT NULL);`,
+}
+
+// Open connects to the database at url (postgres://…) and creates or migrates the schema.
+// Concurrent Opens of one schema are safe: migrations run under a database lock.
+func Open(ctx context.Context, url string, opts Options) (*Store, error) {
+	if opts.LeadPoll <= 0 {
+		opts.LeadPoll = 500 * time.Millisecond
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("pginbox: parse connection string: %w", err)
+	}
+	if opts.Schema != "" {
+		cfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{opts.Schema}.Sanitize()
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("pginbox: connect: %w", err)
+	}
+	s := &Store{pool: pool, connCfg: cfg.ConnConfig.Copy(), opts: opts, ready: make(chan struct{}), closing: make(chan struct{})}
+	if err := s.migrate(ctx); err != nil {
+		if !opts.StartUnreachable || !errors.Is(unavailable(err), eventstore.ErrUnavailable) {
+			pool.Close()
+			return nil, err
+		}
+		go s.keepMigrating(err)
+		return s, nil
+	}
+	close(s.ready)
+	return s, nil
+}
+
+// Close closes the connection pool. Leases and copies keep their own connections: release,
+// promote or drop them first.
+func (s *Store) Close() {
+	s.once.Do(func() { close(s.closing) })
+	s.pool.Close()
+}
+
+// Ready is closed once the database has been reached and its schema migrated.
+func (s *Store) Ready() <-chan struct{} { return s.ready }
+
+// up fails with ErrUnavailable until the database has been reached.
+func (s *Store) up() error {
+	select {
+	case <-s.ready:
+		return nil
+	default:
+		return fmt.Errorf("pginbox: %w: the database has not been reached yet", eventstore.ErrUnavailable)
+	}
+}
+
+// keepMigrating retries the migration with backoff until it succeeds or the store closes,
+// logging the first failure, a summary every minute, and the success.
+func (s *Store) keepMigrating(first error) {
+	logger := s.opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	logger.Warn("PostgreSQL read model unreachable: serving what does not need it, retrying in the background", "err", first)
+	backoff, attempts, since, reported := 200*time.Millisecond, 1, time.Now(), time.Now()
+	for {
+		select {
+		case <-time.After(backoff):
+		case <-s.closing:
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := s.migrate(ctx)
+		cancel()
+		attempts++
+		if err == nil {
+			logger.Info("PostgreSQL read model reached", "after", time.Since(since).Round(time.Millisecond).String(), "attempts", attempts)
+			close(s.ready)
+			return
+		}
+		if time.Since(reported) >= time.Minute {
+			reported = time.Now()
+			logger.Warn("PostgreSQL read model still unreachable", "for", time.Since(since).Round(time.Second).String(), "attempts", attempts, "err", err)
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey("migrate", s.opts.Schema, "")); err != nil {
+			return err
+		}
+		if s.opts.Schema != "" {
+			if _, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+pgx.Identifier{s.opts.Schema}.Sanitize()); err != nil {
+				return err
+			}
+		}
+		// pgread_schema and the "notify/pgread/" lock keys keep the package's former name:
+		// databases and running instances already use them.
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS pgread_schema (version int NOT NULL)`); err != nil {
+			return err
+		}
+		var version int
+		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM pgread_schema`).Scan(&version); err != nil {
+			return err
+		}
+		if version > len(migrations) {
+			return fmt.Errorf("schema version %d is newer than this build knows (%d): refusing to touch it", version, len(migrations))
+		}
+		for i := version; i < len(migrations); i++ {
+			if _, err := tx.Exec(ctx, migrations[i]); err != nil {
+				return fmt.Errorf("migration %d: %w", i+1, err)
+			}
+		}
+		if version < len(migrations) {
+			_, err := tx.Exec(ctx, `DELETE FROM pgread_schema; INSERT INTO pgread_schema VALUES (`+fmt.Sprint(len(migrations))+`)`)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("pginbox: migrate schema %q: %w", s.opts.Schema, err)
+	}
+	return nil
+}
+
+// Checkpoint returns the position the named projection has applied up to in the live copy,
+// or, for a name no projection uses, what SaveCheckpoint recorded (0 if neither).
+func (s *Store) Checkpoint(ctx context.Context, name string) (eventstore.Position, error) {
+	if err := s.up(); err != nil {
+		return 0, err
+	}
+	var p int64
+	err := s.pool.QueryRow(ctx, `SELECT coalesce((SELECT position FROM projection_checkpoints WHERE name = $1),
+		(SELECT position FROM checkpoints WHERE name = $1), 0)`, name).Scan(&p)
+	if err != nil {
+		return 0, fmt.Errorf("pginbox: checkpoint %s: %w", name, unavailable(err))
+	}
+	return eventstore.Position(p), nil
+}
+
+// LogID returns the identity of the event log the read model was built from ("" before it
+// was first bound).
+func (s *Store) LogID(ctx context.Context) (string, error) {
+	if err := s.up(); err != nil {
+		return "", err
+	}
+	var id string
+	err := s.pool.QueryRow(ctx, `SELECT coalesce((SELECT log_id FROM read_model_log), '')`).Scan(&id)
+	if err != nil {
+		return "", fmt.Errorf("pginbox: read the log identity: %w", err)
+	}
+	return id, nil
+}
+
+// BindLog records the identity of the event log the read model is built from.
+func (s *Store) BindLog(ctx context.Context, id string) error {
+	if err := s.up(); err != nil {
+		return err
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO read_model_log (log_id) VALUES ($1) ON CONFLICT (one) DO UPDATE SET log_id = excluded.log_id`, id)
+	if err != nil {
+		return fmt.Errorf("pginbox: record the log identity: %w", err)
+	}
+	return nil
+}
+
+// SaveCheckpoint records how far a named consumer of the log has got (the Kafka relay, when
+// the events live in EventStoreDB). It is kept outside the copies: a replay does not reset it.
+func (s *Store) SaveCheckpoint(ctx context.Context, name string, p eventstore.Position) error {
+	if err := s.up(); err != nil {
+		return err
+	}
+	pos, err := position(p)
+	if err == nil {
+		_, err = s.pool.Exec(ctx, `INSERT INTO checkpoints (name, position) VALUES ($1, $2)
+			ON CONFLICT (name) DO UPDATE SET position = excluded.position`, name, pos)
+	}
+	if err != nil {
+		return fmt.Errorf("pginbox: save checkpoint %s: %w", name, err)
+	}
+	return nil
+}
+
+// Apply runs fn and stores the checkpoint in one transaction: both happen or neither.
+//
+// fn runs twice: first against a recording transaction that answers every Get with a
+// placeholder, to learn which rows the batch touches so that they are fetched in one query,
+// then for real. It must therefore act only through its transaction (the inbox projection and
+// the runner's batch function do). Writes are sent in one round trip at the end (new rows by
+// COPY when there are many), and the commit does not wait for the WAL flush: after a crash of
+// the database server the projection may find itself a few batches back, and re-applies them.
+//
+// Apply does not exclude other writers: with several instances, project through a Lease.
+func (s *Store) Apply(ctx context.Context, name string, from, to eventstore.Position, fn func(inbox.Tx) error) error {
+	if err := s.up(); err != nil {
+		return err
+	}
+	return apply(ctx, s.pool, liveGen, false, name, from, to, fn)
+}
+
+// beginner is a pool or a single connection.
+type beginner interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// liveGen asks apply to write into the live copy, whichever generation it is.
+const liveGen = 0
+
+// apply runs fn in one transaction on generation gen (liveGen: the live one) and moves the
+// projection's checkpoint from from to to. A copy being built (building) gets no counts: they
+// are summed when it is finished.
+func apply(ctx context.Context, db beginner, gen int64, building bool, name string, from, to eventstore.Position, fn func(inbox.Tx) error) error {
+	t, err := prepare(ctx, db, gen, building, name, from, to, fn, recordIDs(fn), nil)
+	if err != nil {
+		return err
+	}
+	return t.commit(ctx)
+}
+
+// prepare begins the transaction, checks the checkpoint, fetches the rows rec names and runs
+// fn; the returned transaction holds the batch's writes, for commit to send. known, if not
+// nil, answers for rows before the database (see txn.known).
+func prepare(ctx context.Context, db beginner, gen int64, building bool, name string, from, to eventstore.Position, fn func(inbox.Tx) error, rec []string, known func(string) (inbox.View, bool, bool)) (*txn, error) {
+	pos, err := position(to)
+	if err != nil {
+		return nil, err
+	}
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("pginbox: begin: %w", err)
+	}
+	prepared := false
+	defer func() {
+		if !prepared { // also when fn panics
+			_ = tx.Rollback(ctx)
+		}
+	}()
+	t, err := prepareIn(ctx, tx, gen, building, name, from, fn, rec, known)
+	if err != nil {
+		return nil, err
+	}
+	t.name, t.to, prepared = name, pos, true
+	return t, nil
+}
+
+func prepareIn(ctx context.Context, tx pgx.Tx, gen int64, building bool, name string, from eventstore.Position, fn func(inbox.Tx) error, rec []string, known func(string) (inbox.View, bool, bool)) (*txn, error) {
+	tab, err := guard(ctx, tx, gen, name, from)
+	if err != nil {
+		return nil, err
+	}
+	t := newTxn(ctx, tx, tab, building)
+	t.known = known
+	if err := t.load(rec); err != nil {
+		return nil, err
+	}
+	if err := fn(t); err != nil {
+		return nil, err
+	}
+	if t.err != nil {
+		return nil, t.err // fn swallowed a store error; its writes cannot be trusted
+	}
+	return t, nil
+}
+
+// guard locks the projection's checkpoint in generation gen (liveGen: the live one, which
+// it resolves) and checks that it is at from.
+func guard(ctx context.Context, tx pgx.Tx, gen int64, name string, from eventstore.Position) (tables, error) {
+	if gen == liveGen {
+		// The share lock on the generations row is held until commit: a Promote (which locks
+		// the row for update) waits for this batch, and a batch begun after the switch waits
+		// for it and then reads the new live generation.
+		if err := tx.QueryRow(ctx, `SELECT live FROM generations FOR SHARE`).Scan(&gen); err != nil {
+			return tables{}, fmt.Errorf("pginbox: live generation: %w", err)
+		}
+	}
+	tab := genTables(gen)
+	// The checkpoint row is locked until commit: a second writer waits, then sees it moved.
+	var at int64
+	err := tx.QueryRow(ctx, `SELECT position FROM `+tab.cps+` WHERE name = $1 FOR UPDATE`, name).Scan(&at)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return tab, fmt.Errorf("pginbox: checkpoint %s: %w", name, err)
+	}
+	if eventstore.Position(at) != from {
+		return tab, fmt.Errorf("pginbox: %w: %s is at %d, not %d", projections.ErrMoved, name, at, from)
+	}
+	return tab, nil
+}
+
+// commit writes the batch and its checkpoint and commits, or rolls back on failure. ctx
+// replaces the context the transaction was prepared with.
+func (t *txn) commit(ctx context.Context) error {
+	t.ctx = ctx
+	if err := t.flush(t.name, t.to); err != nil {
+		_ = t.tx.Rollback(ctx)
+		return err
+	}
+	if err := t.tx.Commit(ctx); err != nil {
+		return fmt.Errorf("pginbox: commit %s at %d: %w", t.name, t.to, err)
+	}
+	return nil
+}
+
+// recordIDs runs fn against a transaction that says every notification exists, collecting
+// the ids it asks for. Its errors and panics are ignored: the real run reports them.
+func recordIDs(fn func(inbox.Tx) error) (ids []string) {
+	r := &recorder{seen: map[string]bool{}}
+	defer func() {
+		// A placeholder view may upset fn; the real run reports whatever goes wrong.
+		_ = recover()
+		ids = r.ids
+	}()
+	_ = fn(r)
+	return r.ids
+}
+
+type recorder struct {
+	seen map[string]bool
+	ids  []string
+}
+
+func (r *recorder) Get(id string) (inbox.View, bool, error) {
+	if !r.seen[id] {
+		r.seen[id] = true
+		r.ids = append(r.ids, id)
+	}
+	return inbox.View{ID: id, Status: inbox.StatusSent}, true, nil
+}
+
+func (r *recorder) Put(inbox.View) error { return nil }
+
+// List returns up to limit of the recipient's notifications, newest first, as published JSON.
+func (s *Store) List(ctx context.Context, recipient string, limit int) ([]json.RawMessage, error) {
+	if err := s.up(); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT doc FROM inbox_notifications WHERE recipient_id = $1 ORDER BY seq DESC LIMIT $2`, recipient, limit)
+	if err != nil {
+		return nil, fmt.Errorf("pginbox: list %s: %w", recipient, unavailable(err))
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (json.RawMessage, error) {
+		var doc []byte
+		err := row.Scan(&doc)
+		return json.RawMessage(doc), err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pginbox: list %s: %w", recipient, unavailable(err))
+	}
+	return out, nil
+}
+
+// Page returns a page of the recipient's notifications, newest first, filtered by status and
+// category, along the (recipient_id, seq) index.
+func (s *Store) Page(ctx context.Context, q inbox.PageQuery) (inbox.Page, error) {
+	if err := s.up(); err != nil {
+		return inbox.Page{}, err
+	}
+	var page inbox.Page
+	if q.Limit <= 0 {
+		return page, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT doc, seq FROM inbox_notifications
+		WHERE recipient_id = $1 AND ($2 = 0 OR seq < $2) AND ($3 = '' OR status = $3)
+		  AND ($4 = '' OR (doc::jsonb)->>'category' = $4)
+		ORDER BY seq DESC LIMIT $5`, q.Recipient, int64(q.Before), string(q.Status), q.Category, q.Limit)
+	if err != nil {
+		return page, fmt.Errorf("pginbox: page of %s: %w", q.Recipient, unavailable(err))
+	}
+	var last int64
+	for rows.Next() {
+		var doc []byte
+		if err := rows.Scan(&doc, &last); err != nil {
+			rows.Close()
+			return page, fmt.Errorf("pginbox: page of %s: %w", q.Recipient, unavailable(err))
+		}
+		page.Items = append(page.Items, json.RawMessage(doc))
+	}
+	if err := rows.Err(); err != nil {
+		return page, fmt.Errorf("pginbox: page of %s: %w", q.Recipient, unavailable(err))
+	}
+	if len(page.Items) == q.Limit {
+		page.Next = eventstore.Position(last)
+	}
+	return page, nil
+}
+
+// Count returns the recipient's counts, kept per recipient so reading them is one row.
+func (s *Store) Count(ctx context.Context, recipient string) (inbox.Counts, error) {
+	if err := s.up(); err != nil {
+		return inbox.Counts{}, err
+	}
+	var c inbox.Counts
+	err := s.pool.QueryRow(ctx, `SELECT total, unread, canceled FROM inbox_counts WHERE recipient_id = $1`, recipient).
+		Scan(&c.Total, &c.Unread, &c.Canceled)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return inbox.Counts{}, nil
+	}
+	if err != nil {
+		return c, fmt.Errorf("pginbox: count %s: %w", recipient, unavailable(err))
+	}
+	return c, nil
+}
+
+// lockKey names an advisory lock of a kind ("lead", "migrate"); the schema is part of it so
+// read models in separate schemas of one database are led and migrated separately.
+func lockKey(kind, schema, name string) int64 {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "notify/pgread/%s/%q/%q", kind, schema, name)
+	return int64(h.Sum64())
+}
+
+func position(p eventstore.Position) (int64, error) {
+	if p > math.MaxInt64 {
+		return 0, fmt.Errorf("pginbox: position %d does not fit a bigint", p)
+	}
+	return int64(p), nil
+}
+
+// unavailable marks the errors of a database that cannot be reached (refused or dropped
+// connections, a server shutting down or starting) with eventstore.ErrUnavailable, which the
+// HTTP API answers with 503 and Retry-After.
+func unavailable(err error) error {
+	var (
+		ce *pgconn.ConnectError
+		ne net.Error
+		pe *pgconn.PgError
+	)
+	switch {
+	case err == nil, errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	case errors.As(err, &ce), errors.As(err, &ne), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), pgconn.SafeToRetry(err),
+		errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "57P")):
+		return fmt.Errorf("%w: %w", eventstore.ErrUnavailable, err)
+	}
+	return err
+}

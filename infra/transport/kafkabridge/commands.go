@@ -1,0 +1,175 @@
+package kafkabridge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/eventnotify/notify/app/command"
+	"github.com/eventnotify/notify/domain/notification"
+	"github.com/eventnotify/notify/infra/transport/kafkasub"
+)
+
+// Command handler ports, declared where they are used.
+type (
+	sendHandler interface {
+		Handle(context.Context, command.SendNotification) (command.Result, error)
+	}
+	readHandler interface {
+		Handle(context.Context, command.ReadNotification) (command.Result, error)
+	}
+	unreadHandler interface {
+		Handle(context.Context, command.UnreadNotification) (command.Result, error)
+	}
+	cancelHandler interface {
+		Handle(context.Context, command.CancelNotification) (command.Result, error)
+	}
+)
+
+// Commands are the handlers the bridge feeds.
+type Commands struct {
+	Send   sendHandler
+	Read   readHandler
+	Unread unreadHandler
+	Cancel cancelHandler
+}
+
+// Header names on the command and poison topics.
+const (
+	HeaderCommandID     = "command-id"
+	HeaderCorrelationID = "correlation-id"
+)
+
+// Command types of the typed envelope.
+const (
+	TypeSend   = "SendNotification"
+	TypeRead   = "ReadNotification"
+	TypeUnread = "UnreadNotification"
+	TypeCancel = "CancelNotification"
+)
+
+// Envelope is a typed command on the commands topic.
+type Envelope struct {
+	Type           string `json:"type"`
+	CommandID      string `json:"commandId,omitempty"`
+	CorrelationID  string `json:"correlationId,omitempty"`
+	NotificationID string `json:"notificationId,omitempty"`
+	RecipientID    string `json:"recipientId,omitempty"`
+	Content        string `json:"content,omitempty"`
+	Category       string `json:"category,omitempty"`
+}
+
+// SeedPayload is the original service's send message.
+type SeedPayload struct {
+	RecipientID string `json:"recipientId"`
+	Content     string `json:"content"`
+	Category    string `json:"category"`
+}
+
+// permanentError marks a command that can never succeed: it goes to the poison topic instead
+// of being retried.
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+func permanent(err error) error { return permanentError{err} }
+
+// isPermanent decides poison (true) or retry (false): the one place where command errors
+// become Kafka outcomes.
+func isPermanent(err error) bool {
+	var p permanentError
+	return errors.As(err, &p) ||
+		errors.Is(err, notification.ErrInvalid) ||
+		errors.Is(err, notification.ErrNotFound) ||
+		errors.Is(err, notification.ErrConflict)
+}
+
+type commandHandlers struct {
+	cmds     Commands
+	maxBytes int
+}
+
+var seedFields = []string{"recipientId", "content", "category"}
+
+// seed handles the original service's send payload.
+func (h commandHandlers) seed(msg *message.Message) error {
+	var p SeedPayload
+	if err := h.decode(msg, &p, seedFields, &p.RecipientID, &p.Content, &p.Category); err != nil {
+		return err
+	}
+	_, err := h.cmds.Send.Handle(msg.Context(), command.SendNotification{
+		Meta: h.meta(msg, Envelope{}), RecipientID: p.RecipientID, Content: p.Content, Category: p.Category,
+	})
+	return err
+}
+
+var envelopeFields = []string{"type", "commandId", "correlationId", "notificationId", "recipientId", "content", "category"}
+
+// typed handles a command envelope.
+func (h commandHandlers) typed(msg *message.Message) error {
+	var e Envelope
+	if err := h.decode(msg, &e, envelopeFields, &e.Type, &e.CommandID, &e.CorrelationID, &e.NotificationID, &e.RecipientID, &e.Content, &e.Category); err != nil {
+		return err
+	}
+	ctx, meta := msg.Context(), h.meta(msg, e)
+	var err error
+	switch e.Type {
+	case TypeSend:
+		_, err = h.cmds.Send.Handle(ctx, command.SendNotification{Meta: meta, NotificationID: e.NotificationID, RecipientID: e.RecipientID, Content: e.Content, Category: e.Category})
+	case TypeRead:
+		_, err = h.cmds.Read.Handle(ctx, command.ReadNotification{Meta: meta, NotificationID: e.NotificationID})
+	case TypeUnread:
+		_, err = h.cmds.Unread.Handle(ctx, command.UnreadNotification{Meta: meta, NotificationID: e.NotificationID})
+	case TypeCancel:
+		_, err = h.cmds.Cancel.Handle(ctx, command.CancelNotification{Meta: meta, NotificationID: e.NotificationID})
+	default:
+		return permanent(fmt.Errorf("unknown command type %q: want %s, %s, %s or %s", e.Type, TypeSend, TypeRead, TypeUnread, TypeCancel))
+	}
+	return err
+}
+
+// decode reads the payload into v, whose string fields are fields (named names): by the
+// fast path when it applies, else by encoding/json.
+func (h commandHandlers) decode(msg *message.Message, v any, names []string, fields ...*string) error {
+	if len(msg.Payload) > h.maxBytes {
+		return permanent(fmt.Errorf("message of %d bytes exceeds the limit of %d", len(msg.Payload), h.maxBytes))
+	}
+	if decodeFlat(msg.Payload, names, fields) {
+		return nil
+	}
+	for _, f := range fields {
+		*f = "" // the fast path may have set some before it gave up
+	}
+	if err := json.Unmarshal(msg.Payload, v); err != nil {
+		var typ *json.UnmarshalTypeError
+		if errors.As(err, &typ) && typ.Field != "" {
+			return permanent(fmt.Errorf("field %s must be a %s, not %s", typ.Field, typ.Type, typ.Value))
+		}
+		return permanent(fmt.Errorf("malformed JSON: %w", err))
+	}
+	return nil
+}
+
+// meta finds the command id: the envelope's commandId, the command-id header, the Watermill
+// message UUID, else topic/partition/offset, which a redelivery of the same record repeats.
+func (h commandHandlers) meta(msg *message.Message, e Envelope) command.Meta {
+	id := first(e.CommandID, msg.Metadata.Get(HeaderCommandID), msg.UUID)
+	if id == "" {
+		r, _ := kafkasub.RecordFromCtx(msg.Context())
+		id = fmt.Sprintf("%s/%d/%d", message.SubscribeTopicFromCtx(msg.Context()), r.Partition, r.Offset)
+	}
+	return command.Meta{CommandID: id, CorrelationID: first(e.CorrelationID, msg.Metadata.Get(HeaderCorrelationID))}
+}
+
+func first(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
