@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/eventnotify/notify/app/eventstore"
+	"github.com/eventnotify/notify/app/query"
 	"github.com/eventnotify/notify/infra/transport/httpapi"
 	"github.com/eventnotify/notify/projections"
 	"github.com/eventnotify/notify/projections/inbox"
@@ -191,7 +192,7 @@ func replayRemote(ctx context.Context, server, key, name string, out io.Writer) 
 		}
 		return json.Unmarshal(body, into)
 	}
-	var st httpapi.ProjectionStatus
+	var st query.ProjectionStatus
 	if err := call(http.MethodPost, "/v1/projections/"+url.PathEscape(name)+"/replay", http.StatusAccepted, &st); err != nil {
 		return err
 	}
@@ -202,7 +203,7 @@ func replayRemote(ctx context.Context, server, key, name string, out io.Writer) 
 			return fmt.Errorf("stopped following (the replay goes on in the service): %w", ctx.Err())
 		case <-time.After(time.Second):
 		}
-		var all httpapi.ProjectionsStatus
+		var all query.ProjectionsStatus
 		if err := call(http.MethodGet, "/v1/projections", http.StatusOK, &all); err != nil {
 			return err
 		}

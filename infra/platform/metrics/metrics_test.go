@@ -103,7 +103,7 @@ func TestCommand_CountsEachOutcome(t *testing.T) {
 		{err: fmt.Errorf("%w: canceled", notification.ErrConflict)},
 		{err: context.DeadlineExceeded},
 	} {
-		metrics.Command(r, "read", metrics.Handler[command.ReadNotification, command.Result](h)).Handle(context.Background(), command.ReadNotification{})
+		command.Observed(r, "read", command.Handler[command.ReadNotification, command.Result](h)).Handle(context.Background(), command.ReadNotification{})
 	}
 	want := "# HELP notify_commands_total Commands handled (from HTTP and Kafka), by command and outcome: ok, unchanged (an idempotent no-op), invalid, not_found, conflict, error.\n# TYPE notify_commands_total counter\n"
 	for _, o := range []string{"conflict", "error", "invalid", "not_found", "ok", "unchanged"} {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,10 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eventnotify/notify/app/command"
 	"github.com/eventnotify/notify/app/eventstore"
 	"github.com/eventnotify/notify/app/query"
-	"github.com/eventnotify/notify/infra/readmodel/inboxdb"
+	"github.com/eventnotify/notify/infra/platform/metrics"
+	"github.com/eventnotify/notify/infra/service/servicetest"
 	"github.com/eventnotify/notify/infra/store/eventlog"
 	"github.com/eventnotify/notify/infra/transport/httpapi"
 	"github.com/eventnotify/notify/projections"
@@ -79,70 +78,22 @@ func start(t *testing.T) api {
 	return startWith(t, httpapi.Security{})
 }
 
-// startWith serves the API with the given security settings.
+// startWith serves the API with the given security settings, observed by a metrics
+// registry as the service is.
 func startWith(t *testing.T, sec httpapi.Security) api {
 	t.Helper()
-	dir := t.TempDir()
-	log, err := eventlog.Open(filepath.Join(dir, "events.db"), eventlog.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rm, err := inboxdb.Open(filepath.Join(dir, "inbox.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	runner := projections.NewRunner(log, rm, inbox.Projection(), nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { runner.Run(ctx); close(done) }()
-	replayLog := newGatedLog(log)
+	var replayLog *gatedLog
 	elsewhere := new(atomic.Uint64)
-	replays := projections.NewReplays(ctx, replayLog, rm, nil, inbox.Projection())
-	srv := httptest.NewServer(httpapi.New(instrument(log, rm, runner, httpapi.Deps{
-		Send:     command.NewSendNotificationHandler(log, nil),
-		Read:     command.NewReadNotificationHandler(log, nil),
-		Unread:   command.NewUnreadNotificationHandler(log, nil),
-		Cancel:   command.NewCancelNotificationHandler(log, nil),
-		Inbox:    query.NewInbox(rm),
-		Security: sec,
-		WaitFor: func(ctx context.Context, p eventstore.Position) error {
-			ctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-			defer cancel()
-			return runner.WaitFor(ctx, p)
-		},
-		Notifications: query.NewNotifications(log),
-		Head: func(context.Context) (eventstore.Position, error) {
-			return log.Head() + eventstore.Position(elsewhere.Load()), nil
-		},
-		ReadAll: command.NewReadAllNotificationsHandler(command.NewReadNotificationHandler(log, nil), query.NewInbox(rm)),
-		Projections: func(context.Context) (httpapi.ProjectionsStatus, error) {
-			head, p := log.Head(), runner.Position()
-			st := httpapi.ProjectionStatus{Name: inbox.Name, Position: p, State: "live", Replay: replays.Status(inbox.Name)}
-			if p < head {
-				st.Lag, st.State = uint64(head-p), "catching-up"
-			}
-			if st.Replay != nil && st.Replay.FinishedAt == nil {
-				st.State = "replaying"
-			}
-			return httpapi.ProjectionsStatus{LogHead: head, Projections: []httpapi.ProjectionStatus{st}}, nil
-		},
-		Replay: func(ctx context.Context, name string) (httpapi.ProjectionStatus, error) {
-			st, err := replays.Start(ctx, name)
-			if err != nil {
-				return httpapi.ProjectionStatus{}, err
-			}
-			return httpapi.ProjectionStatus{Name: name, Position: runner.Position(), State: "replaying", Replay: &st}, nil
-		},
-	})))
-	t.Cleanup(func() {
-		srv.Close()
-		cancel()
-		<-done
-		replays.Wait()
-		rm.Close()
-		log.Close()
+	reg := metrics.New(nil)
+	c := servicetest.NewComponentTestApplication(t, servicetest.Options{
+		ReadWait:  300 * time.Millisecond,
+		Metrics:   reg,
+		ReplayLog: func(log projections.Log) projections.Log { replayLog = newGatedLog(log); return replayLog },
+		Head:      func(p eventstore.Position) eventstore.Position { return p + eventstore.Position(elsewhere.Load()) },
 	})
-	return api{url: srv.URL, runner: runner, replayLog: replayLog, log: log, elsewhere: elsewhere}
+	srv := httptest.NewServer(httpapi.New(c.App, httpapi.Options{Security: sec, Metrics: reg}))
+	t.Cleanup(srv.Close)
+	return api{url: srv.URL, runner: c.Runner, replayLog: replayLog, log: c.Log, elsewhere: elsewhere}
 }
 
 type reply struct {
@@ -369,7 +320,7 @@ func TestProjectionStatus(t *testing.T) {
 	created := a.do(t, "POST", "/notifications", jsonCT, `{"recipientId":"st","content":"Status check","category":"c"}`)
 	a.waitFor(t, created)
 	r := a.do(t, "GET", "/v1/projections", "", "")
-	var st httpapi.ProjectionsStatus
+	var st query.ProjectionsStatus
 	if err := json.Unmarshal([]byte(r.body), &st); err != nil || r.status != 200 {
 		t.Fatalf("GET /v1/projections = %d %s (%v)", r.status, r.body, err)
 	}

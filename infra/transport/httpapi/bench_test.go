@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventnotify/notify/app"
 	"github.com/eventnotify/notify/app/command"
 	"github.com/eventnotify/notify/app/query"
 	"github.com/eventnotify/notify/infra/platform/metrics"
@@ -50,11 +51,7 @@ func BenchmarkCount_Metrics(b *testing.B) {
 		name string
 		m    httpapi.Metrics
 	}{{"without", nil}, {"with", metrics.New(nil)}} {
-		deps := httpapi.Deps{Inbox: query.NewInbox(rm)}
-		if bc.m != nil {
-			deps.Metrics = bc.m
-		}
-		e := httpapi.New(deps)
+		e := httpapi.New(app.Application{Queries: app.Queries{Inbox: query.NewInbox(rm)}}, httpapi.Options{Metrics: bc.m})
 		b.Run(bc.name, func(b *testing.B) {
 			req := httptest.NewRequest("GET", "/notifications/count/from/bench", nil)
 			b.ReportAllocs()

@@ -1,47 +1,21 @@
 package httpapi_test
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/eventnotify/notify/app/command"
-	"github.com/eventnotify/notify/app/eventstore"
-	"github.com/eventnotify/notify/app/query"
+	"github.com/eventnotify/notify/app"
 	"github.com/eventnotify/notify/infra/platform/metrics"
-	"github.com/eventnotify/notify/infra/readmodel/inboxdb"
-	"github.com/eventnotify/notify/infra/store/eventlog"
 	"github.com/eventnotify/notify/infra/transport/httpapi"
 	"github.com/eventnotify/notify/infra/transport/httpapi/auth"
-	"github.com/eventnotify/notify/projections"
-	"github.com/eventnotify/notify/projections/inbox"
 )
-
-// instrument wires metrics into the fixture as service.go does: the command handlers run on
-// the counted store and are counted themselves, requests are observed, and the log gauges
-// read the fixture's log and runner.
-func instrument(log *eventlog.Store, rm *inboxdb.Store, runner *projections.Runner[inbox.Tx], d httpapi.Deps) httpapi.Deps {
-	reg := metrics.New(nil)
-	reg.WatchLog(func(context.Context) (eventstore.Position, error) { return log.Head(), nil },
-		map[string]metrics.PositionFunc{inbox.Name: func(context.Context) (eventstore.Position, error) { return runner.Position(), nil }}, time.Second)
-	appends := reg.EventStore(log)
-	read := command.NewReadNotificationHandler(appends, nil)
-	d.Send = metrics.Command(reg, "send", command.NewSendNotificationHandler(appends, nil))
-	d.Read = metrics.Command(reg, "read", read)
-	d.Unread = metrics.Command(reg, "unread", command.NewUnreadNotificationHandler(appends, nil))
-	d.Cancel = metrics.Command(reg, "cancel", command.NewCancelNotificationHandler(appends, nil))
-	d.ReadAll = metrics.Command(reg, "read_all", command.NewReadAllNotificationsHandler(read, query.NewInbox(rm)))
-	d.Metrics = reg
-	return d
-}
 
 // scrape is one GET /metrics over HTTP, parsed.
 type scrape map[string]*dto.MetricFamily
@@ -180,7 +154,7 @@ func TestMetrics_PublicWhenConfigured(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, public := range []bool{false, true} {
-		e := httpapi.New(httpapi.Deps{Metrics: metrics.New(nil), MetricsPublic: public, Security: httpapi.Security{Auth: authn}})
+		e := httpapi.New(app.Application{}, httpapi.Options{Metrics: metrics.New(nil), MetricsPublic: public, Security: httpapi.Security{Auth: authn}})
 		rec := httptest.NewRecorder()
 		e.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 		want := http.StatusUnauthorized

@@ -19,6 +19,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
+	"github.com/eventnotify/notify/app"
 	"github.com/eventnotify/notify/infra/transport/httpapi"
 )
 
@@ -70,7 +71,7 @@ func TestOpenAPI_DocumentsEveryRouteAndOnlyThose(t *testing.T) {
 		t.Fatal(err)
 	}
 	served := map[string]bool{}
-	for _, r := range httpapi.New(httpapi.Deps{}).Routes() {
+	for _, r := range httpapi.New(app.Application{}, httpapi.Options{}).Routes() {
 		served[r.Method+" "+echoParam.ReplaceAllString(r.Path, "{$1}")] = true
 	}
 	documented := map[string]bool{}

@@ -38,7 +38,7 @@ func observe(m Metrics) echo.MiddlewareFunc {
 // opsRoutes serves the scrape and the API document. /metrics takes an admin key when
 // authentication is on, unless the operator made it public (--metrics-public); the document
 // is public: it holds nothing a client does not see anyway.
-func opsRoutes(e *echo.Echo, d Deps) {
+func opsRoutes(e *echo.Echo, d deps) {
 	pol := admin
 	if d.MetricsPublic {
 		pol = public

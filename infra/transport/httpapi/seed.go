@@ -19,7 +19,7 @@ import (
 const HeaderPosition = "Notify-Position"
 
 // seed serves the routes of the original Node service with its bodies and success shapes.
-type seed struct{ Deps }
+type seed struct{ deps }
 
 type sendBody struct {
 	RecipientID string `json:"recipientId"`
@@ -28,9 +28,9 @@ type sendBody struct {
 }
 
 // The commands as a request carries them; the seed and /v1 routes differ only in their answers.
-type runCommand func(Deps, echo.Context) (command.Result, error)
+type runCommand func(deps, echo.Context) (command.Result, error)
 
-func runSend(d Deps, c echo.Context) (command.Result, error) {
+func runSend(d deps, c echo.Context) (command.Result, error) {
 	var b sendBody
 	if err := decodeJSON(c, MaxBody, &b); err != nil {
 		return command.Result{}, err
@@ -40,20 +40,20 @@ func runSend(d Deps, c echo.Context) (command.Result, error) {
 	})
 }
 
-func runRead(d Deps, c echo.Context) (command.Result, error) {
+func runRead(d deps, c echo.Context) (command.Result, error) {
 	return d.Read.Handle(c.Request().Context(), command.ReadNotification{Meta: commandMeta(c), NotificationID: param(c, "id")})
 }
 
-func runUnread(d Deps, c echo.Context) (command.Result, error) {
+func runUnread(d deps, c echo.Context) (command.Result, error) {
 	return d.Unread.Handle(c.Request().Context(), command.UnreadNotification{Meta: commandMeta(c), NotificationID: param(c, "id")})
 }
 
-func runCancel(d Deps, c echo.Context) (command.Result, error) {
+func runCancel(d deps, c echo.Context) (command.Result, error) {
 	return d.Cancel.Handle(c.Request().Context(), command.CancelNotification{Meta: commandMeta(c), NotificationID: param(c, "id")})
 }
 
 func (s seed) send(c echo.Context) error {
-	res, err := runSend(s.Deps, c)
+	res, err := runSend(s.deps, c)
 	if err != nil {
 		return err
 	}
@@ -70,7 +70,7 @@ func (s seed) send(c echo.Context) error {
 // change answers a PATCH as the seed did: 200 with an empty body.
 func (s seed) change(run runCommand) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		res, err := run(s.Deps, c)
+		res, err := run(s.deps, c)
 		if err != nil {
 			return err
 		}
@@ -104,7 +104,7 @@ func (s seed) awaitPosition(c echo.Context) error {
 	if raw == "" {
 		raw, field = c.QueryParam("minPosition"), "minPosition"
 	}
-	if raw == "" || s.WaitFor == nil {
+	if raw == "" || s.Status == nil {
 		return nil
 	}
 	p, err := strconv.ParseUint(raw, 10, 64)
@@ -114,16 +114,16 @@ func (s seed) awaitPosition(c echo.Context) error {
 	if err := s.notAhead(c, field, eventstore.Position(p)); err != nil {
 		return err
 	}
-	return s.WaitFor(c.Request().Context(), eventstore.Position(p))
+	return s.Status.WaitFor(c.Request().Context(), eventstore.Position(p))
 }
 
 // notAhead refuses a position the log has not reached: it cannot come from this service's
 // log (a wiped or another store), and waiting for it would never end well.
-func (d Deps) notAhead(c echo.Context, field string, p eventstore.Position) error {
-	if d.Head == nil {
+func (d deps) notAhead(c echo.Context, field string, p eventstore.Position) error {
+	if d.Status == nil {
 		return nil
 	}
-	head, err := d.Head(c.Request().Context())
+	head, err := d.Status.Head(c.Request().Context())
 	if err != nil {
 		return err
 	}

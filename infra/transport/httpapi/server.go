@@ -4,7 +4,6 @@
 package httpapi
 
 import (
-	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -13,118 +12,40 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/eventnotify/notify/app"
 	"github.com/eventnotify/notify/app/command"
-	"github.com/eventnotify/notify/app/eventstore"
 	"github.com/eventnotify/notify/app/query"
-	"github.com/eventnotify/notify/domain/notification"
 	"github.com/eventnotify/notify/infra/transport/httpapi/auth"
-	"github.com/eventnotify/notify/projections"
-	"github.com/eventnotify/notify/projections/inbox"
 )
 
 // MaxBody caps a request body.
 const MaxBody = 64 << 10
 
-// Command handler ports, declared where they are used.
-type (
-	sendHandler interface {
-		Handle(context.Context, command.SendNotification) (command.Result, error)
-	}
-	readHandler interface {
-		Handle(context.Context, command.ReadNotification) (command.Result, error)
-	}
-	unreadHandler interface {
-		Handle(context.Context, command.UnreadNotification) (command.Result, error)
-	}
-	cancelHandler interface {
-		Handle(context.Context, command.CancelNotification) (command.Result, error)
-	}
-	readAllHandler interface {
-		Handle(context.Context, command.ReadAllNotifications) (command.ReadAllResult, error)
-	}
-	noteQueries interface {
-		History(ctx context.Context, id string) (*notification.Notification, []query.HistoryEntry, error)
-	}
-	// Inbox answers inbox queries.
-	Inbox interface {
-		List(ctx context.Context, recipient string, limit int) ([]json.RawMessage, error)
-		Count(ctx context.Context, recipient string) (inbox.Counts, error)
-		Page(ctx context.Context, q inbox.PageQuery) (inbox.Page, error)
-	}
-)
-
-// Deps are what the API serves from.
-type Deps struct {
-	Send   sendHandler
-	Read   readHandler
-	Unread unreadHandler
-	Cancel cancelHandler
-	// ReadAll marks a recipient's unread notifications read (nil: the route answers 404).
-	ReadAll readAllHandler
-	Inbox   Inbox
-	// Notifications answers one-notification queries from the event store (nil: the /v1
-	// notification routes answer 404).
-	Notifications noteQueries
-	// Ready says whether the service can serve: stores reachable, projections caught up,
-	// no Kafka partition stalled.
-	Ready func(context.Context) Readiness
-	// WaitFor blocks until the read model reflects log position p, or fails with an error
-	// wrapping projections.ErrNotReached when its bound passes (read-your-writes). Nil: reads
-	// never wait.
-	WaitFor func(ctx context.Context, p eventstore.Position) error
-	// Head is the log head: positions a client passes back (Notify-Min-Position,
-	// Last-Event-ID) beyond it are refused (nil: not checked).
-	Head func(ctx context.Context) (eventstore.Position, error)
-	// Projections reports each projection's position, lag behind the log head, and state.
-	Projections func(ctx context.Context) (ProjectionsStatus, error)
-	// Replay starts rebuilding the named projection into a fresh copy and returns its status;
-	// errors wrap projections.ErrUnknown or ErrReplayRunning (nil: the route answers 404).
-	Replay   func(ctx context.Context, name string) (ProjectionStatus, error)
+// Options tune the transport: what the API needs besides the application it serves.
+type Options struct {
 	Logger   *slog.Logger
 	Security Security
 	// Metrics observes requests and serves GET /metrics (nil: nothing observed, the route
 	// answers 404). MetricsPublic serves it without credentials even when auth is on.
 	Metrics       Metrics
 	MetricsPublic bool
-	// Live fans inbox changes out to the SSE route (nil: the route answers 404); Stream tunes
-	// that route.
-	Live   liveHub
+	// Stream tunes the live-stream route.
 	Stream Stream
 }
 
-// Readiness is what /readyz answers. Reasons say, without details, why the service is not
-// ready; Details (positions, errors, Kafka partitions) go only to an admin key, or to anyone
-// when no authentication is configured: a connection error names hosts and users.
-type Readiness struct {
-	Ready   bool
-	Reasons []string
-	Details map[string]any
+// deps is what the routes serve from: the application's commands and queries, and the
+// options. Queries.Status nil: the projection routes answer 404, reads never wait for a
+// position, positions clients pass back are not checked against the head, and /readyz says
+// ready. Queries.Live nil: the stream route answers 404.
+type deps struct {
+	app.Commands
+	app.Queries
+	Options
 }
 
-// ProjectionsStatus answers GET /v1/projections.
-type ProjectionsStatus struct {
-	LogHead     eventstore.Position `json:"logHead"`
-	Projections []ProjectionStatus  `json:"projections"`
-}
-
-// ProjectionStatus is one projection: how far its live copy is, how far behind the log, and
-// its state: live (caught up and following), catching-up, or replaying (a fresh copy is being
-// built beside the live one, which keeps serving).
-type ProjectionStatus struct {
-	Name     string              `json:"name"`
-	Position eventstore.Position `json:"position"`
-	Lag      uint64              `json:"lag"`
-	State    string              `json:"state"`
-	// Replay is the running replay, else the last one this instance ran (absent if none).
-	Replay *projections.ReplayStatus `json:"replay,omitempty"`
-	// Parked counts the events the projection left out since the process started; the
-	// first of them are listed.
-	Parked       int                  `json:"parked,omitempty"`
-	ParkedEvents []projections.Parked `json:"parkedEvents,omitempty"`
-}
-
-// New builds the Echo instance with every route.
-func New(d Deps) *echo.Echo {
+// New builds the Echo instance with every route of the application.
+func New(a app.Application, o Options) *echo.Echo {
+	d := deps{Commands: a.Commands, Queries: a.Queries, Options: o}
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
@@ -173,20 +94,20 @@ func New(d Deps) *echo.Echo {
 	e.GET(streamRoute, newStreamer(d).stream, sec.allow(inboxReader))
 
 	e.GET("/v1/projections", func(c echo.Context) error {
-		if d.Projections == nil {
+		if d.Status == nil {
 			return echo.NewHTTPError(http.StatusNotFound, "projection status is not available")
 		}
-		st, err := d.Projections(c.Request().Context())
+		st, err := d.Status.Projections(c.Request().Context())
 		if err != nil {
 			return err
 		}
 		return c.JSON(http.StatusOK, st)
 	}, sec.allow(admin))
 	e.POST("/v1/projections/:name/replay", func(c echo.Context) error {
-		if d.Replay == nil {
+		if d.Status == nil {
 			return echo.NewHTTPError(http.StatusNotFound, "replay is not available")
 		}
-		st, err := d.Replay(c.Request().Context(), c.Param("name"))
+		st, err := d.Status.Replay(c.Request().Context(), c.Param("name"))
 		if err != nil {
 			return err
 		}
@@ -198,9 +119,9 @@ func New(d Deps) *echo.Echo {
 		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, []byte(`{"status":"ok"}`))
 	})
 	e.GET("/readyz", func(c echo.Context) error {
-		r := Readiness{Ready: true}
-		if d.Ready != nil {
-			r = d.Ready(c.Request().Context())
+		r := query.Readiness{Ready: true}
+		if d.Status != nil {
+			r = d.Status.Ready(c.Request().Context())
 		}
 		body := map[string]any{}
 		if p := principal(c); !sec.Auth.Enabled() || p.Has(auth.ScopeAdmin) {

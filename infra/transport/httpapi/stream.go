@@ -21,11 +21,6 @@ import (
 // streamRoute is the Server-Sent Events route; guard exempts it from the request timeout.
 const streamRoute = "/v1/recipients/:recipientId/stream"
 
-// liveHub hands out subscriptions to a recipient's events (app/live.Hub).
-type liveHub interface {
-	Subscribe(recipient string, start live.Start) (*live.Subscription, error)
-}
-
 // Stream tunes the Server-Sent Events route; zero fields take the defaults.
 type Stream struct {
 	// Heartbeat is how often an idle stream sends a comment so proxies keep it open (15 s).
@@ -52,12 +47,12 @@ func (s Stream) withDefaults() Stream {
 
 // streamer serves the stream route; its counts are shared by the streams of a recipient.
 type streamer struct {
-	Deps
+	deps
 	counts *countsCache
 }
 
-func newStreamer(d Deps) streamer {
-	return streamer{Deps: d, counts: &countsCache{m: map[string]*countsEntry{}}}
+func newStreamer(d deps) streamer {
+	return streamer{deps: d, counts: &countsCache{m: map[string]*countsEntry{}}}
 }
 
 // countsCache shares one read of a recipient's counts between its streams: a thousand
@@ -278,8 +273,8 @@ const countsGrace = 25 * time.Millisecond
 // contradict the changes just sent.
 func (v streamer) appendCounts(ctx context.Context, buf []byte, recipient string, p eventstore.Position, withID bool) ([]byte, bool) {
 	counts, err := v.counts.get(ctx, recipient, p, func() (inbox.Counts, error) {
-		if v.WaitFor != nil {
-			if err := v.WaitFor(ctx, p); err != nil {
+		if v.Status != nil {
+			if err := v.Status.WaitFor(ctx, p); err != nil {
 				return inbox.Counts{}, err
 			}
 		}

@@ -9,21 +9,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/eventnotify/notify/app/command"
-	"github.com/eventnotify/notify/app/eventstore"
 	"github.com/eventnotify/notify/app/live"
-	"github.com/eventnotify/notify/app/query"
-	"github.com/eventnotify/notify/infra/readmodel/inboxdb"
-	"github.com/eventnotify/notify/infra/store/eventlog"
+	"github.com/eventnotify/notify/infra/service/servicetest"
 	"github.com/eventnotify/notify/infra/transport/httpapi"
 	"github.com/eventnotify/notify/infra/transport/httpapi/auth"
-	"github.com/eventnotify/notify/projections"
-	"github.com/eventnotify/notify/projections/inbox"
 )
 
 // streamAPI is the API with its live hub, served over real HTTP on the real embedded stores.
@@ -45,55 +38,20 @@ type streamSetup struct {
 
 func startStream(t *testing.T, st streamSetup) streamAPI {
 	t.Helper()
-	dir := t.TempDir()
-	log, err := eventlog.Open(filepath.Join(dir, "events.db"), eventlog.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rm, err := inboxdb.Open(filepath.Join(dir, "inbox.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	runner := projections.NewRunner(log, rm, inbox.Projection(), nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { runner.Run(ctx); close(done) }()
-	hub := live.NewHub(log, log.Head(), st.hub)
-	hubCtx, stopHub := context.WithCancel(context.Background())
-	hubDone := make(chan struct{})
-	go func() { hub.Run(hubCtx); close(hubDone) }()
-	srv := httptest.NewUnstartedServer(httpapi.New(httpapi.Deps{
-		Send:     command.NewSendNotificationHandler(log, nil),
-		Read:     command.NewReadNotificationHandler(log, nil),
-		Unread:   command.NewUnreadNotificationHandler(log, nil),
-		Cancel:   command.NewCancelNotificationHandler(log, nil),
-		Inbox:    query.NewInbox(rm),
-		Security: st.sec,
-		WaitFor: func(ctx context.Context, p eventstore.Position) error {
-			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			defer cancel()
-			return runner.WaitFor(ctx, p)
-		},
-		Live:   hub,
-		Head:   func(context.Context) (eventstore.Position, error) { return log.Head(), nil },
-		Stream: st.stream,
-	}))
+	hubOpts := st.hub
+	c := servicetest.NewComponentTestApplication(t, servicetest.Options{Live: &hubOpts})
+	srv := httptest.NewUnstartedServer(httpapi.New(c.App, httpapi.Options{Security: st.sec, Stream: st.stream}))
 	srv.Config.ReadTimeout, srv.Config.WriteTimeout = st.timeouts, st.timeouts
 	if st.listener != nil {
 		srv.Listener = st.listener(srv.Listener)
 	}
-	srv.Config.RegisterOnShutdown(stopHub)
+	srv.Config.RegisterOnShutdown(c.StopHub)
 	srv.Start()
 	t.Cleanup(func() {
-		stopHub() // ends the streams, which Close would wait for
-		<-hubDone
+		c.StopHub() // ends the streams, which Close would wait for
 		srv.Close()
-		cancel()
-		<-done
-		rm.Close()
-		log.Close()
 	})
-	return streamAPI{api: api{url: srv.URL, runner: runner}, hub: hub, srv: srv, stopHub: stopHub}
+	return streamAPI{api: api{url: srv.URL, runner: c.Runner}, hub: c.App.Queries.Live, srv: srv, stopHub: c.StopHub}
 }
 
 // frame is one SSE message as a client sees it; comment lines land in comment.

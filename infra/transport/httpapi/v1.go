@@ -19,7 +19,7 @@ import (
 
 // v1 serves the versioned routes: commands answering with the id and log position, one
 // notification, its history, inbox pages and counts.
-type v1 struct{ Deps }
+type v1 struct{ deps }
 
 // accepted is what a /v1 command answers: the notification and the log position of its
 // latest event (pass it back as Notify-Min-Position to read your write).
@@ -29,7 +29,7 @@ type accepted struct {
 }
 
 func (v v1) send(c echo.Context) error {
-	res, err := runSend(v.Deps, c)
+	res, err := runSend(v.deps, c)
 	if err != nil {
 		return err
 	}
@@ -41,7 +41,7 @@ func (v v1) send(c echo.Context) error {
 // change answers a /v1 change with the notification's id and position.
 func (v v1) change(run runCommand) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		res, err := run(v.Deps, c)
+		res, err := run(v.deps, c)
 		if err != nil {
 			return err
 		}
@@ -53,9 +53,6 @@ func (v v1) change(run runCommand) echo.HandlerFunc {
 // load reads a notification for the caller: a recipient token sees only its own (anything
 // else is the same 404 as an unknown id).
 func (v v1) load(c echo.Context) (*notification.Notification, []query.HistoryEntry, error) {
-	if v.Notifications == nil {
-		return nil, nil, echo.NewHTTPError(http.StatusNotFound, "notification queries are not available")
-	}
 	id := param(c, "id")
 	n, history, err := v.Notifications.History(c.Request().Context(), id)
 	if err != nil {

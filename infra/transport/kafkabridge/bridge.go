@@ -18,6 +18,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
+	"github.com/eventnotify/notify/app"
 	"github.com/eventnotify/notify/infra/transport/kafkasub"
 )
 
@@ -40,7 +41,7 @@ type Bridge struct {
 var ErrUnreachable = errors.New("no Kafka broker reachable")
 
 // New builds the bridge. Events are relayed only when log is not nil.
-func New(cfg Config, cmds Commands, log Log, checkpoints Checkpoints, logger *slog.Logger) (*Bridge, error) {
+func New(cfg Config, cmds app.Commands, log Log, checkpoints Checkpoints, logger *slog.Logger) (*Bridge, error) {
 	return build(cfg, &cmds, log, checkpoints, logger)
 }
 
@@ -53,7 +54,7 @@ func NewRelay(cfg Config, log Log, checkpoints Checkpoints, logger *slog.Logger)
 	return build(cfg, nil, log, checkpoints, logger)
 }
 
-func build(cfg Config, cmds *Commands, log Log, checkpoints Checkpoints, logger *slog.Logger) (*Bridge, error) {
+func build(cfg Config, cmds *app.Commands, log Log, checkpoints Checkpoints, logger *slog.Logger) (*Bridge, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err

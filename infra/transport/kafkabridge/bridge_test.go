@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -19,13 +18,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/eventnotify/notify/app"
 	"github.com/eventnotify/notify/app/command"
 	"github.com/eventnotify/notify/domain/notification"
 	"github.com/eventnotify/notify/infra/readmodel/inboxdb"
+	"github.com/eventnotify/notify/infra/service/servicetest"
 	"github.com/eventnotify/notify/infra/store/eventlog"
 	"github.com/eventnotify/notify/infra/transport/kafkabridge"
 	"github.com/eventnotify/notify/infra/transport/kafkasub/kafkaadmin"
-	"github.com/eventnotify/notify/projections"
 	"github.com/eventnotify/notify/projections/inbox"
 )
 
@@ -56,22 +56,14 @@ type fixture struct {
 	log    *eventlog.Store
 	rm     *inboxdb.Store
 	client *kgo.Client
-	cmds   kafkabridge.Commands
+	cmds   app.Commands
 }
 
 // newFixture builds stores, a projection and topics; client, if given, is the test's Kafka
 // client (for a secured broker).
 func newFixture(t *testing.T, tune func(*kafkabridge.Config), client ...*kgo.Client) *fixture {
 	t.Helper()
-	dir := t.TempDir()
-	log, err := eventlog.Open(filepath.Join(dir, "events.db"), eventlog.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rm, err := inboxdb.Open(filepath.Join(dir, "inbox.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := servicetest.NewComponentTestApplication(t, servicetest.Options{})
 	p := "t" + uuid.NewString()[:8] + "."
 	cfg := kafkabridge.Config{
 		Brokers: brokers(t), Group: p + "group",
@@ -88,26 +80,11 @@ func newFixture(t *testing.T, tune func(*kafkabridge.Config), client ...*kgo.Cli
 		t.Cleanup(c.Close)
 		client = append(client, c)
 	}
-	f := &fixture{cfg: cfg, log: log, rm: rm, client: client[0], cmds: kafkabridge.Commands{
-		Send:   command.NewSendNotificationHandler(log, nil),
-		Read:   command.NewReadNotificationHandler(log, nil),
-		Unread: command.NewUnreadNotificationHandler(log, nil),
-		Cancel: command.NewCancelNotificationHandler(log, nil),
-	}}
+	f := &fixture{cfg: cfg, log: c.Log, rm: c.ReadModel, client: client[0], cmds: c.App.Commands}
 	// Create the topics before anyone subscribes, as an operator would.
 	for _, topic := range []string{cfg.SendTopic, cfg.CommandsTopic, cfg.EventsTopic, cfg.PoisonTopic} {
 		f.produce(t, topic, "", `{"warmup":true}`, nil)
 	}
-	runner := projections.NewRunner(log, rm, inbox.Projection(), nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { runner.Run(ctx); close(done) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		rm.Close()
-		log.Close()
-	})
 	return f
 }
 
@@ -733,7 +710,7 @@ func TestOrderPerKey_InterleavedCommandsOnOnePartition(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
 	g := &gauge{}
-	f.cmds = kafkabridge.Commands{
+	f.cmds = app.Commands{
 		Send:   counted[command.SendNotification]{g, f.cmds.Send},
 		Read:   counted[command.ReadNotification]{g, f.cmds.Read},
 		Unread: counted[command.UnreadNotification]{g, f.cmds.Unread},

@@ -1,41 +1,17 @@
 package kafkabridge
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/eventnotify/notify/app"
 	"github.com/eventnotify/notify/app/command"
 	"github.com/eventnotify/notify/domain/notification"
 	"github.com/eventnotify/notify/infra/transport/kafkasub"
 )
-
-// Command handler ports, declared where they are used.
-type (
-	sendHandler interface {
-		Handle(context.Context, command.SendNotification) (command.Result, error)
-	}
-	readHandler interface {
-		Handle(context.Context, command.ReadNotification) (command.Result, error)
-	}
-	unreadHandler interface {
-		Handle(context.Context, command.UnreadNotification) (command.Result, error)
-	}
-	cancelHandler interface {
-		Handle(context.Context, command.CancelNotification) (command.Result, error)
-	}
-)
-
-// Commands are the handlers the bridge feeds.
-type Commands struct {
-	Send   sendHandler
-	Read   readHandler
-	Unread unreadHandler
-	Cancel cancelHandler
-}
 
 // Header names on the command and poison topics.
 const (
@@ -89,7 +65,7 @@ func isPermanent(err error) bool {
 }
 
 type commandHandlers struct {
-	cmds     Commands
+	cmds     app.Commands
 	maxBytes int
 }
 

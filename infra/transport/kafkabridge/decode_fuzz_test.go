@@ -8,6 +8,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 
+	"github.com/eventnotify/notify/app"
 	"github.com/eventnotify/notify/app/command"
 	"github.com/eventnotify/notify/infra/store/eventlog"
 )
@@ -24,7 +25,7 @@ func FuzzCommand(f *testing.F) {
 	}
 	f.Cleanup(func() { log.Close() })
 	const maxBytes = 1024
-	h := commandHandlers{maxBytes: maxBytes, cmds: Commands{
+	h := commandHandlers{maxBytes: maxBytes, cmds: app.Commands{
 		Send:   command.NewSendNotificationHandler(log, nil),
 		Read:   command.NewReadNotificationHandler(log, nil),
 		Unread: command.NewUnreadNotificationHandler(log, nil),

@@ -1,0 +1,64 @@
+// Package app is the application façade: every command handler and query the service
+// offers, built once (New) and handed to each transport. The HTTP API and the Kafka bridge
+// take an Application (or its Commands) instead of declaring handler interfaces of their own.
+package app
+
+import (
+	"github.com/eventnotify/notify/app/command"
+	"github.com/eventnotify/notify/app/live"
+	"github.com/eventnotify/notify/app/query"
+)
+
+// Application is what the transports serve.
+type Application struct {
+	Commands Commands
+	Queries  Queries
+}
+
+// Commands are the command handlers, each observed by the Recorder given to New.
+type Commands struct {
+	Send    command.Handler[command.SendNotification, command.Result]
+	Read    command.Handler[command.ReadNotification, command.Result]
+	Unread  command.Handler[command.UnreadNotification, command.Result]
+	Cancel  command.Handler[command.CancelNotification, command.Result]
+	ReadAll command.Handler[command.ReadAllNotifications, command.ReadAllResult]
+}
+
+// Queries answer from the read model (Inbox), the event store (Notifications), the live
+// feed (Live) and the projections' progress (Status).
+type Queries struct {
+	Inbox         query.Inbox
+	Notifications query.Notifications
+	// Status reports projections, runs replays, waits for read-your-writes and says whether
+	// the service is ready (nil: none of these are served).
+	Status *query.Status
+	// Live fans inbox changes out to live streams (nil: none are served).
+	Live *live.Hub
+}
+
+// Deps are what the application is built over.
+type Deps struct {
+	// Log is the event store the commands load from and append to, and the history reads.
+	Log       command.EventStore
+	ReadModel query.ReadModel
+	// Recorder observes every command (nil: none is).
+	Recorder command.Recorder
+	Status   *query.Status
+	Live     *live.Hub
+}
+
+// New builds the application.
+func New(d Deps) Application {
+	inbox := query.NewInbox(d.ReadModel)
+	read := command.NewReadNotificationHandler(d.Log, nil)
+	return Application{
+		Commands: Commands{
+			Send:    command.Observed(d.Recorder, "send", command.NewSendNotificationHandler(d.Log, nil)),
+			Read:    command.Observed(d.Recorder, "read", read),
+			Unread:  command.Observed(d.Recorder, "unread", command.NewUnreadNotificationHandler(d.Log, nil)),
+			Cancel:  command.Observed(d.Recorder, "cancel", command.NewCancelNotificationHandler(d.Log, nil)),
+			ReadAll: command.Observed(d.Recorder, "read_all", command.NewReadAllNotificationsHandler(read, inbox)),
+		},
+		Queries: Queries{Inbox: inbox, Notifications: query.NewNotifications(d.Log), Status: d.Status, Live: d.Live},
+	}
+}
