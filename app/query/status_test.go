@@ -117,7 +117,10 @@ func TestStatus_WaitFor(t *testing.T) {
 func TestStatus_Ready(t *testing.T) {
 	t.Parallel()
 	down := errors.New("connection refused")
-	failing := func(_ context.Context, r *query.Readiness) { r.Details["kafka"] = "x"; r.Fail("Kafka unreachable", down) }
+	failing := func(_ context.Context, r *query.Readiness) {
+		r.Details["kafka"] = "x"
+		r.Fail("Kafka unreachable", down)
+	}
 	tests := []struct {
 		name      string
 		head, pos func(context.Context) (eventstore.Position, error)
