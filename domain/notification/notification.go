@@ -9,7 +9,7 @@ import (
 	"unicode/utf8"
 )
 
-// Input limits (DESIGN.md §2).
+// Input limits (README, Security).
 const (
 	MinContent   = 5
 	MaxContent   = 240

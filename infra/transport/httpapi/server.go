@@ -1,6 +1,9 @@
-// Package httpapi is the Echo HTTP edge: the seed-compatible routes of the original Node
-// service, health and readiness. Every error leaves as application/problem+json, mapped in
-// one place (problemFor).
+// Package httpapi is the Echo HTTP transport of an app.Application: the seed-compatible
+// routes of the original Node service, the /v1 inbox API and its live stream (SSE), the
+// projection status and replay routes, health, readiness, metrics and the OpenAPI document
+// (openapi.json, which the tests hold every answer to). Access is checked per route
+// (security.go, with auth); every error leaves as application/problem+json, mapped in one
+// place (problemFor).
 package httpapi
 
 import (

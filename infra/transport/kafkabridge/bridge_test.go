@@ -241,7 +241,7 @@ func TestSeedPayload_BecomesANotification(t *testing.T) {
 }
 
 // Typed commands drive the whole lifecycle; the events topic carries every event, keyed by
-// recipient, in log order, with the headers of DESIGN.md §4.
+// recipient, in log order, with the headers of the README (Kafka).
 func TestTypedCommands_LifecycleAndEventsOut(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)

@@ -58,7 +58,7 @@ type TLS struct {
 	KeyFile  string
 }
 
-// Defaults for the topic names and limits (DESIGN.md §4).
+// Defaults for the topic names and limits (README, Kafka).
 const (
 	DefaultGroup           = "notify"
 	DefaultSendTopic       = "notifications.send-notification"
