@@ -55,6 +55,29 @@ func (h handlers) types(t *testing.T, id string) []string {
 	return out
 }
 
+// sent sends a notification (to r-1) with the command id and returns the notification's id.
+func (h handlers) sent(t *testing.T, commandID string) string {
+	t.Helper()
+	res, err := h.send.Handle(context.Background(), sendCmd(commandID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Notification.ID()
+}
+
+// change runs the read, unread or cancel command named verb.
+func (h handlers) change(ctx context.Context, verb string, meta command.Meta, id string) (command.Result, error) {
+	switch verb {
+	case "read":
+		return h.read.Handle(ctx, command.ReadNotification{Meta: meta, NotificationID: id})
+	case "unread":
+		return h.unread.Handle(ctx, command.UnreadNotification{Meta: meta, NotificationID: id})
+	case "cancel":
+		return h.cancel.Handle(ctx, command.CancelNotification{Meta: meta, NotificationID: id})
+	}
+	panic("unknown verb " + verb)
+}
+
 func sendCmd(commandID string) command.SendNotification {
 	return command.SendNotification{Meta: command.Meta{CommandID: commandID}, RecipientID: "r-1", Content: "You have a new sale", Category: "sales"}
 }
@@ -99,46 +122,24 @@ func TestSend_DerivesIDFromCommandAndIsIdempotent(t *testing.T) {
 func TestCommands_Lifecycle(t *testing.T) {
 	t.Parallel()
 	h := setup(t)
-	ctx := context.Background()
-	sent, err := h.send.Handle(ctx, sendCmd("c-1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := sent.Notification.ID()
-	meta := func(c string) command.Meta { return command.Meta{CommandID: c} }
+	id := h.sent(t, "c-1")
+	unknown := "00000000-0000-4000-8000-000000000000"
 	steps := []struct {
-		name    string
-		run     func() (command.Result, error)
-		changed bool
-		wantErr error
+		name, verb, commandID, id string
+		changed                   bool
+		wantErr                   error
 	}{
-		{"read", func() (command.Result, error) {
-			return h.read.Handle(ctx, command.ReadNotification{Meta: meta("c-2"), NotificationID: id})
-		}, true, nil},
-		{"read again", func() (command.Result, error) {
-			return h.read.Handle(ctx, command.ReadNotification{Meta: meta("c-3"), NotificationID: id})
-		}, false, nil},
-		{"unread", func() (command.Result, error) {
-			return h.unread.Handle(ctx, command.UnreadNotification{Meta: meta("c-4"), NotificationID: id})
-		}, true, nil},
-		{"cancel", func() (command.Result, error) {
-			return h.cancel.Handle(ctx, command.CancelNotification{Meta: meta("c-5"), NotificationID: id})
-		}, true, nil},
-		{"cancel again", func() (command.Result, error) {
-			return h.cancel.Handle(ctx, command.CancelNotification{Meta: meta("c-6"), NotificationID: id})
-		}, false, nil},
-		{"read canceled", func() (command.Result, error) {
-			return h.read.Handle(ctx, command.ReadNotification{Meta: meta("c-7"), NotificationID: id})
-		}, false, notification.ErrConflict},
-		{"read unknown", func() (command.Result, error) {
-			return h.read.Handle(ctx, command.ReadNotification{Meta: meta("c-8"), NotificationID: "00000000-0000-4000-8000-000000000000"})
-		}, false, notification.ErrNotFound},
-		{"read bad id", func() (command.Result, error) {
-			return h.read.Handle(ctx, command.ReadNotification{Meta: meta("c-9"), NotificationID: "nope"})
-		}, false, notification.ErrInvalid},
+		{"read", "read", "c-2", id, true, nil},
+		{"read again", "read", "c-3", id, false, nil},
+		{"unread", "unread", "c-4", id, true, nil},
+		{"cancel", "cancel", "c-5", id, true, nil},
+		{"cancel again", "cancel", "c-6", id, false, nil},
+		{"read canceled", "read", "c-7", id, false, notification.ErrConflict},
+		{"read unknown", "read", "c-8", unknown, false, notification.ErrNotFound},
+		{"read bad id", "read", "c-9", "nope", false, notification.ErrInvalid},
 	}
 	for _, s := range steps {
-		res, err := s.run()
+		res, err := h.change(context.Background(), s.verb, command.Meta{CommandID: s.commandID}, s.id)
 		if s.wantErr != nil {
 			if !errors.Is(err, s.wantErr) {
 				t.Fatalf("%s: error %v, want %v", s.name, err, s.wantErr)
@@ -161,10 +162,7 @@ func TestRead_ConcurrentReadersOneEvent(t *testing.T) {
 	t.Parallel()
 	h := setup(t)
 	ctx := context.Background()
-	sent, err := h.send.Handle(ctx, sendCmd("c-1"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := h.sent(t, "c-1")
 	const n = 20
 	var wg sync.WaitGroup
 	start := make(chan struct{})
@@ -175,7 +173,7 @@ func TestRead_ConcurrentReadersOneEvent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			res, err := h.read.Handle(ctx, command.ReadNotification{Meta: command.Meta{CommandID: fmt.Sprintf("reader-%d", i)}, NotificationID: sent.Notification.ID()})
+			res, err := h.read.Handle(ctx, command.ReadNotification{Meta: command.Meta{CommandID: fmt.Sprintf("reader-%d", i)}, NotificationID: id})
 			errs <- err
 			changed <- res.Changed
 		}()
@@ -195,7 +193,7 @@ func TestRead_ConcurrentReadersOneEvent(t *testing.T) {
 			winners++
 		}
 	}
-	if got := h.types(t, sent.Notification.ID()); len(got) != 2 || winners != 1 {
+	if got := h.types(t, id); len(got) != 2 || winners != 1 {
 		t.Fatalf("stream = %v with %d winners, want Sent+Read and exactly one winner", got, winners)
 	}
 }
@@ -218,11 +216,7 @@ func TestChange_RedeliveredAfterLaterChangesIsANoop(t *testing.T) {
 	t.Parallel()
 	h := setup(t)
 	ctx := context.Background()
-	sent, err := h.send.Handle(ctx, sendCmd("c-1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := sent.Notification.ID()
+	id := h.sent(t, "c-1")
 	readK := command.ReadNotification{Meta: command.Meta{CommandID: "k"}, NotificationID: id}
 	if _, err := h.read.Handle(ctx, readK); err != nil {
 		t.Fatal(err)
@@ -244,11 +238,7 @@ func TestChange_ForARecipient_OnlyTheirOwn(t *testing.T) {
 	t.Parallel()
 	h := setup(t)
 	ctx := context.Background()
-	sent, err := h.send.Handle(ctx, sendCmd("send-own")) // recipient r-1
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := sent.Notification.ID()
+	id := h.sent(t, "send-own") // recipient r-1
 	owner, stranger := command.Meta{CommandID: "c-owner", Recipient: "r-1"}, command.Meta{CommandID: "c-stranger", Recipient: "r-2"}
 
 	_, errRead := h.read.Handle(ctx, command.ReadNotification{Meta: stranger, NotificationID: id})

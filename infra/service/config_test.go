@@ -17,8 +17,18 @@ func TestParseConfig_Precedence(t *testing.T) {
 	}{
 		{"defaults", nil, nil, func(c Config) bool {
 			return c.HTTPAddr == "127.0.0.1:8080" && c.DataDir == "./data" && c.EventStore == "embedded" &&
-				len(c.Kafka.Brokers) == 0 && c.ShutdownTimeout == 15*time.Second
+				len(c.Kafka.Brokers) == 0 && c.ShutdownTimeout == 15*time.Second && !c.MetricsPublic &&
+				c.SSE == SSEConfig{MaxPerRecipient: 5, MaxClients: 10000, Heartbeat: 15 * time.Second, Ring: 10000}
 		}},
+		// /metrics takes an admin key by default; --metrics-public (bare or with a value) or
+		// its environment twin opens it.
+		{"metrics public, bare flag", []string{"--metrics-public"}, nil, func(c Config) bool { return c.MetricsPublic }},
+		{"metrics public, environment", nil, map[string]string{"NOTIFY_METRICS_PUBLIC": "true"}, func(c Config) bool { return c.MetricsPublic }},
+		{"metrics flag over environment", []string{"--metrics-public=false"}, map[string]string{"NOTIFY_METRICS_PUBLIC": "true"}, func(c Config) bool { return !c.MetricsPublic }},
+		{"SSE from flags and environment", []string{"--sse-max-clients", "50"},
+			map[string]string{"NOTIFY_SSE_MAX_PER_RECIPIENT": "2", "NOTIFY_SSE_HEARTBEAT": "1s", "NOTIFY_SSE_MAX_CLIENTS": "7"}, func(c Config) bool {
+				return c.SSE.MaxPerRecipient == 2 && c.SSE.MaxClients == 50 && c.SSE.Heartbeat == time.Second
+			}},
 		{"environment over default", nil, map[string]string{"NOTIFY_HTTP_ADDR": "127.0.0.1:9999", "NOTIFY_SHUTDOWN_TIMEOUT": "3s"}, func(c Config) bool {
 			return c.HTTPAddr == "127.0.0.1:9999" && c.ShutdownTimeout == 3*time.Second
 		}},
@@ -71,6 +81,11 @@ func TestParseConfig_Refusals(t *testing.T) {
 		{"issuer without a key", []string{"--auth-jwt-issuer", "x", "--auth-jwt-audience", "y"}, nil, "tokens would not be checked", ""},
 		{"schema without PostgreSQL", []string{"--read-model-schema", "foo"}, nil, "PostgreSQL read model only", ""},
 		{"Kafka TLS without brokers", []string{"--kafka-tls", "true"}, nil, "Kafka is off", ""},
+		{"metrics-public not a boolean", []string{"--metrics-public=maybe"}, nil, "metrics-public", ""},
+		{"no stream per recipient", []string{"--sse-max-per-recipient", "0"}, nil, "--sse-max-per-recipient", ""},
+		{"stream limit not a number", []string{"--sse-max-clients", "many"}, nil, "--sse-max-clients", ""},
+		{"negative ring", []string{"--sse-ring", "-1"}, nil, "--sse-ring", ""},
+		{"heartbeat too fast", []string{"--sse-heartbeat", "1ms"}, nil, "--sse-heartbeat", ""},
 		{"password file missing", []string{"--kafka-sasl-password-file", "/nonexistent/pw"}, map[string]string{"NOTIFY_KAFKA_SASL_PASSWORD": "hunter2"}, "/nonexistent/pw", "hunter2"},
 	}
 	for _, tt := range tests {

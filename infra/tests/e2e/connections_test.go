@@ -2,7 +2,6 @@ package e2e_test
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"os"
@@ -33,12 +32,7 @@ func TestConnections_IdleAndHalfSentAreClosedOthersServed(t *testing.T) {
 		conns = append(conns, c)
 	}
 	s.sendN(t, "ivy", "Served beside idle connections", 1)
-	eventually(t, "the notification listed beside idle connections", func() error {
-		if c := s.count(t, "ivy"); c != 1 {
-			return fmt.Errorf("count %d", c)
-		}
-		return nil
-	})
+	s.waitCount(t, "the notification listed beside idle connections", "ivy", 1)
 	for i, c := range conns {
 		c.SetReadDeadline(time.Now().Add(15 * time.Second)) // the test's bound, not a timing claim
 		_, err := io.ReadAll(c)                             // the server answers 408 or just closes

@@ -127,12 +127,7 @@ func TestDamage_CorruptEventIsParkedAndTheRestServed(t *testing.T) {
 		return b
 	})
 	s = startWithArgs(t, dir, freePort(t), nil)
-	eventually(t, "the other 29 listed", func() error {
-		if c := s.count(t, "eve"); c != 29 {
-			return fmt.Errorf("count %d", c)
-		}
-		return nil
-	})
+	s.waitCount(t, "the other 29 listed", "eve", 29)
 	for _, v := range s.inbox(t, "eve") {
 		if strings.Contains(v.Content, "number 17") {
 			t.Fatalf("the corrupt event was served: %+v", v)
@@ -167,12 +162,7 @@ func TestDamage_DamagedReadModelIsRebuiltNotServed(t *testing.T) {
 	dir := t.TempDir()
 	s := startWithArgs(t, dir, freePort(t), nil)
 	s.sendN(t, "finn", "Read model document", 40)
-	eventually(t, "all 40 listed", func() error {
-		if c := s.count(t, "finn"); c != 40 {
-			return fmt.Errorf("count %d", c)
-		}
-		return nil
-	})
+	s.waitCount(t, "all 40 listed", "finn", 40)
 	s.stop(t)
 	editFile(t, filepath.Join(dir, "inbox.db"), func(b []byte) []byte {
 		i := bytes.Index(b, []byte("Read model document number 23"))
@@ -220,12 +210,7 @@ func TestMismatch_OlderLogRestoredUnderNewerReadModel(t *testing.T) {
 	backup, _ := os.ReadFile(filepath.Join(dir, "events.db"))
 	s = startWithArgs(t, dir, freePort(t), nil)
 	s.sendN(t, "gus", "After the backup", 2)
-	eventually(t, "5 listed", func() error {
-		if c := s.count(t, "gus"); c != 5 {
-			return fmt.Errorf("count %d", c)
-		}
-		return nil
-	})
+	s.waitCount(t, "5 listed", "gus", 5)
 	s.stop(t)
 	os.WriteFile(filepath.Join(dir, "events.db"), backup, 0o600)
 	s = startWithArgs(t, dir, freePort(t), nil)
@@ -286,12 +271,7 @@ func TestMismatch_TwoLogsOnOnePostgresReadModel(t *testing.T) {
 		t.Fatalf("after the repair B shows %d of A's notifications", c)
 	}
 	b.sendN(t, "hal", "Written through B", 2)
-	eventually(t, "B's own notifications listed", func() error {
-		if c := b.count(t, "hal"); c != 2 {
-			return fmt.Errorf("count %d", c)
-		}
-		return nil
-	})
+	b.waitCount(t, "B's own notifications listed", "hal", 2)
 }
 
 // A full disk: POSTs answer 507 with Retry-After (nothing was written), the service keeps
@@ -344,12 +324,7 @@ func TestDisk_FullDiskAnswers507AndRecovers(t *testing.T) {
 		acked++
 		return nil
 	})
-	eventually(t, "every acknowledged notification listed", func() error {
-		if c := s.count(t, "ivy"); c != acked {
-			return fmt.Errorf("count %d, acknowledged %d", c, acked)
-		}
-		return nil
-	})
+	s.waitCount(t, "every acknowledged notification listed", "ivy", acked)
 	if lines := strings.Count(s.logs.String(), "request failed"); lines > 3 {
 		t.Fatalf("%d error lines for %d refused requests: failures are not summarised", lines, refused)
 	}

@@ -110,12 +110,7 @@ func TestDependency_PostgresUnreachableAtStart(t *testing.T) {
 	}
 
 	p.listen(t)
-	eventually(t, "the notifications taken meanwhile listed", func() error {
-		if c := s.count(t, recipient); c != 3 {
-			return fmt.Errorf("count %d", c)
-		}
-		return nil
-	})
+	s.waitCount(t, "the notifications taken meanwhile listed", recipient, 3)
 	s.waitStatus(t, "/readyz", 200)
 	logs := s.logs.String()
 	if n := strings.Count(logs, "PostgreSQL read model unreachable"); n != 1 {
@@ -136,12 +131,7 @@ func TestDependency_PostgresUnreachableAtStart(t *testing.T) {
 	})
 	s.sendN(t, recipient, "Taken while PostgreSQL is away again", 2)
 	p.listen(t)
-	eventually(t, "every notification listed once the database is back", func() error {
-		if c := s.count(t, recipient); c != 5 {
-			return fmt.Errorf("count %d", c)
-		}
-		return nil
-	})
+	s.waitCount(t, "every notification listed once the database is back", recipient, 5)
 }
 
 // A PostgreSQL read model reached only after the start is checked against the log before it
@@ -156,12 +146,7 @@ func TestDependency_PostgresReachedLateIsCheckedBeforeServed(t *testing.T) {
 	schema := "e2e_" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
 	a := startWithArgs(t, t.TempDir(), freePort(t), []string{"--read-model", pg, "--read-model-schema", schema})
 	a.sendN(t, "ida", "Written through A", 2)
-	eventually(t, "A's notifications listed", func() error {
-		if c := a.count(t, "ida"); c != 2 {
-			return fmt.Errorf("count %d", c)
-		}
-		return nil
-	})
+	a.waitCount(t, "A's notifications listed", "ida", 2)
 	a.stop(t)
 
 	u, err := url.Parse(pg)
@@ -270,12 +255,7 @@ func TestDependency_KafkaUnreachable(t *testing.T) {
 	if err := cl.ProduceSync(context.Background(), rec).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the command from Kafka applied", func() error {
-		if c := s.count(t, "kim"); c != 2 {
-			return fmt.Errorf("count %d", c)
-		}
-		return nil
-	})
+	s.waitCount(t, "the command from Kafka applied", "kim", 2)
 
 	cl.Close()
 	broker.Close()

@@ -200,6 +200,17 @@ func (s *service) count(t *testing.T, recipient string) int {
 	return out.Count
 }
 
+// waitCount waits until the recipient's count is want (what names the wait in a failure).
+func (s *service) waitCount(t *testing.T, what, recipient string, want int) {
+	t.Helper()
+	eventually(t, what, func() error {
+		if c := s.count(t, recipient); c != want {
+			return fmt.Errorf("count %d, want %d", c, want)
+		}
+		return nil
+	})
+}
+
 // eventually retries check until it passes (the read model follows the log asynchronously).
 func eventually(t *testing.T, what string, check func() error) {
 	t.Helper()
