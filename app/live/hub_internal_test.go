@@ -34,3 +34,24 @@ type nopLog struct{}
 func (nopLog) Subscribe(context.Context, eventstore.Position, eventstore.Filter, func(context.Context, eventstore.Batch) error) error {
 	return nil
 }
+
+// TestWithPosition: the position goes in as the object's last field, whatever the spacing,
+// and anything but an object is refused.
+func TestWithPosition(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ in, want string }{
+		{`{"a":"b"}`, `{"a":"b","position":7}`},
+		{`{}`, `{"position":7}`},
+		{" { \n} ", `{ ` + "\n" + `"position":7}`},
+		{"\t{\"a\":1 }\r\n", `{"a":1 ,"position":7}`},
+		{`null`, ""},
+		{`[]`, ""},
+		{`{`, ""},
+		{``, ""},
+	} {
+		got, ok := withPosition([]byte(tc.in), 7)
+		if string(got) != tc.want || ok != (tc.want != "") {
+			t.Errorf("withPosition(%q) = %q, %v; want %q", tc.in, got, ok, tc.want)
+		}
+	}
+}
