@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/eventnotify/notify/app/command"
+	"github.com/eventnotify/notify/app/eventstore"
 	"github.com/eventnotify/notify/domain/notification"
 	"github.com/eventnotify/notify/infra/store/eventlog"
 )
@@ -259,5 +262,41 @@ func TestChange_ForARecipient_OnlyTheirOwn(t *testing.T) {
 	}
 	if got := h.types(t, id); len(got) != 2 {
 		t.Fatalf("events = %v, want Sent and Read only", got)
+	}
+}
+
+// TestChange_RefusesAStreamItCannotReadWhole: a command on a notification whose stream holds
+// an event of a type this version does not know, or one that does not decode, fails (the
+// former with ErrUnknownEvent) and appends nothing: it is never decided on part of a history.
+func TestChange_RefusesAStreamItCannotReadWhole(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, typ, data string
+		unknown         bool
+	}{
+		{"a newer version's event type", "NotificationSnoozed", `{"notificationId":"%s","recipientId":"r-1","until":"2026-12-24T00:00:00Z"}`, true},
+		{"a known type that does not decode", notification.TypeUnread, `{"notificationId":"%s","recipientId":"r-1","unreadAt":5}`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := setup(t)
+			ctx := context.Background()
+			sent, err := h.send.Handle(ctx, sendCmd("send-"+tc.name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := sent.Notification.ID()
+			if _, err := h.store.Append(ctx, notification.Stream(id), eventstore.Any,
+				eventstore.EventData{ID: uuid.New(), Type: tc.typ, Data: fmt.Appendf(nil, tc.data, id)}); err != nil {
+				t.Fatal(err)
+			}
+			_, err = h.read.Handle(ctx, command.ReadNotification{Meta: command.Meta{CommandID: "read-" + tc.name}, NotificationID: id})
+			if err == nil || errors.Is(err, notification.ErrUnknownEvent) != tc.unknown {
+				t.Fatalf("read = %v; want a failure, matching ErrUnknownEvent: %v", err, tc.unknown)
+			}
+			if got, want := h.types(t, id), []string{notification.TypeSent, tc.typ}; fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("stream = %v, want %v: nothing appended", got, want)
+			}
+		})
 	}
 }

@@ -171,7 +171,7 @@ func (r repository) load(ctx context.Context, id, commandID string) (*notificati
 	)
 	for _, rec := range recs {
 		e, err := notification.Decode(rec.Type, rec.Data)
-		if err != nil {
+		if err != nil { // an unknown type too: a decision needs every event (notification.ErrUnknownEvent)
 			return nil, 0, false, fmt.Errorf("load notification %s at revision %d: %w", id, rec.Revision, err)
 		}
 		n.Apply(e)

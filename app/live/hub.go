@@ -8,6 +8,7 @@
 package live
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -47,8 +48,8 @@ type Options struct {
 	Logger          *slog.Logger
 }
 
-// Event is one change of a recipient's inbox, ready to send: Data is the event's JSON with
-// its log position, encoded once. Subscribers share it: it must not be modified.
+// Event is one change of a recipient's inbox, ready to send: Data is the event's stored JSON
+// with its log position added, built once. Subscribers share it: it must not be modified.
 type Event struct {
 	Position  eventstore.Position
 	Recipient string
@@ -223,24 +224,44 @@ func (h *Hub) push(ev *Event) {
 	h.size++
 }
 
-// decode turns a stored event into a live one; events of unknown types (a newer version's)
-// and undecodable ones are skipped, the latter logged.
+// decode turns a stored event into a live one. Its Data is the stored JSON itself with the
+// log position added as a last field: the command side stored what notification.AppendJSON
+// writes (encoding/json's bytes), so decoding and encoding it again would give the same bytes
+// at a cost; decoding only finds the recipient and proves the event readable. Events of
+// unknown types are skipped as notification.ErrUnknownEvent says; undecodable ones too, logged.
 func (h *Hub) decode(rec eventstore.RecordedEvent) (*Event, bool) {
 	e, err := notification.Decode(rec.Type, rec.Data)
-	if err != nil {
-		if !errors.Is(err, notification.ErrUnknownEvent) {
-			h.logger.Error("live hub skips an undecodable event", "position", rec.Position, "stream", rec.Stream, "err", err)
-		}
+	switch {
+	case errors.Is(err, notification.ErrUnknownEvent):
+		return nil, false // a newer version's event: live streams show what this one knows
+	case err != nil:
+		h.logger.Error("live hub skips an undecodable event", "position", rec.Position, "stream", rec.Stream, "err", err)
 		return nil, false
 	}
-	data, err := notification.AppendJSON(make([]byte, 0, 64+len(rec.Data)), e)
-	if err != nil || len(data) < 2 {
-		h.logger.Error("live hub cannot encode an event", "position", rec.Position, "err", err)
+	data, ok := withPosition(rec.Data, rec.Position)
+	if !ok {
+		h.logger.Error("live hub skips an event whose data is not a JSON object", "position", rec.Position, "stream", rec.Stream)
 		return nil, false
 	}
-	data = append(data[:len(data)-1], `,"position":`...)
-	data = append(strconv.AppendUint(data, uint64(rec.Position), 10), '}')
 	return &Event{Position: rec.Position, Recipient: e.Recipient(), Name: names[rec.Type], Data: data}, true
+}
+
+// withPosition returns a copy of the JSON object obj with "position":p added as its last
+// field, and false when obj is not an object. A field of that name already in obj (no event
+// of ours has one) would appear twice; JSON readers take the last.
+func withPosition(obj []byte, p eventstore.Position) ([]byte, bool) {
+	obj = bytes.Trim(obj, " \t\r\n")
+	if len(obj) < 2 || obj[0] != '{' || obj[len(obj)-1] != '}' {
+		return nil, false
+	}
+	body := obj[:len(obj)-1]
+	out := make([]byte, 0, len(obj)+len(`,"position":}`)+20)
+	out = append(out, body...)
+	if len(bytes.TrimRight(body, " \t\r\n")) > 1 { // not {}
+		out = append(out, ',')
+	}
+	out = append(out, `"position":`...)
+	return append(strconv.AppendUint(out, uint64(p), 10), '}'), true
 }
 
 var names = map[string]string{

@@ -2,16 +2,21 @@ package live_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/eventnotify/notify/app/command"
 	"github.com/eventnotify/notify/app/eventstore"
 	"github.com/eventnotify/notify/app/live"
+	"github.com/eventnotify/notify/domain/notification"
 	"github.com/eventnotify/notify/infra/store/eventlog"
 )
 
@@ -56,15 +61,25 @@ func (f fixture) append(t *testing.T, recipient string) eventstore.Position {
 func collect(t *testing.T, s *live.Subscription, n int) []eventstore.Position {
 	t.Helper()
 	var got []eventstore.Position
+	for _, ev := range collectEvents(t, s, n) {
+		got = append(got, ev.Position)
+	}
+	return got
+}
+
+// collectEvents reads n events or fails after 10 s.
+func collectEvents(t *testing.T, s *live.Subscription, n int) []*live.Event {
+	t.Helper()
+	var got []*live.Event
 	timeout := time.After(10 * time.Second)
 	for len(got) < n {
 		select {
 		case ev := <-s.C():
-			got = append(got, ev.Position)
+			got = append(got, ev)
 		case <-s.Done():
-			t.Fatalf("subscription ended after %v: %v", got, s.Err())
+			t.Fatalf("subscription ended after %d events: %v", len(got), s.Err())
 		case <-timeout:
-			t.Fatalf("got %d of %d events: %v", len(got), n, got)
+			t.Fatalf("got %d of %d events", len(got), n)
 		}
 	}
 	return got
@@ -190,5 +205,78 @@ func TestSubscribe_Limits(t *testing.T) {
 			t.Fatalf("after stop: %v, want ErrClosed", err)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestSubscribe_DataIsTheStoredJSONWithItsPosition: an event's data on a subscription is its
+// stored JSON with "position" added last — for what the command side writes, exactly what
+// encoding/json gives for the event plus its position — and events of unknown types or that do
+// not decode are left out, live and in a catch-up from the log alike.
+func TestSubscribe_DataIsTheStoredJSONWithItsPosition(t *testing.T) {
+	t.Parallel()
+	f := start(t, live.Options{Ring: 1}, 0)
+	ctx := context.Background()
+	liveSub, err := f.hub.Subscribe("alice", live.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer liveSub.Close()
+	records := []struct {
+		name, typ, data string
+		want            string // with %d for the position; "" when left out
+	}{
+		{"a stored read", notification.TypeRead, `{"notificationId":"n-1","recipientId":"alice","readAt":"2026-12-01T00:00:00Z"}`,
+			`{"notificationId":"n-1","recipientId":"alice","readAt":"2026-12-01T00:00:00Z","position":%d}`},
+		{"a newer version's type", "NotificationSnoozed", `{"notificationId":"n-2","recipientId":"alice"}`, ""},
+		{"a known type that does not decode", notification.TypeRead, `{"notificationId":"n-3","recipientId":"alice","readAt":5}`, ""},
+		{"spaces around the object", notification.TypeUnread, " {\"notificationId\":\"n-4\", \"recipientId\":\"alice\"} \n",
+			`{"notificationId":"n-4", "recipientId":"alice","position":%d}`},
+		{"another recipient's", notification.TypeRead, `{"notificationId":"n-5","recipientId":"bob","readAt":"2026-12-01T00:00:00Z"}`, ""},
+	}
+	var want []string
+	for _, r := range records {
+		res, err := f.log.Append(ctx, notification.Stream(uuid.NewString()), eventstore.NoStream, eventstore.EventData{ID: uuid.New(), Type: r.typ, Data: []byte(r.data)})
+		if err != nil {
+			t.Fatalf("%s: %v", r.name, err)
+		}
+		if r.want != "" {
+			want = append(want, fmt.Sprintf("%d %s", res.Position, fmt.Sprintf(r.want, res.Position)))
+		}
+	}
+	res, err := f.send.Handle(ctx, command.SendNotification{RecipientID: "alice", Content: "hello <there> & \"you\"", Category: "c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := res.Position
+	recs, err := f.log.ReadStream(ctx, notification.Stream(res.Notification.ID()), 0, 0)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("the sent notification's stream: %v, %v", recs, err)
+	}
+	e, err := notification.Decode(recs[0].Type, recs[0].Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent, err := json.Marshal(struct {
+		notification.Sent
+		Position eventstore.Position `json:"position"`
+	}{e.(notification.Sent), last})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, fmt.Sprintf("%d %s", last, sent))
+
+	catchUp, err := f.hub.Subscribe("alice", live.After(0)) // older than the ring: read from the log
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer catchUp.Close()
+	for name, s := range map[string]*live.Subscription{"live": liveSub, "catch-up": catchUp} {
+		var got []string
+		for _, ev := range collectEvents(t, s, len(want)) {
+			got = append(got, fmt.Sprintf("%d %s", ev.Position, ev.Data))
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("%s subscription got\n%s\nwant\n%s", name, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
 	}
 }

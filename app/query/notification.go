@@ -39,7 +39,8 @@ type HistoryEntry struct {
 }
 
 // History returns the notification's state and its events, oldest first. An unknown id is
-// notification.ErrNotFound.
+// notification.ErrNotFound; an event that does not decode, or of a type this version does not
+// know (notification.ErrUnknownEvent), fails it.
 func (q Notifications) History(ctx context.Context, id string) (*notification.Notification, []HistoryEntry, error) {
 	id, err := notification.ParseID(id)
 	if err != nil {
@@ -56,7 +57,7 @@ func (q Notifications) History(ctx context.Context, id string) (*notification.No
 	out := make([]HistoryEntry, 0, len(recs))
 	for _, r := range recs {
 		e, err := notification.Decode(r.Type, r.Data)
-		if err != nil {
+		if err != nil { // an unknown type too: the state must fold every event (notification.ErrUnknownEvent)
 			return nil, nil, fmt.Errorf("notification %s at revision %d: %w", id, r.Revision, err)
 		}
 		n.Apply(e)

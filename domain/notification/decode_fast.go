@@ -48,21 +48,21 @@ func decodeFast(eventType string, data []byte) (Event, bool) {
 			if !ok {
 				return nil, false
 			}
-			switch key {
+			switch string(key) { // compared without a copy
 			case "notificationId":
-				id = value
+				id = string(value)
 			case "recipientId":
-				recipient = value
+				recipient = string(value)
 			case "content":
 				if eventType != TypeSent {
 					return nil, false
 				}
-				content = value
+				content = string(value)
 			case "category":
 				if eventType != TypeSent {
 					return nil, false
 				}
-				category = value
+				category = string(value)
 			case timeField:
 				if err := at.UnmarshalJSON(data[start:next]); err != nil {
 					return nil, false
@@ -97,20 +97,21 @@ func decodeFast(eventType string, data []byte) (Event, bool) {
 	}
 }
 
-// plainString reads a JSON string at data[i] made of printable ASCII without escapes.
-func plainString(data []byte, i int) (string, int, bool) {
+// plainString reads a JSON string at data[i] made of printable ASCII without escapes: its
+// contents (a slice of data, not a copy) and the index after its closing quote.
+func plainString(data []byte, i int) ([]byte, int, bool) {
 	if i >= len(data) || data[i] != '"' {
-		return "", i, false
+		return nil, i, false
 	}
 	for j := i + 1; j < len(data); j++ {
 		switch c := data[j]; {
 		case c == '"':
-			return string(data[i+1 : j]), j + 1, true
+			return data[i+1 : j], j + 1, true
 		case c == '\\' || c < 0x20 || c >= 0x7f:
-			return "", i, false
+			return nil, i, false
 		}
 	}
-	return "", i, false
+	return nil, i, false
 }
 
 func skipSpace(data []byte, i int) int {

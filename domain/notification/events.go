@@ -7,7 +7,25 @@ import (
 	"time"
 )
 
-// ErrUnknownEvent is returned by Decode for an event type this version does not know.
+// ErrUnknownEvent is matched by Decode's error for an event type this version does not know:
+// one a newer version wrote, read here during a rolling deploy or after a rollback. What each
+// reader of the log does with such an event is decided here, once, and each reader's tests
+// hold it to that:
+//
+//   - The command load (app/command) refuses: a decision taken on a history that misses an
+//     event could break a rule, so the command fails, and succeeds once an upgraded process
+//     handles it.
+//   - The history query (app/query) refuses too: it answers with the state folded from the
+//     events, and a state folded without one of them would be stated as fact.
+//   - The inbox projection (projections/inbox) skips the event, neither applying nor parking
+//     it: the inbox shows what this version knows and stays current for everything else;
+//     parking is for events no version can apply.
+//   - The live hub (app/live) skips it: a live stream shows what this version knows.
+//   - The Kafka relay publishes it as stored, like every event (its key read from the data's
+//     recipientId): its consumers decide.
+//
+// A known type whose data does not decode is not this error: the command load and the history
+// refuse it, the projection parks it, the live hub logs and skips it.
 var ErrUnknownEvent = errors.New("unknown event type")
 
 // Event type names, as stored in the event log and published on Kafka.
@@ -92,7 +110,10 @@ func (e Unread) Recipient() string { return e.RecipientID }
 // Recipient returns the recipient id.
 func (e Canceled) Recipient() string { return e.RecipientID }
 
-// Decode turns a stored event (type name + JSON data) back into an Event.
+// Decode turns a stored event (type name + JSON data) back into an Event: the one decoder of
+// stored events. An unknown type fails with an error matching ErrUnknownEvent, whose doc says
+// what each reader does with it. The events as this service writes them take a fast path
+// (decodeFast); anything else is left to encoding/json, with the same result.
 func Decode(eventType string, data []byte) (Event, error) {
 	if e, ok := decodeFast(eventType, data); ok {
 		return e, nil

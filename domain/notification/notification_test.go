@@ -150,11 +150,11 @@ func TestDecodeRoundTrip(t *testing.T) {
 			t.Fatalf("round trip %s: got %#v want %#v", e.Type(), got, e)
 		}
 	}
-	if _, err := notification.Decode("NotificationExploded", []byte(`{}`)); err == nil {
-		t.Fatal("unknown event type decoded without error")
+	if _, err := notification.Decode("NotificationExploded", []byte(`{}`)); err == nil || !errors.Is(err, notification.ErrUnknownEvent) {
+		t.Fatalf("unknown event type: %v, want ErrUnknownEvent", err)
 	}
-	if _, err := notification.Decode(notification.TypeSent, []byte(`{`)); err == nil {
-		t.Fatal("malformed data decoded without error")
+	if _, err := notification.Decode(notification.TypeSent, []byte(`{`)); err == nil || errors.Is(err, notification.ErrUnknownEvent) {
+		t.Fatalf("malformed data: %v, want an error that is not ErrUnknownEvent", err)
 	}
 }
 

@@ -116,8 +116,9 @@ func Projection() projections.Projection[Tx] {
 	}
 }
 
-// decode reads an event's payload: a notification.Event, or nil for an event type written by
-// a newer version, which the inbox does not show.
+// decode reads an event's payload: a notification.Event, or nil for an event type this
+// version does not know, which the inbox skips without parking it (the policy of
+// notification.ErrUnknownEvent). Any other failure parks the event.
 func decode(rec eventstore.RecordedEvent) (any, error) {
 	e, err := notification.Decode(rec.Type, rec.Data)
 	if errors.Is(err, notification.ErrUnknownEvent) {
