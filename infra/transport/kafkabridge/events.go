@@ -178,11 +178,8 @@ func eventsToKafka(msg *message.Message) ([]*message.Message, error) {
 	}
 	out := make([]*message.Message, 0, len(batch))
 	for _, e := range batch {
-		var md struct {
-			CorrelationID string `json:"correlationId"`
-			SchemaVersion int    `json:"schemaVersion"`
-		}
-		_ = json.Unmarshal(e.Metadata, &md)
+		var md eventstore.Metadata
+		_ = json.Unmarshal(e.Metadata, &md) // events without metadata are published without it
 		id := e.ID.String()
 		m := message.NewMessage(id, []byte(e.Data))
 		m.Metadata = make(message.Metadata, 8)
