@@ -8,8 +8,11 @@ import (
 	"github.com/eventnotify/notify/app/eventstore"
 )
 
-// Checkpoint returns the position a named consumer of the log saved (0 if none).
-func (s *Store) Checkpoint(_ context.Context, name string) (eventstore.Position, error) {
+// The checkpoints bucket holds the relay checkpoints (kafkabridge.Checkpoints) and nothing
+// else: the log keeps no projection checkpoints.
+
+// RelayCheckpoint returns the position a relay saved under name (0 if none).
+func (s *Store) RelayCheckpoint(_ context.Context, name string) (eventstore.Position, error) {
 	var p eventstore.Position
 	err := s.db.View(func(tx *bolt.Tx) error {
 		if v := tx.Bucket(bucketCheckpoints).Get([]byte(name)); len(v) == 8 {
@@ -20,8 +23,8 @@ func (s *Store) Checkpoint(_ context.Context, name string) (eventstore.Position,
 	return p, err
 }
 
-// SaveCheckpoint durably records how far a named consumer of the log has got.
-func (s *Store) SaveCheckpoint(_ context.Context, name string, p eventstore.Position) error {
+// SaveRelayCheckpoint durably records how far the relay called name has published.
+func (s *Store) SaveRelayCheckpoint(_ context.Context, name string, p eventstore.Position) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketCheckpoints).Put([]byte(name), u64(uint64(p)))
 	})

@@ -17,7 +17,7 @@ import (
 
 var (
 	bucketLog         = []byte("log")         // position → record
-	bucketCheckpoints = []byte("checkpoints") // consumer name → position (e.g. the Kafka relay)
+	bucketCheckpoints = []byte("checkpoints") // relay name → position (see RelayCheckpoint)
 	bucketMeta        = []byte("meta")        // keyID, keyCRCFrom
 	keyID             = []byte("id")          // the log's identity: 16 random bytes written at creation
 	keyCRCFrom        = []byte("crc-from")    // the first position whose record carries a checksum

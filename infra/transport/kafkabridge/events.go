@@ -21,10 +21,14 @@ type Log interface {
 	Subscribe(ctx context.Context, from eventstore.Position, filter eventstore.Filter, handle func(context.Context, eventstore.Batch) error) error
 }
 
-// Checkpoints keep how far the relay has published, durably.
+// Checkpoints keep how far the relay has published, durably, in a name space of their own: a
+// store that also keeps projection checkpoints keeps a relay checkpoint apart from a
+// projection's of the same name. The suite in checkpointtest proves a store.
 type Checkpoints interface {
-	Checkpoint(ctx context.Context, name string) (eventstore.Position, error)
-	SaveCheckpoint(ctx context.Context, name string, p eventstore.Position) error
+	// RelayCheckpoint returns the position saved under name (0 if none).
+	RelayCheckpoint(ctx context.Context, name string) (eventstore.Position, error)
+	// SaveRelayCheckpoint records p under name, replacing what was there (also a lower one).
+	SaveRelayCheckpoint(ctx context.Context, name string, p eventstore.Position) error
 }
 
 // Headers of the events topic (DESIGN.md §4).
@@ -97,7 +101,7 @@ func (s *logSubscriber) follow(ctx context.Context, out chan<- *message.Message)
 	backoff := 100 * time.Millisecond
 	filter := eventstore.Filter{StreamPrefix: notification.StreamPrefix}
 	for ctx.Err() == nil {
-		from, err := s.cps.Checkpoint(ctx, RelayCheckpoint)
+		from, err := s.cps.RelayCheckpoint(ctx, RelayCheckpoint)
 		if err == nil {
 			err = s.log.Subscribe(ctx, from, filter, func(ctx context.Context, b eventstore.Batch) error { return s.deliver(ctx, out, b) })
 		}
@@ -126,7 +130,7 @@ func (s *logSubscriber) flush(ctx context.Context) error {
 	if !s.unsavedOK {
 		return nil
 	}
-	if err := s.cps.SaveCheckpoint(ctx, RelayCheckpoint, s.unsaved); err != nil {
+	if err := s.cps.SaveRelayCheckpoint(ctx, RelayCheckpoint, s.unsaved); err != nil {
 		return err
 	}
 	s.lastSave, s.unsavedOK = time.Now(), false
