@@ -97,23 +97,29 @@ func (s *logSubscriber) Subscribe(ctx context.Context, _ string) (<-chan *messag
 	return out, nil
 }
 
+// follow relays the log from the saved checkpoint until ctx ends, resuming from the checkpoint
+// after a failure, and saves how far it got when it stops.
 func (s *logSubscriber) follow(ctx context.Context, out chan<- *message.Message) {
-	backoff := 100 * time.Millisecond
 	filter := eventstore.Filter{StreamPrefix: notification.StreamPrefix}
-	for ctx.Err() == nil {
+	retry := eventstore.Retry{OnRetry: func(err error, wait time.Duration) {
+		s.logger.Error("relay stopped; resuming from its checkpoint", "err", err, "retry_in", wait)
+	}}
+	_ = eventstore.Follow(ctx, retry, func(ctx context.Context) (progressed bool, err error) {
 		from, err := s.cps.RelayCheckpoint(ctx, RelayCheckpoint)
-		if err == nil {
-			err = s.log.Subscribe(ctx, from, filter, func(ctx context.Context, b eventstore.Batch) error { return s.deliver(ctx, out, b) })
+		if err != nil {
+			return false, err
 		}
-		if ctx.Err() != nil {
-			if err := s.flush(context.Background()); err != nil {
-				s.logger.Error("save relay checkpoint on stop", "err", err)
+		err = s.log.Subscribe(ctx, from, filter, func(ctx context.Context, b eventstore.Batch) error {
+			if err := s.deliver(ctx, out, b); err != nil {
+				return err
 			}
-			return
-		}
-		s.logger.Error("relay stopped; resuming from its checkpoint", "err", err, "retry_in", backoff)
-		sleep(ctx, backoff)
-		backoff = min(2*backoff, 5*time.Second)
+			progressed = true
+			return nil
+		})
+		return progressed, err
+	}) // ends only with ctx
+	if err := s.flush(context.Background()); err != nil {
+		s.logger.Error("save relay checkpoint on stop", "err", err)
 	}
 }
 
