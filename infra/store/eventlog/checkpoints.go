@@ -8,10 +8,8 @@ import (
 	"github.com/eventnotify/notify/app/eventstore"
 )
 
-// The checkpoints bucket holds the relay checkpoints (kafkabridge.Checkpoints) and nothing
-// else: the log keeps no projection checkpoints.
-
-// RelayCheckpoint returns the position a relay saved under name (0 if none).
+// RelayCheckpoint returns the position a relay saved under name (0 if none). The checkpoints
+// bucket holds these and nothing else: the log keeps no projection checkpoints.
 func (s *Store) RelayCheckpoint(_ context.Context, name string) (eventstore.Position, error) {
 	var p eventstore.Position
 	err := s.db.View(func(tx *bolt.Tx) error {
