@@ -157,30 +157,29 @@ func (r *Runner[Tx]) Name() string { return r.p.Name }
 func (r *Runner[Tx]) Position() eventstore.Position { return eventstore.Position(r.pos.Load()) }
 
 // Run follows the log from the stored checkpoint until ctx ends. A failing batch is retried
-// from the checkpoint with backoff, so it is never half applied nor skipped; only a store that
-// says it can take no more (ErrCopyGone) ends Run with that error.
+// from the checkpoint with backoff (eventstore.Follow), so it is never half applied nor
+// skipped; only a store that says it can take no more (ErrCopyGone) ends Run with that error.
 func (r *Runner[Tx]) Run(ctx context.Context) error {
-	backoff := 100 * time.Millisecond
-	for {
+	retry := eventstore.Retry{OnRetry: func(err error, wait time.Duration) {
+		r.logger.Error("projection stopped; resuming from its checkpoint", "err", err, "retry_in", wait)
+	}}
+	err := eventstore.Follow(ctx, retry, func(ctx context.Context) (bool, error) {
+		before := r.Position()
 		err := r.follow(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if errors.Is(err, ErrCopyGone) {
-			return err
-		}
-		if errors.Is(err, ErrMoved) {
+		progressed := r.Position() > before
+		switch {
+		case errors.Is(err, ErrCopyGone):
+			return progressed, eventstore.Stop(err)
+		case errors.Is(err, ErrMoved):
 			r.logger.Info("checkpoint moved (a replayed copy was promoted, or another projector wrote); resuming from it", "err", err)
-			continue
+			return progressed, eventstore.RetryNow(err)
 		}
-		r.logger.Error("projection stopped; resuming from its checkpoint", "err", err, "retry_in", backoff)
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
-			return nil
-		}
-		backoff = min(2*backoff, 5*time.Second)
+		return progressed, err
+	})
+	if ctx.Err() != nil {
+		return nil
 	}
+	return err
 }
 
 func (r *Runner[Tx]) follow(ctx context.Context) error {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -52,31 +51,6 @@ type Result struct {
 	Position eventstore.Position
 	// Changed is false when the command was an idempotent no-op.
 	Changed bool
-}
-
-type metadata struct {
-	CommandID     string `json:"commandId"`
-	CorrelationID string `json:"correlationId"`
-	CausationID   string `json:"causationId"`
-	SchemaVersion int    `json:"schemaVersion"`
-	Tenant        string `json:"tenant,omitempty"`
-}
-
-// appendJSON appends the metadata as encoding/json writes it (a test holds it to that).
-func (m metadata) appendJSON(b []byte) []byte {
-	b = append(b, `{"commandId":`...)
-	b = notification.AppendJSONString(b, m.CommandID)
-	b = append(b, `,"correlationId":`...)
-	b = notification.AppendJSONString(b, m.CorrelationID)
-	b = append(b, `,"causationId":`...)
-	b = notification.AppendJSONString(b, m.CausationID)
-	b = append(b, `,"schemaVersion":`...)
-	b = strconv.AppendInt(b, int64(m.SchemaVersion), 10)
-	if m.Tenant != "" {
-		b = append(b, `,"tenant":`...)
-		b = notification.AppendJSONString(b, m.Tenant)
-	}
-	return append(b, '}')
 }
 
 // repository runs load → decide → append for one notification.
@@ -167,7 +141,7 @@ func (r repository) load(ctx context.Context, id, commandID string) (*notificati
 	var (
 		last    eventstore.Position
 		applied bool
-		md      metadata
+		md      eventstore.Metadata
 	)
 	for _, rec := range recs {
 		e, err := notification.Decode(rec.Type, rec.Data)
@@ -184,13 +158,13 @@ func (r repository) load(ctx context.Context, id, commandID string) (*notificati
 }
 
 func encode(events []notification.Event, meta Meta) ([]eventstore.EventData, error) {
-	mdJSON := metadata{
+	mdJSON := appendMetadata(nil, eventstore.Metadata{
 		CommandID:     meta.CommandID,
 		CorrelationID: orDefault(meta.CorrelationID, meta.CommandID),
 		CausationID:   orDefault(meta.CausationID, meta.CommandID),
 		SchemaVersion: SchemaVersion,
 		Tenant:        meta.Tenant,
-	}.appendJSON(nil)
+	})
 	out := make([]eventstore.EventData, len(events))
 	for i, e := range events {
 		data, err := notification.AppendJSON(nil, e)

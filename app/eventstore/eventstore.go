@@ -1,7 +1,10 @@
 // Package eventstore is the event-store port: the types every adapter (embedded, EventStoreDB)
-// speaks and the guarantees they share. The contract suite in eventstoretest proves an adapter.
+// speaks and the guarantees they share, the metadata the service writes with every event, and
+// Follow, the one retry loop of the log's followers. The contract suite in eventstoretest
+// proves an adapter.
 //
-// It imports nothing of ours but the standard library and the uuid type.
+// It imports nothing of ours; outside the standard library, only the uuid type and the
+// back-off policy.
 package eventstore
 
 import (

@@ -148,20 +148,15 @@ var filter = eventstore.Filter{StreamPrefix: notification.StreamPrefix}
 // subscription to the log is resumed from the hub's position with backoff.
 func (h *Hub) Run(ctx context.Context) error {
 	defer h.close()
-	backoff := 100 * time.Millisecond
-	for {
-		err := h.log.Subscribe(ctx, h.Position(), filter, h.apply)
-		if ctx.Err() != nil {
-			return nil
-		}
-		h.logger.Error("live hub lost the log; resuming", "err", err, "position", h.Position(), "retry_in", backoff)
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
-			return nil
-		}
-		backoff = min(2*backoff, 5*time.Second)
-	}
+	retry := eventstore.Retry{OnRetry: func(err error, wait time.Duration) {
+		h.logger.Error("live hub lost the log; resuming", "err", err, "position", h.Position(), "retry_in", wait)
+	}}
+	_ = eventstore.Follow(ctx, retry, func(ctx context.Context) (bool, error) {
+		from := h.Position()
+		err := h.log.Subscribe(ctx, from, filter, h.apply)
+		return h.Position() > from, err
+	})
+	return nil // Follow ends only with ctx: the hub never gives up on the log
 }
 
 // Position returns how far the hub has read the log.

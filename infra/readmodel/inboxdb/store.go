@@ -35,7 +35,7 @@ import (
 // promotes it by rewriting the live name, which a query sees whole because it reads the name
 // and the copy in one transaction.
 var (
-	bucketCheckpoints = []byte("checkpoints") // consumer name → position (not projections: see SaveCheckpoint)
+	bucketCheckpoints = []byte("checkpoints") // relay name → position (not projections: see RelayCheckpoint)
 	bucketMeta        = []byte("meta")        // keyLive, keyBuilding → copy bucket name; keyLayout; keyLog
 	keyLive           = []byte("live")
 	keyBuilding       = []byte("building")
@@ -345,25 +345,34 @@ func writeSynced(path, content string) error {
 	return dir.Sync()
 }
 
-// Checkpoint returns the position the named projection has applied up to in the live copy,
-// or, for a name no projection uses, what SaveCheckpoint recorded.
+// Checkpoint returns the position the named projection has applied up to in the live copy
+// (0 if none). Relay checkpoints are apart: see RelayCheckpoint.
 func (s *Store) Checkpoint(_ context.Context, name string) (eventstore.Position, error) {
 	var p eventstore.Position
 	err := s.view(func(tx *bolt.Tx) error {
-		v := live(tx).Bucket(bucketCPs).Get([]byte(name))
-		if v == nil {
-			v = tx.Bucket(bucketCheckpoints).Get([]byte(name))
-		}
-		p = decodePosition(v)
+		p = decodePosition(live(tx).Bucket(bucketCPs).Get([]byte(name)))
 		return nil
 	})
 	return p, err
 }
 
-// SaveCheckpoint records how far a named consumer of the log has got (the Kafka relay, when
-// the events live in EventStoreDB). After a machine crash it is dropped with the file, and
-// the consumer starts over: fine for at-least-once consumers.
-func (s *Store) SaveCheckpoint(_ context.Context, name string, p eventstore.Position) error {
+// RelayCheckpoint returns how far the relay called name has published (0 if it never saved),
+// kept here when the events live in EventStoreDB. Relay checkpoints have a bucket of their
+// own, outside the copies: a projection of the same name does not see them, nor a replay
+// reset them.
+func (s *Store) RelayCheckpoint(_ context.Context, name string) (eventstore.Position, error) {
+	var p eventstore.Position
+	err := s.view(func(tx *bolt.Tx) error {
+		p = decodePosition(tx.Bucket(bucketCheckpoints).Get([]byte(name)))
+		return nil
+	})
+	return p, err
+}
+
+// SaveRelayCheckpoint records how far the relay called name has published. After a machine
+// crash it is dropped with the file, and the relay starts over: fine for an at-least-once
+// relay.
+func (s *Store) SaveRelayCheckpoint(_ context.Context, name string, p eventstore.Position) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketCheckpoints).Put([]byte(name), binary.BigEndian.AppendUint64(nil, uint64(p)))
 	})

@@ -374,7 +374,7 @@ func TestOpen_MigratesToCopies(t *testing.T) {
 	if p, err := s.Checkpoint(ctx, inbox.Name); err != nil || p != 0 {
 		t.Fatalf("inbox checkpoint after the migration: %d, %v; want 0", p, err)
 	}
-	if p, err := s.Checkpoint(ctx, "kafka-events"); err != nil || p != 7 {
+	if p, err := s.RelayCheckpoint(ctx, "kafka-events"); err != nil || p != 7 {
 		t.Fatalf("relay checkpoint after the migration: %d, %v; want 7", p, err)
 	}
 	if c, err := s.Count(ctx, "r1"); err != nil || c.Total != 0 {

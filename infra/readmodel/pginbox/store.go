@@ -13,8 +13,8 @@
 // inbox_counts_gN and inbox_checkpoints_gN (the projections' checkpoints). The one-row table
 // generations names the live generation and the one being built, if any. Queries read through
 // views of the old names (inbox_notifications, inbox_counts, projection_checkpoints), so their
-// SQL never changes; the checkpoints SaveCheckpoint records (the relay's) stay in the table
-// checkpoints, outside the copies, and Checkpoint falls back to them as the embedded store does.
+// SQL never changes; the relay checkpoints (SaveRelayCheckpoint) stay in the table
+// checkpoints, outside the copies, apart from the projections'.
 //
 // Writers name the generation's tables. A live Apply first reads the live generation with a
 // share lock on the generations row, held until it commits. Promote locks that row for
@@ -285,17 +285,28 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
-// Checkpoint returns the position the named projection has applied up to in the live copy,
-// or, for a name no projection uses, what SaveCheckpoint recorded (0 if neither).
+// Checkpoint returns the position the named projection has applied up to in the live copy
+// (0 if none). Relay checkpoints are apart: see RelayCheckpoint.
 func (s *Store) Checkpoint(ctx context.Context, name string) (eventstore.Position, error) {
+	return s.readCheckpoint(ctx, `SELECT coalesce((SELECT position FROM projection_checkpoints WHERE name = $1), 0)`, "checkpoint", name)
+}
+
+// RelayCheckpoint returns how far the relay called name has published (0 if it never saved).
+// Relay checkpoints have the table checkpoints to themselves (migration 2 moved the
+// projections' out), outside the copies: a projection of the same name does not see them,
+// nor a replay reset them.
+func (s *Store) RelayCheckpoint(ctx context.Context, name string) (eventstore.Position, error) {
+	return s.readCheckpoint(ctx, `SELECT coalesce((SELECT position FROM checkpoints WHERE name = $1), 0)`, "relay checkpoint", name)
+}
+
+// readCheckpoint runs a query of one checkpoint's position (0 when there is none).
+func (s *Store) readCheckpoint(ctx context.Context, query, what, name string) (eventstore.Position, error) {
 	if err := s.up(); err != nil {
 		return 0, err
 	}
 	var p int64
-	err := s.pool.QueryRow(ctx, `SELECT coalesce((SELECT position FROM projection_checkpoints WHERE name = $1),
-		(SELECT position FROM checkpoints WHERE name = $1), 0)`, name).Scan(&p)
-	if err != nil {
-		return 0, fmt.Errorf("pginbox: checkpoint %s: %w", name, unavailable(err))
+	if err := s.pool.QueryRow(ctx, query, name).Scan(&p); err != nil {
+		return 0, fmt.Errorf("pginbox: %s %s: %w", what, name, unavailable(err))
 	}
 	return eventstore.Position(p), nil
 }
@@ -326,9 +337,9 @@ func (s *Store) BindLog(ctx context.Context, id string) error {
 	return nil
 }
 
-// SaveCheckpoint records how far a named consumer of the log has got (the Kafka relay, when
-// the events live in EventStoreDB). It is kept outside the copies: a replay does not reset it.
-func (s *Store) SaveCheckpoint(ctx context.Context, name string, p eventstore.Position) error {
+// SaveRelayCheckpoint records how far the relay called name has published (kept here when the
+// events live in EventStoreDB).
+func (s *Store) SaveRelayCheckpoint(ctx context.Context, name string, p eventstore.Position) error {
 	if err := s.up(); err != nil {
 		return err
 	}
@@ -338,7 +349,7 @@ func (s *Store) SaveCheckpoint(ctx context.Context, name string, p eventstore.Po
 			ON CONFLICT (name) DO UPDATE SET position = excluded.position`, name, pos)
 	}
 	if err != nil {
-		return fmt.Errorf("pginbox: save checkpoint %s: %w", name, err)
+		return fmt.Errorf("pginbox: save relay checkpoint %s: %w", name, err)
 	}
 	return nil
 }

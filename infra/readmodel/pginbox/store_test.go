@@ -318,14 +318,16 @@ func TestOpen_StartUnreachable(t *testing.T) {
 	default:
 	}
 	calls := map[string]func() error{
-		"List":       func() error { _, err := s.List(ctx, "r", 10); return err },
-		"Page":       func() error { _, err := s.Page(ctx, inbox.PageQuery{Recipient: "r", Limit: 10}); return err },
-		"Count":      func() error { _, err := s.Count(ctx, "r"); return err },
-		"Checkpoint": func() error { _, err := s.Checkpoint(ctx, "inbox"); return err },
-		"LogID":      func() error { _, err := s.LogID(ctx); return err },
-		"BindLog":    func() error { return s.BindLog(ctx, "id") },
-		"Apply":      func() error { return s.Apply(ctx, "inbox", 0, 1, func(inbox.Tx) error { return nil }) },
-		"Fresh":      func() error { _, err := s.Fresh(ctx, "inbox"); return err },
+		"List":                func() error { _, err := s.List(ctx, "r", 10); return err },
+		"Page":                func() error { _, err := s.Page(ctx, inbox.PageQuery{Recipient: "r", Limit: 10}); return err },
+		"Count":               func() error { _, err := s.Count(ctx, "r"); return err },
+		"Checkpoint":          func() error { _, err := s.Checkpoint(ctx, "inbox"); return err },
+		"RelayCheckpoint":     func() error { _, err := s.RelayCheckpoint(ctx, "relay"); return err },
+		"SaveRelayCheckpoint": func() error { return s.SaveRelayCheckpoint(ctx, "relay", 1) },
+		"LogID":               func() error { _, err := s.LogID(ctx); return err },
+		"BindLog":             func() error { return s.BindLog(ctx, "id") },
+		"Apply":               func() error { return s.Apply(ctx, "inbox", 0, 1, func(inbox.Tx) error { return nil }) },
+		"Fresh":               func() error { _, err := s.Fresh(ctx, "inbox"); return err },
 	}
 	for name, call := range calls {
 		if err := call(); !errors.Is(err, eventstore.ErrUnavailable) {

@@ -49,7 +49,8 @@ type Options struct {
 	// MaxBatch caps the events of one Batch (default 512).
 	MaxBatch int
 	// ResubscribeMin and ResubscribeMax bound the backoff between attempts to resubscribe
-	// after a subscription drops (defaults 100 ms and 5 s).
+	// after a subscription drops (defaults 100 ms and 5 s; see eventstore.Retry, which
+	// jitters each wait below them).
 	ResubscribeMin, ResubscribeMax time.Duration
 	// CloseTimeout bounds how long Close waits for calls in flight (default 5 s).
 	CloseTimeout time.Duration

@@ -28,16 +28,18 @@ import (
 // (access denied, unauthenticated, invalid request, store closed).
 func (s *Store) Subscribe(ctx context.Context, from eventstore.Position, filter eventstore.Filter, handle func(context.Context, eventstore.Batch) error) error {
 	pos := from
-	backoff := s.opts.ResubscribeMin
 	fromStart := false
-	for {
+	retry := eventstore.Retry{First: s.opts.ResubscribeMin, Max: s.opts.ResubscribeMax, OnRetry: func(err error, wait time.Duration) {
+		s.log.Warn("esdb: subscription dropped; resubscribing", "from", uint64(pos), "retry_in", wait, "err", err)
+	}}
+	return eventstore.Follow(ctx, retry, func(ctx context.Context) (bool, error) {
 		progressed, err := s.follow(ctx, &pos, fromStart, filter, handle)
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return progressed, err
 		}
 		var herr *handlerError
 		if errors.As(err, &herr) {
-			return fmt.Errorf("esdb: subscription handler: %w", herr.err)
+			return progressed, eventstore.Stop(fmt.Errorf("esdb: subscription handler: %w", herr.err))
 		}
 		if !fromStart && !progressed && err != nil && strings.Contains(err.Error(), "invalid position") {
 			// The server refuses a position that is no record boundary ("Trying to read from
@@ -46,23 +48,16 @@ func (s *Store) Subscribe(ctx context.Context, from eventstore.Position, filter 
 			// is skipped, so the events after pos arrive all the same.
 			s.log.Warn("esdb: position is no record boundary; subscribing from the start and skipping to it", "from", uint64(pos))
 			fromStart = true
-			continue
+			return false, eventstore.RetryNow(err)
 		}
 		if permanent(err) {
-			return fmt.Errorf("esdb: subscribe to $all: %w", err)
+			return progressed, eventstore.Stop(fmt.Errorf("esdb: subscribe to $all: %w", err))
 		}
 		if progressed {
-			backoff = s.opts.ResubscribeMin
 			fromStart = false // positions the server gave are boundaries
 		}
-		s.log.Warn("esdb: subscription dropped; resubscribing", "from", uint64(pos), "retry_in", backoff, "err", err)
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		backoff = min(2*backoff, s.opts.ResubscribeMax)
-	}
+		return progressed, err
+	})
 }
 
 // handlerError marks the handler's own failure, which ends Subscribe instead of resubscribing.

@@ -21,10 +21,14 @@ type Log interface {
 	Subscribe(ctx context.Context, from eventstore.Position, filter eventstore.Filter, handle func(context.Context, eventstore.Batch) error) error
 }
 
-// Checkpoints keep how far the relay has published, durably.
+// Checkpoints keep how far the relay has published, durably, in a name space of their own: a
+// store that also keeps projection checkpoints keeps a relay checkpoint apart from a
+// projection's of the same name. The suite in checkpointtest proves a store.
 type Checkpoints interface {
-	Checkpoint(ctx context.Context, name string) (eventstore.Position, error)
-	SaveCheckpoint(ctx context.Context, name string, p eventstore.Position) error
+	// RelayCheckpoint returns the position saved under name (0 if none).
+	RelayCheckpoint(ctx context.Context, name string) (eventstore.Position, error)
+	// SaveRelayCheckpoint records p under name, replacing what was there (also a lower one).
+	SaveRelayCheckpoint(ctx context.Context, name string, p eventstore.Position) error
 }
 
 // Headers of the events topic (DESIGN.md §4).
@@ -93,23 +97,29 @@ func (s *logSubscriber) Subscribe(ctx context.Context, _ string) (<-chan *messag
 	return out, nil
 }
 
+// follow relays the log from the saved checkpoint until ctx ends, resuming from the checkpoint
+// after a failure, and saves how far it got when it stops.
 func (s *logSubscriber) follow(ctx context.Context, out chan<- *message.Message) {
-	backoff := 100 * time.Millisecond
 	filter := eventstore.Filter{StreamPrefix: notification.StreamPrefix}
-	for ctx.Err() == nil {
-		from, err := s.cps.Checkpoint(ctx, RelayCheckpoint)
-		if err == nil {
-			err = s.log.Subscribe(ctx, from, filter, func(ctx context.Context, b eventstore.Batch) error { return s.deliver(ctx, out, b) })
+	retry := eventstore.Retry{OnRetry: func(err error, wait time.Duration) {
+		s.logger.Error("relay stopped; resuming from its checkpoint", "err", err, "retry_in", wait)
+	}}
+	_ = eventstore.Follow(ctx, retry, func(ctx context.Context) (progressed bool, err error) {
+		from, err := s.cps.RelayCheckpoint(ctx, RelayCheckpoint)
+		if err != nil {
+			return false, err
 		}
-		if ctx.Err() != nil {
-			if err := s.flush(context.Background()); err != nil {
-				s.logger.Error("save relay checkpoint on stop", "err", err)
+		err = s.log.Subscribe(ctx, from, filter, func(ctx context.Context, b eventstore.Batch) error {
+			if err := s.deliver(ctx, out, b); err != nil {
+				return err
 			}
-			return
-		}
-		s.logger.Error("relay stopped; resuming from its checkpoint", "err", err, "retry_in", backoff)
-		sleep(ctx, backoff)
-		backoff = min(2*backoff, 5*time.Second)
+			progressed = true
+			return nil
+		})
+		return progressed, err
+	}) // ends only with ctx
+	if err := s.flush(context.Background()); err != nil {
+		s.logger.Error("save relay checkpoint on stop", "err", err)
 	}
 }
 
@@ -126,7 +136,7 @@ func (s *logSubscriber) flush(ctx context.Context) error {
 	if !s.unsavedOK {
 		return nil
 	}
-	if err := s.cps.SaveCheckpoint(ctx, RelayCheckpoint, s.unsaved); err != nil {
+	if err := s.cps.SaveRelayCheckpoint(ctx, RelayCheckpoint, s.unsaved); err != nil {
 		return err
 	}
 	s.lastSave, s.unsavedOK = time.Now(), false
@@ -178,11 +188,8 @@ func eventsToKafka(msg *message.Message) ([]*message.Message, error) {
 	}
 	out := make([]*message.Message, 0, len(batch))
 	for _, e := range batch {
-		var md struct {
-			CorrelationID string `json:"correlationId"`
-			SchemaVersion int    `json:"schemaVersion"`
-		}
-		_ = json.Unmarshal(e.Metadata, &md)
+		var md eventstore.Metadata
+		_ = json.Unmarshal(e.Metadata, &md) // events without metadata are published without it
 		id := e.ID.String()
 		m := message.NewMessage(id, []byte(e.Data))
 		m.Metadata = make(message.Metadata, 8)

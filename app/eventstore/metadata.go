@@ -1,0 +1,15 @@
+package eventstore
+
+// Metadata is what the service writes in every event's metadata (RecordedEvent.Metadata, as
+// JSON): who caused the event and in which schema. The command side writes it; the Kafka relay
+// reads the correlation id and schema version from it; a reader of old events finds any field
+// empty that was not written then.
+type Metadata struct {
+	// CommandID is the command that produced the event: a redelivered command is recognised
+	// by it.
+	CommandID     string `json:"commandId"`
+	CorrelationID string `json:"correlationId"`
+	CausationID   string `json:"causationId"`
+	SchemaVersion int    `json:"schemaVersion"`
+	Tenant        string `json:"tenant,omitempty"`
+}
