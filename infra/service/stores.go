@@ -186,12 +186,12 @@ func mismatchAdvice(mm *projections.MismatchError) string {
 // (the log was restored from an older copy): left there, the relay would publish nothing
 // until the log passed it.
 func relayWithinLog(ctx context.Context, log *eventStore, head eventstore.Position, logger *slog.Logger) error {
-	cp, err := log.checkpoints.Checkpoint(ctx, kafkabridge.RelayCheckpoint)
+	cp, err := log.checkpoints.RelayCheckpoint(ctx, kafkabridge.RelayCheckpoint)
 	if err != nil || cp <= head {
 		return err
 	}
 	logger.Warn("the Kafka relay's checkpoint is past the event log's head (the log was restored from an older copy): relaying from the head", "checkpoint", cp, "head", head)
-	return log.checkpoints.SaveCheckpoint(ctx, kafkabridge.RelayCheckpoint, head)
+	return log.checkpoints.SaveRelayCheckpoint(ctx, kafkabridge.RelayCheckpoint, head)
 }
 
 // leader runs run while this instance holds the named lock among the instances sharing a

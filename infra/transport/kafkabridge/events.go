@@ -31,7 +31,7 @@ type Checkpoints interface {
 	SaveRelayCheckpoint(ctx context.Context, name string, p eventstore.Position) error
 }
 
-// Headers of the events topic (DESIGN.md §4).
+// Headers of the events topic (README, Kafka).
 const (
 	HeaderEventType     = "event-type"
 	HeaderEventID       = "event-id"
@@ -180,7 +180,7 @@ func (s *logSubscriber) Close() error {
 }
 
 // eventsToKafka turns one log batch into the events topic's messages: the event data as
-// payload, keyed by recipient, with the headers of DESIGN.md §4.
+// payload, keyed by recipient, with the headers of the README (Kafka).
 func eventsToKafka(msg *message.Message) ([]*message.Message, error) {
 	batch, ok := msg.Context().Value(batchKey{}).([]eventstore.RecordedEvent)
 	if !ok {
