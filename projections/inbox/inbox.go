@@ -49,6 +49,26 @@ type Counts struct {
 	Canceled int `json:"canceled"`
 }
 
+// Add counts n more notifications of status s (n < 0 counts them out): each is in Total;
+// a sent one, neither read nor canceled, is Unread.
+func (c *Counts) Add(s Status, n int) {
+	c.Total += n
+	switch s {
+	case StatusSent:
+		c.Unread += n
+	case StatusCanceled:
+		c.Canceled += n
+	}
+}
+
+// Change counts a notification moving from status before to after; before "" is a new one.
+func (c *Counts) Change(before, after Status) {
+	if before != "" {
+		c.Add(before, -1)
+	}
+	c.Add(after, 1)
+}
+
 // PageQuery selects a page of a recipient's inbox, newest first.
 type PageQuery struct {
 	Recipient string

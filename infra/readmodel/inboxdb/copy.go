@@ -267,7 +267,7 @@ func (c *Copy) writeOut() error {
 	totals := make([]kv, 0, len(m.counts))
 	for r, n := range m.counts {
 		if n != (inbox.Counts{}) {
-			totals = append(totals, kv{[]byte(m.strs[r]), encodeCounts(counts(n))})
+			totals = append(totals, kv{[]byte(m.strs[r]), encodeCounts(n)})
 		}
 	}
 	slices.SortFunc(totals, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
@@ -537,12 +537,9 @@ func (m *memCopy) apply(name string, from, to eventstore.Position, fn func(inbox
 			continue
 		}
 		old, r, _ := m.put(e)
-		c := counts(m.counts[r])
-		if old != "" {
-			c.add(old, -1)
-		}
-		c.add(e.view.Status, 1)
-		m.counts[r] = inbox.Counts(c)
+		c := m.counts[r]
+		c.Change(old, e.view.Status)
+		m.counts[r] = c
 	}
 	m.checkpoints[name] = to
 	return nil

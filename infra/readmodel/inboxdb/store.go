@@ -482,7 +482,7 @@ func (s *Store) Count(_ context.Context, recipient string) (inbox.Counts, error)
 // is remembered, so the Put of that new notification does not look for it again.
 type txn struct {
 	docs, byID, counts *bolt.Bucket
-	pending            map[string]*counts
+	pending            map[string]*inbox.Counts
 	missing            string
 }
 
@@ -533,11 +533,11 @@ func (t *txn) Put(v inbox.View) error {
 		if !bytes.Equal(old, key) {
 			return fmt.Errorf("inboxdb: notification %s cannot move between recipients or positions", v.ID)
 		}
-		c.add(prev.Status, -1)
+		c.Add(prev.Status, -1)
 	} else if err := byID.Put([]byte(v.ID), key); err != nil {
 		return err
 	}
-	c.add(v.Status, 1)
+	c.Add(v.Status, 1)
 	doc, err := inbox.AppendJSON(make([]byte, sealLen, 320), v)
 	if err != nil {
 		return fmt.Errorf("inboxdb: encode %s: %w", v.ID, err)
@@ -546,20 +546,19 @@ func (t *txn) Put(v inbox.View) error {
 }
 
 // countsOf returns the recipient's counts as this transaction has them.
-func (t *txn) countsOf(recipient string) (*counts, error) {
+func (t *txn) countsOf(recipient string) (*inbox.Counts, error) {
 	if c, ok := t.pending[recipient]; ok {
 		return c, nil
 	}
 	if t.pending == nil {
-		t.pending = map[string]*counts{}
+		t.pending = map[string]*inbox.Counts{}
 	}
 	stored, err := decodeCounts(t.counts.Get([]byte(recipient)))
 	if err != nil {
 		return nil, err
 	}
-	c := counts(stored)
-	t.pending[recipient] = &c
-	return &c, nil
+	t.pending[recipient] = &stored
+	return &stored, nil
 }
 
 // flush writes the counts the transaction changed.
@@ -571,18 +570,6 @@ func (t *txn) flush() error {
 	}
 	t.pending = nil
 	return nil
-}
-
-type counts inbox.Counts
-
-func (c *counts) add(s inbox.Status, d int) {
-	c.Total += d
-	switch s {
-	case inbox.StatusSent:
-		c.Unread += d
-	case inbox.StatusCanceled:
-		c.Canceled += d
-	}
 }
 
 // decodeCounts reads sealed counts (none stored: zero).
@@ -601,7 +588,7 @@ func decodeCounts(v []byte) (inbox.Counts, error) {
 	}, nil
 }
 
-func encodeCounts(c counts) []byte {
+func encodeCounts(c inbox.Counts) []byte {
 	b := make([]byte, sealLen, sealLen+24)
 	b = binary.BigEndian.AppendUint64(b, uint64(c.Total))
 	b = binary.BigEndian.AppendUint64(b, uint64(c.Unread))

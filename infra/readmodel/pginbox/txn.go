@@ -235,10 +235,7 @@ func (t *txn) flush(name string, to int64) error {
 			deltas[v.RecipientID] = d
 			order = append(order, v.RecipientID)
 		}
-		if was.exists {
-			add(d, was.status, -1)
-		}
-		add(d, v.Status, 1)
+		d.Change(was.status, v.Status)
 	}
 
 	// New rows are inserted plainly, without ON CONFLICT: the transaction has read that they
@@ -294,14 +291,3 @@ func (t *txn) flush(name string, to int64) error {
 
 // copyFrom is how many new rows make COPY, with its extra round trip, worth it.
 const copyFrom = 32
-
-// add counts a notification of status s d times: unread means neither read nor canceled.
-func add(c *inbox.Counts, s inbox.Status, d int) {
-	c.Total += d
-	switch s {
-	case inbox.StatusSent:
-		c.Unread += d
-	case inbox.StatusCanceled:
-		c.Canceled += d
-	}
-}
