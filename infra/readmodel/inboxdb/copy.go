@@ -579,6 +579,17 @@ func (t *memTxn) entry(id string) *txEntry {
 	return &t.entries[len(t.entries)-1]
 }
 
+// Load looks up the notifications of ids; one that is not a canonical UUID sends the batch
+// to the file (errNotCanonical).
+func (t *memTxn) Load(ids []string) error {
+	for _, id := range ids {
+		if !t.entry(id).canonical {
+			return errNotCanonical
+		}
+	}
+	return nil
+}
+
 func (t *memTxn) Get(id string) (inbox.View, bool, error) {
 	e := t.entry(id)
 	switch {

@@ -477,23 +477,54 @@ func (s *Store) Count(_ context.Context, recipient string) (inbox.Counts, error)
 	return c, err
 }
 
-// txn is the inbox projection's view of one copy in one bbolt transaction. A recipient's
-// counts are read once per transaction and written back by flush; the id a Get found missing
-// is remembered, so the Put of that new notification does not look for it again.
+// txn is the inbox projection's view of one copy in one bbolt transaction. Each notification
+// the batch loads (or gets, or puts) is looked up and decoded once; a recipient's counts are
+// read once per transaction and written back by flush.
 type txn struct {
 	docs, byID, counts *bolt.Bucket
 	pending            map[string]*inbox.Counts
-	missing            string
+	seen               map[string]found
+}
+
+// found is a notification as the transaction has it: its document key (nil: the inbox does
+// not have it) and its view.
+type found struct {
+	key  []byte
+	view inbox.View
+}
+
+// Load looks up and decodes the notifications of ids the transaction has not seen.
+func (t *txn) Load(ids []string) error {
+	if t.seen == nil {
+		t.seen = make(map[string]found, len(ids))
+	}
+	for _, id := range ids {
+		if _, ok := t.seen[id]; ok {
+			continue
+		}
+		key := t.byID.Get([]byte(id))
+		if key == nil {
+			t.seen[id] = found{}
+			continue
+		}
+		v, err := t.doc(key)
+		if err != nil {
+			return err
+		}
+		t.seen[id] = found{key: bytes.Clone(key), view: v}
+	}
+	return nil
 }
 
 func (t *txn) Get(id string) (inbox.View, bool, error) {
-	key := t.byID.Get([]byte(id))
-	if key == nil {
-		t.missing = id
-		return inbox.View{}, false, nil
+	f, ok := t.seen[id]
+	if !ok {
+		if err := t.Load([]string{id}); err != nil {
+			return inbox.View{}, false, err
+		}
+		f = t.seen[id]
 	}
-	v, err := t.doc(key)
-	return v, err == nil, err
+	return f.view, f.key != nil, nil
 }
 
 func (t *txn) doc(key []byte) (inbox.View, error) {
@@ -514,35 +545,34 @@ func (t *txn) doc(key []byte) (inbox.View, error) {
 }
 
 func (t *txn) Put(v inbox.View) error {
-	docs, byID := t.docs, t.byID
+	prev, ok := t.seen[v.ID]
+	if !ok {
+		if err := t.Load([]string{v.ID}); err != nil {
+			return err
+		}
+		prev = t.seen[v.ID]
+	}
 	key := docKey(v.RecipientID, v.Seq)
 	c, err := t.countsOf(v.RecipientID)
 	if err != nil {
 		return err
 	}
-	var old []byte
-	if v.ID != t.missing {
-		old = byID.Get([]byte(v.ID))
-	}
-	t.missing = ""
-	if old != nil {
-		prev, err := t.doc(old)
-		if err != nil {
-			return err
-		}
-		if !bytes.Equal(old, key) {
+	var before inbox.Status
+	if prev.key != nil {
+		if !bytes.Equal(prev.key, key) {
 			return fmt.Errorf("inboxdb: notification %s cannot move between recipients or positions", v.ID)
 		}
-		c.Add(prev.Status, -1)
-	} else if err := byID.Put([]byte(v.ID), key); err != nil {
+		before = prev.view.Status
+	} else if err := t.byID.Put([]byte(v.ID), key); err != nil {
 		return err
 	}
-	c.Add(v.Status, 1)
+	c.Change(before, v.Status)
 	doc, err := inbox.AppendJSON(make([]byte, sealLen, 320), v)
 	if err != nil {
 		return fmt.Errorf("inboxdb: encode %s: %w", v.ID, err)
 	}
-	return docs.Put(key, sealed(doc))
+	t.seen[v.ID] = found{key: key, view: v}
+	return t.docs.Put(key, sealed(doc))
 }
 
 // countsOf returns the recipient's counts as this transaction has them.

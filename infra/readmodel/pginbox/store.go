@@ -345,12 +345,10 @@ func (s *Store) SaveCheckpoint(ctx context.Context, name string, p eventstore.Po
 
 // Apply runs fn and stores the checkpoint in one transaction: both happen or neither.
 //
-// fn runs twice: first against a recording transaction that answers every Get with a
-// placeholder, to learn which rows the batch touches so that they are fetched in one query,
-// then for real. It must therefore act only through its transaction (the inbox projection and
-// the runner's batch function do). Writes are sent in one round trip at the end (new rows by
-// COPY when there are many), and the commit does not wait for the WAL flush: after a crash of
-// the database server the projection may find itself a few batches back, and re-applies them.
+// fn runs once. The rows a batch declares (inbox.Tx's Load) are fetched in one query, and its
+// writes sent in one round trip at the end (new rows by COPY when there are many); the commit
+// does not wait for the WAL flush: after a crash of the database server the projection may
+// find itself a few batches back, and re-applies them.
 //
 // Apply does not exclude other writers: with several instances, project through a Lease.
 func (s *Store) Apply(ctx context.Context, name string, from, to eventstore.Position, fn func(inbox.Tx) error) error {
@@ -372,56 +370,31 @@ const liveGen = 0
 // projection's checkpoint from from to to. A copy being built (building) gets no counts: they
 // are summed when it is finished.
 func apply(ctx context.Context, db beginner, gen int64, building bool, name string, from, to eventstore.Position, fn func(inbox.Tx) error) error {
-	t, err := prepare(ctx, db, gen, building, name, from, to, fn, recordIDs(fn), nil)
+	pos, err := position(to)
 	if err != nil {
 		return err
 	}
-	return t.commit(ctx)
-}
-
-// prepare begins the transaction, checks the checkpoint, fetches the rows rec names and runs
-// fn; the returned transaction holds the batch's writes, for commit to send. known, if not
-// nil, answers for rows before the database (see txn.known).
-func prepare(ctx context.Context, db beginner, gen int64, building bool, name string, from, to eventstore.Position, fn func(inbox.Tx) error, rec []string, known func(string) (inbox.View, bool, bool)) (*txn, error) {
-	pos, err := position(to)
-	if err != nil {
-		return nil, err
-	}
 	tx, err := db.Begin(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("pginbox: begin: %w", err)
+		return fmt.Errorf("pginbox: begin: %w", err)
 	}
-	prepared := false
+	committing := false
 	defer func() {
-		if !prepared { // also when fn panics
+		if !committing { // also when fn panics
 			_ = tx.Rollback(ctx)
 		}
 	}()
-	t, err := prepareIn(ctx, tx, gen, building, name, from, fn, rec, known)
-	if err != nil {
-		return nil, err
-	}
-	t.name, t.to, prepared = name, pos, true
-	return t, nil
-}
-
-func prepareIn(ctx context.Context, tx pgx.Tx, gen int64, building bool, name string, from eventstore.Position, fn func(inbox.Tx) error, rec []string, known func(string) (inbox.View, bool, bool)) (*txn, error) {
 	tab, err := guard(ctx, tx, gen, name, from)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	t := newTxn(ctx, tx, tab, building)
-	t.known = known
-	if err := t.load(rec); err != nil {
-		return nil, err
+	t := newTxn(ctx, tab, building)
+	t.tx, t.name, t.to = tx, name, pos
+	if err := t.run(fn); err != nil {
+		return err
 	}
-	if err := fn(t); err != nil {
-		return nil, err
-	}
-	if t.err != nil {
-		return nil, t.err // fn swallowed a store error; its writes cannot be trusted
-	}
-	return t, nil
+	committing = true
+	return t.commit(ctx)
 }
 
 // guard locks the projection's checkpoint in generation gen (liveGen: the live one, which
@@ -461,34 +434,6 @@ func (t *txn) commit(ctx context.Context) error {
 	}
 	return nil
 }
-
-// recordIDs runs fn against a transaction that says every notification exists, collecting
-// the ids it asks for. Its errors and panics are ignored: the real run reports them.
-func recordIDs(fn func(inbox.Tx) error) (ids []string) {
-	r := &recorder{seen: map[string]bool{}}
-	defer func() {
-		// A placeholder view may upset fn; the real run reports whatever goes wrong.
-		_ = recover()
-		ids = r.ids
-	}()
-	_ = fn(r)
-	return r.ids
-}
-
-type recorder struct {
-	seen map[string]bool
-	ids  []string
-}
-
-func (r *recorder) Get(id string) (inbox.View, bool, error) {
-	if !r.seen[id] {
-		r.seen[id] = true
-		r.ids = append(r.ids, id)
-	}
-	return inbox.View{ID: id, Status: inbox.StatusSent}, true, nil
-}
-
-func (r *recorder) Put(inbox.View) error { return nil }
 
 // List returns up to limit of the recipient's notifications, newest first, as published JSON.
 func (s *Store) List(ctx context.Context, recipient string, limit int) ([]json.RawMessage, error) {

@@ -77,16 +77,32 @@ func (f *feed) sent(recipient string, n int) string {
 	return id
 }
 
+// Fold folds events through tx as the runner does a batch: decoded, preloaded, then folded.
+func Fold(tx inbox.Tx, events []eventstore.RecordedEvent) error {
+	p := inbox.Projection()
+	decoded := make([]any, len(events))
+	for i, e := range events {
+		v, err := p.Decode(e)
+		if err != nil {
+			return fmt.Errorf("decode %s at %d: %w", e.Type, e.Position, err)
+		}
+		decoded[i] = v
+	}
+	if err := p.Preload(tx, decoded); err != nil {
+		return err
+	}
+	for i, e := range events {
+		if err := p.Fold(tx, e, decoded[i]); err != nil {
+			return fmt.Errorf("fold %s at %d: %w", e.Type, e.Position, err)
+		}
+	}
+	return nil
+}
+
 func apply(t *testing.T, s projections.Store[inbox.Tx], name string, f *feed) {
 	t.Helper()
-	p := inbox.Projection()
 	err := s.Apply(context.Background(), name, f.applied, f.pos, func(tx inbox.Tx) error {
-		for _, e := range f.events {
-			if err := p.Apply(tx, e); err != nil {
-				return err
-			}
-		}
-		return nil
+		return Fold(tx, f.events)
 	})
 	if err != nil {
 		t.Fatalf("apply %d events: %v", len(f.events), err)
