@@ -341,6 +341,13 @@ func (g gatedQueries) Page(ctx context.Context, q inbox.PageQuery) (inbox.Page, 
 	return g.ReadModel.Page(ctx, q)
 }
 
+func (g gatedQueries) UnreadIDs(ctx context.Context, recipient string, limit int) ([]string, error) {
+	if !closed(g.verified) {
+		return nil, errUnverified
+	}
+	return g.ReadModel.UnreadIDs(ctx, recipient, limit)
+}
+
 // projectionStatus reports the inbox projection: its live copy's position and lag behind the
 // log head, and its replay, if one ran here.
 func projectionStatus(ctx context.Context, log *eventStore, rm *readModel, replays *projections.Replays[inbox.Tx]) (eventstore.Position, httpapi.ProjectionStatus, error) {

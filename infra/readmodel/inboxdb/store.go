@@ -460,6 +460,55 @@ func (s *Store) Page(_ context.Context, q inbox.PageQuery) (inbox.Page, error) {
 	return page, err
 }
 
+// UnreadIDs returns the ids of up to limit of the recipient's unread notifications, newest
+// first. It reads each document's status and id fields where AppendJSON puts them, without
+// decoding the rest.
+func (s *Store) UnreadIDs(_ context.Context, recipient string, limit int) ([]string, error) {
+	var ids []string
+	prefix := recipientPrefix(recipient)
+	unread := fieldNeedle("status", string(inbox.StatusSent))
+	err := s.view(func(tx *bolt.Tx) error {
+		c := live(tx).Bucket(bucketDocs).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8 && len(ids) < limit; k, v = c.Next() {
+			doc, err := unseal(v)
+			if err != nil {
+				return err
+			}
+			if !bytes.Contains(doc, unread) {
+				continue
+			}
+			id, err := docID(doc)
+			if err != nil {
+				return fmt.Errorf("%w: document %x: %v", ErrDamaged, k, err)
+			}
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	return ids, err
+}
+
+// docID reads the id a document begins with (AppendJSON writes it first).
+func docID(doc []byte) (string, error) {
+	rest, ok := bytes.CutPrefix(doc, []byte(`{"id":"`))
+	if !ok {
+		return "", errors.New("it does not begin with an id")
+	}
+	for i := 0; i < len(rest); i++ {
+		switch rest[i] {
+		case '"':
+			return string(rest[:i]), nil
+		case '\\': // escaped: leave the string to encoding/json
+			var id string
+			if err := json.NewDecoder(bytes.NewReader(doc[len(`{"id":`):])).Decode(&id); err != nil {
+				return "", err
+			}
+			return id, nil
+		}
+	}
+	return "", errors.New("its id does not end")
+}
+
 // fieldNeedle is how a string field with this value reads in a document.
 func fieldNeedle(field, value string) []byte {
 	v, _ := json.Marshal(value) // a string always encodes

@@ -493,6 +493,27 @@ func (s *Store) Page(ctx context.Context, q inbox.PageQuery) (inbox.Page, error)
 	return page, nil
 }
 
+// UnreadIDs returns the ids of up to limit of the recipient's unread notifications, newest
+// first, along the (recipient_id, seq) index.
+func (s *Store) UnreadIDs(ctx context.Context, recipient string, limit int) ([]string, error) {
+	if err := s.up(); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT id FROM inbox_notifications WHERE recipient_id = $1 AND status = 'sent'
+		ORDER BY seq DESC LIMIT $2`, recipient, limit)
+	if err != nil {
+		return nil, fmt.Errorf("pginbox: unread of %s: %w", recipient, unavailable(err))
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("pginbox: unread of %s: %w", recipient, unavailable(err))
+	}
+	return ids, nil
+}
+
 // Count returns the recipient's counts, kept per recipient so reading them is one row.
 func (s *Store) Count(ctx context.Context, recipient string) (inbox.Counts, error) {
 	if err := s.up(); err != nil {

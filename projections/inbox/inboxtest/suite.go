@@ -25,6 +25,7 @@ type Store interface {
 	List(ctx context.Context, recipient string, limit int) ([]json.RawMessage, error)
 	Count(ctx context.Context, recipient string) (inbox.Counts, error)
 	Page(ctx context.Context, q inbox.PageQuery) (inbox.Page, error)
+	UnreadIDs(ctx context.Context, recipient string, limit int) ([]string, error)
 	projections.LogBinding
 }
 
@@ -45,6 +46,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"TestApply_RefusedWhenCheckpointMoved", testApplyMoved},
 		{"TestPage_FiltersMatchFieldsNotContent", testPageFilterLookalikes},
 		{"TestLog_BoundOnceThenChecked", testLogBinding},
+		{"TestUnreadIDs_NewestFirstUpToLimit", testUnreadIDs},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -442,5 +444,44 @@ func testLogBinding(t *testing.T, s Store) {
 	}
 	if got, _ := s.LogID(ctx); got != mine {
 		t.Fatalf("a refused check changed the binding to %q", got)
+	}
+}
+
+// UnreadIDs lists the notifications neither read nor canceled, newest first, never one whose
+// content only looks unread, and at most limit of them.
+func testUnreadIDs(t *testing.T, s Store) {
+	r, other := recipient(), recipient()
+	f := &feed{}
+	var ids []string // oldest first
+	for i := range 5 {
+		ids = append(ids, f.sent(r, i))
+	}
+	f.sent(other, 9)
+	lookalike := uuid.NewString()
+	f.add(notification.Sent{NotificationID: lookalike, RecipientID: r, Content: `"status":"sent"`, Category: "c", SentAt: t0})
+	f.add(notification.Read{NotificationID: lookalike, RecipientID: r, ReadAt: t0})
+	f.add(notification.Read{NotificationID: ids[1], RecipientID: r, ReadAt: t0})
+	f.add(notification.Canceled{NotificationID: ids[3], RecipientID: r, CanceledAt: t0})
+	f.add(notification.Read{NotificationID: ids[4], RecipientID: r, ReadAt: t0})
+	f.add(notification.Unread{NotificationID: ids[4], RecipientID: r, UnreadAt: t0})
+	apply(t, s, "p-"+r, f)
+	tests := []struct {
+		recipient string
+		limit     int
+		want      []string
+	}{
+		{r, 10, []string{ids[4], ids[2], ids[0]}},
+		{r, 2, []string{ids[4], ids[2]}},
+		{r[:len(r)-1], 10, nil},
+		{"r-nobody", 10, nil},
+	}
+	for _, tt := range tests {
+		got, err := s.UnreadIDs(context.Background(), tt.recipient, tt.limit)
+		if err != nil {
+			t.Fatalf("unread of %s: %v", tt.recipient, err)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+			t.Fatalf("unread of %s, limit %d: %v, want %v (newest first)", tt.recipient, tt.limit, got, tt.want)
+		}
 	}
 }
