@@ -43,8 +43,8 @@ type Projection[Tx any] struct {
 	Apply func(tx Tx, e eventstore.RecordedEvent) error
 	// Decode and Fold, when both are set, split Apply in two: the runner decodes a batch
 	// outside the store's transaction, on another goroutine, while it applies the previous
-	// one, so a replay uses two cores. Fold(tx, e, Decode(e)) must do what Apply(tx, e) does;
-	// the runner then never calls Apply (clear both to wrap Apply).
+	// one, so a replay uses two cores. Fold(tx, e, Decode(e)), after Preload, must do what
+	// Apply(tx, e) does; the runner then never calls Apply (clear both to wrap Apply).
 	Decode func(e eventstore.RecordedEvent) (any, error)
 	Fold   func(tx Tx, e eventstore.RecordedEvent, decoded any) error
 	// Preload, if set with Decode and Fold, runs first in each batch's transaction with the

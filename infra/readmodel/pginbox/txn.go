@@ -205,7 +205,7 @@ func (t *txn) Put(v inbox.View) error {
 func (t *txn) flush(name string, to int64) error {
 	var unknown []string
 	for _, id := range t.written {
-		if _, ok := t.before[id]; !ok { // put without a Get: find what it replaces
+		if _, ok := t.before[id]; !ok { // put without a Load: find what it replaces
 			put := t.current[id]
 			if t.resolve(id) {
 				t.current[id] = put
