@@ -47,6 +47,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"TestPage_FiltersMatchFieldsNotContent", testPageFilterLookalikes},
 		{"TestLog_BoundOnceThenChecked", testLogBinding},
 		{"TestUnreadIDs_NewestFirstUpToLimit", testUnreadIDs},
+		{"TestTx_LoadedViewsServeTheBatch", testTxLoad},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -483,5 +484,54 @@ func testUnreadIDs(t *testing.T, s Store) {
 		if fmt.Sprint(got) != fmt.Sprint(tt.want) {
 			t.Fatalf("unread of %s, limit %d: %v, want %v (newest first)", tt.recipient, tt.limit, got, tt.want)
 		}
+	}
+}
+
+// A batch loads the notifications it declares, sees its own puts, and loading again (or
+// getting an id it did not declare) never loses them.
+func testTxLoad(t *testing.T, s Store) {
+	r := recipient()
+	name := "p-" + r
+	f := &feed{}
+	have := f.sent(r, 1)
+	apply(t, s, name, f)
+	absent, late := uuid.NewString(), uuid.NewString()
+	err := s.Apply(context.Background(), name, f.applied, f.pos+1, func(tx inbox.Tx) error {
+		if err := tx.Load([]string{have, absent}); err != nil {
+			return fmt.Errorf("load: %w", err)
+		}
+		if v, ok, err := tx.Get(have); err != nil || !ok || v.ID != have || v.RecipientID != r || v.Content != "message 1" || v.Seq != 1 {
+			return fmt.Errorf("get of a loaded notification = %+v, %v, %v; want its stored view", v, ok, err)
+		}
+		if _, ok, err := tx.Get(absent); err != nil || ok {
+			return fmt.Errorf("get of a loaded absent id = %v, %v; want absent", ok, err)
+		}
+		put := inbox.View{ID: absent, RecipientID: r, Content: "put", Category: "c", Status: inbox.StatusSent, CreatedAt: t0, Seq: 2}
+		if err := tx.Put(put); err != nil {
+			return err
+		}
+		read := put
+		read.ID, read.Content, read.Seq, read.Status, read.ReadAt = late, "late", 3, inbox.StatusRead, &t0
+		if err := tx.Put(read); err != nil { // put without a load
+			return err
+		}
+		if err := tx.Load([]string{absent, late, have}); err != nil {
+			return fmt.Errorf("load again: %w", err)
+		}
+		for _, want := range []inbox.View{put, read} {
+			if v, ok, err := tx.Get(want.ID); err != nil || !ok || v.Content != want.Content || v.Status != want.Status {
+				return fmt.Errorf("get of %s after its put and a second load = %+v, %v, %v; want the put", want.Content, v, ok, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := count(t, s, r); c != (inbox.Counts{Total: 3, Unread: 2}) {
+		t.Fatalf("counts after the batch = %+v, want total 3, unread 2", c)
+	}
+	if got := list(t, s, r, 10); len(got) != 3 || got[0].ID != late || got[1].ID != absent || got[2].ID != have {
+		t.Fatalf("after the batch the inbox lists %+v; want the late, the put and the first", got)
 	}
 }
