@@ -313,6 +313,11 @@ func (c *Copy) Apply(ctx context.Context, name string, from, to eventstore.Posit
 			return nil
 		}
 	}
+	if t.tx == nil { // fn failed before it needed the connection: the previous batch may hold it
+		if werr := c.wait(); werr != nil {
+			err = werr // reported first, as promised: the runner resumes from the checkpoint
+		}
+	}
 	if c.known != nil {
 		c.known.forget() // the database may not hold what it remembers of this batch
 	}
