@@ -43,10 +43,14 @@ type Projection[Tx any] struct {
 	Apply func(tx Tx, e eventstore.RecordedEvent) error
 	// Decode and Fold, when both are set, split Apply in two: the runner decodes a batch
 	// outside the store's transaction, on another goroutine, while it applies the previous
-	// one, so a replay uses two cores. Fold(tx, e, Decode(e)) must do what Apply(tx, e) does;
-	// the runner then never calls Apply (clear both to wrap Apply).
+	// one, so a replay uses two cores. Fold(tx, e, Decode(e)), after Preload, must do what
+	// Apply(tx, e) does; the runner then never calls Apply (clear both to wrap Apply).
 	Decode func(e eventstore.RecordedEvent) (any, error)
 	Fold   func(tx Tx, e eventstore.RecordedEvent, decoded any) error
+	// Preload, if set with Decode and Fold, runs first in each batch's transaction with the
+	// decoded values of the events about to be folded: there the projection declares what the
+	// batch reads, so that the store fetches it at once and Fold works in memory.
+	Preload func(tx Tx, decoded []any) error
 }
 
 // ErrBadEvent marks an event a projection cannot apply however often it tries (it does not
@@ -123,6 +127,17 @@ func (b *badEvent) Unwrap() error { return b.err }
 func (r *Runner[Tx]) applyBatch(ctx context.Context, from, to eventstore.Position, events []eventstore.RecordedEvent, values []any) error {
 	for {
 		err := r.store.Apply(ctx, r.p.Name, from, to, func(tx Tx) error {
+			if values != nil && r.p.Preload != nil {
+				due := make([]any, 0, len(values))
+				for i, e := range events {
+					if !r.parking.has(e.Position) {
+						due = append(due, values[i])
+					}
+				}
+				if err := r.p.Preload(tx, due); err != nil {
+					return fmt.Errorf("preload %d events: %w", len(due), err)
+				}
+			}
 			for i, e := range events {
 				if r.parking.has(e.Position) {
 					continue

@@ -19,6 +19,9 @@ type ReadModel interface {
 	List(ctx context.Context, recipient string, limit int) ([]json.RawMessage, error)
 	Count(ctx context.Context, recipient string) (inbox.Counts, error)
 	Page(ctx context.Context, q inbox.PageQuery) (inbox.Page, error)
+	// UnreadIDs returns the ids of up to limit of the recipient's unread notifications,
+	// newest first.
+	UnreadIDs(ctx context.Context, recipient string, limit int) ([]string, error)
 }
 
 // Page sizes of the /v1 inbox.
@@ -88,26 +91,12 @@ const MaxReadAll = 10000
 
 // UnreadIDs lists the recipient's unread notifications, newest first, at most MaxReadAll.
 func (q Inbox) UnreadIDs(ctx context.Context, recipient string) ([]string, error) {
-	pq := inbox.PageQuery{Recipient: recipient, Status: inbox.StatusSent, Limit: MaxPage}
-	var ids []string
-	for len(ids) < MaxReadAll {
-		page, err := q.Page(ctx, pq)
-		if err != nil {
-			return ids, err
-		}
-		for _, raw := range page.Items {
-			var v struct {
-				ID string `json:"id"`
-			}
-			if err := json.Unmarshal(raw, &v); err != nil {
-				return ids, fmt.Errorf("unread of %s: %w", recipient, err)
-			}
-			ids = append(ids, v.ID)
-		}
-		if page.Next == 0 {
-			break
-		}
-		pq.Before = page.Next
+	if err := notification.ValidateRecipient(recipient); err != nil {
+		return nil, err
+	}
+	ids, err := q.rm.UnreadIDs(ctx, recipient, MaxReadAll)
+	if err != nil {
+		return ids, fmt.Errorf("unread of %s: %w", recipient, err)
 	}
 	return ids, nil
 }

@@ -64,6 +64,13 @@ func (g gatedQueries) Page(ctx context.Context, q inbox.PageQuery) (inbox.Page, 
 	return g.ReadModel.Page(ctx, q)
 }
 
+func (g gatedQueries) UnreadIDs(ctx context.Context, recipient string, limit int) ([]string, error) {
+	if !closed(g.verified) {
+		return nil, errUnverified
+	}
+	return g.ReadModel.UnreadIDs(ctx, recipient, limit)
+}
+
 // eventStore is the configured event store with what the wiring needs around it.
 type eventStore struct {
 	store

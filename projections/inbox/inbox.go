@@ -49,6 +49,26 @@ type Counts struct {
 	Canceled int `json:"canceled"`
 }
 
+// Add counts n more notifications of status s (n < 0 counts them out): each is in Total;
+// a sent one, neither read nor canceled, is Unread.
+func (c *Counts) Add(s Status, n int) {
+	c.Total += n
+	switch s {
+	case StatusSent:
+		c.Unread += n
+	case StatusCanceled:
+		c.Canceled += n
+	}
+}
+
+// Change counts a notification moving from status before to after; before "" is a new one.
+func (c *Counts) Change(before, after Status) {
+	if before != "" {
+		c.Add(before, -1)
+	}
+	c.Add(after, 1)
+}
+
 // PageQuery selects a page of a recipient's inbox, newest first.
 type PageQuery struct {
 	Recipient string
@@ -68,9 +88,16 @@ type Page struct {
 	Next  eventstore.Position
 }
 
-// Tx is the read-model transaction the projection writes through.
+// Tx is the read-model transaction the projection writes through, one per batch. The batch
+// first declares the notifications it touches (Load), which the store reads in one go; the
+// fold then works on those views in memory (Get, Put), and the store writes the views put,
+// with the counts, when the batch commits.
 type Tx interface {
-	// Get returns the view of notification id, if the inbox has it.
+	// Load reads the views of ids, those the inbox has, into the transaction. Ids already
+	// loaded or put are skipped, so a batch may load more than once.
+	Load(ids []string) error
+	// Get returns the view of notification id, if the inbox has it. An id not loaded is read
+	// on its own: correct, but a round trip per id for a store across the network.
 	Get(id string) (View, bool, error)
 	// Put inserts or replaces a view; the store keeps its indexes and counts in step.
 	Put(v View) error
@@ -109,11 +136,33 @@ func Projection() projections.Projection[Tx] {
 			if err != nil {
 				return err
 			}
+			if err := tx.Load(touched([]any{e})); err != nil {
+				return err
+			}
 			return fold(tx, rec, e)
 		},
-		Decode: decode,
-		Fold:   fold,
+		Decode:  decode,
+		Preload: func(tx Tx, decoded []any) error { return tx.Load(touched(decoded)) },
+		Fold:    fold,
 	}
+}
+
+// touched lists, once each, the notifications decoded events are about.
+func touched(decoded []any) []string {
+	ids := make([]string, 0, len(decoded))
+	seen := make(map[string]struct{}, len(decoded))
+	for _, d := range decoded {
+		e, ok := d.(notification.Event)
+		if !ok {
+			continue
+		}
+		id := e.Notification()
+		if _, dup := seen[id]; !dup {
+			seen[id] = struct{}{}
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 // decode reads an event's payload: a notification.Event, or nil for an event type this

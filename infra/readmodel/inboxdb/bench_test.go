@@ -164,18 +164,12 @@ func BenchmarkInboxPage(b *testing.B) {
 	ctx := context.Background()
 	start := time.Now()
 	events := inboxtest.Workload(rows, recipients)
-	p := inbox.Projection()
 	var at eventstore.Position
 	for i := 0; i < len(events); i += 4096 {
 		batch := events[i:min(i+4096, len(events))]
 		to := batch[len(batch)-1].Position
 		err := s.Apply(ctx, inbox.Name, at, to, func(tx inbox.Tx) error {
-			for _, e := range batch {
-				if err := p.Apply(tx, e); err != nil {
-					return err
-				}
-			}
-			return nil
+			return inboxtest.Fold(tx, batch)
 		})
 		if err != nil {
 			b.Fatal(err)

@@ -469,6 +469,55 @@ func (s *Store) Page(_ context.Context, q inbox.PageQuery) (inbox.Page, error) {
 	return page, err
 }
 
+// UnreadIDs returns the ids of up to limit of the recipient's unread notifications, newest
+// first. It reads each document's status and id fields where AppendJSON puts them, without
+// decoding the rest.
+func (s *Store) UnreadIDs(_ context.Context, recipient string, limit int) ([]string, error) {
+	var ids []string
+	prefix := recipientPrefix(recipient)
+	unread := fieldNeedle("status", string(inbox.StatusSent))
+	err := s.view(func(tx *bolt.Tx) error {
+		c := live(tx).Bucket(bucketDocs).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8 && len(ids) < limit; k, v = c.Next() {
+			doc, err := unseal(v)
+			if err != nil {
+				return err
+			}
+			if !bytes.Contains(doc, unread) {
+				continue
+			}
+			id, err := docID(doc)
+			if err != nil {
+				return fmt.Errorf("%w: document %x: %v", ErrDamaged, k, err)
+			}
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	return ids, err
+}
+
+// docID reads the id a document begins with (AppendJSON writes it first).
+func docID(doc []byte) (string, error) {
+	rest, ok := bytes.CutPrefix(doc, []byte(`{"id":"`))
+	if !ok {
+		return "", errors.New("it does not begin with an id")
+	}
+	for i := 0; i < len(rest); i++ {
+		switch rest[i] {
+		case '"':
+			return string(rest[:i]), nil
+		case '\\': // escaped: leave the string to encoding/json
+			var id string
+			if err := json.NewDecoder(bytes.NewReader(doc[len(`{"id":`):])).Decode(&id); err != nil {
+				return "", err
+			}
+			return id, nil
+		}
+	}
+	return "", errors.New("its id does not end")
+}
+
 // fieldNeedle is how a string field with this value reads in a document.
 func fieldNeedle(field, value string) []byte {
 	v, _ := json.Marshal(value) // a string always encodes
@@ -486,23 +535,54 @@ func (s *Store) Count(_ context.Context, recipient string) (inbox.Counts, error)
 	return c, err
 }
 
-// txn is the inbox projection's view of one copy in one bbolt transaction. A recipient's
-// counts are read once per transaction and written back by flush; the id a Get found missing
-// is remembered, so the Put of that new notification does not look for it again.
+// txn is the inbox projection's view of one copy in one bbolt transaction. Each notification
+// the batch loads (or gets, or puts) is looked up and decoded once; a recipient's counts are
+// read once per transaction and written back by flush.
 type txn struct {
 	docs, byID, counts *bolt.Bucket
-	pending            map[string]*counts
-	missing            string
+	pending            map[string]*inbox.Counts
+	seen               map[string]found
+}
+
+// found is a notification as the transaction has it: its document key (nil: the inbox does
+// not have it) and its view.
+type found struct {
+	key  []byte
+	view inbox.View
+}
+
+// Load looks up and decodes the notifications of ids the transaction has not seen.
+func (t *txn) Load(ids []string) error {
+	if t.seen == nil {
+		t.seen = make(map[string]found, len(ids))
+	}
+	for _, id := range ids {
+		if _, ok := t.seen[id]; ok {
+			continue
+		}
+		key := t.byID.Get([]byte(id))
+		if key == nil {
+			t.seen[id] = found{}
+			continue
+		}
+		v, err := t.doc(key)
+		if err != nil {
+			return err
+		}
+		t.seen[id] = found{key: bytes.Clone(key), view: v}
+	}
+	return nil
 }
 
 func (t *txn) Get(id string) (inbox.View, bool, error) {
-	key := t.byID.Get([]byte(id))
-	if key == nil {
-		t.missing = id
-		return inbox.View{}, false, nil
+	f, ok := t.seen[id]
+	if !ok {
+		if err := t.Load([]string{id}); err != nil {
+			return inbox.View{}, false, err
+		}
+		f = t.seen[id]
 	}
-	v, err := t.doc(key)
-	return v, err == nil, err
+	return f.view, f.key != nil, nil
 }
 
 func (t *txn) doc(key []byte) (inbox.View, error) {
@@ -523,52 +603,50 @@ func (t *txn) doc(key []byte) (inbox.View, error) {
 }
 
 func (t *txn) Put(v inbox.View) error {
-	docs, byID := t.docs, t.byID
+	prev, ok := t.seen[v.ID]
+	if !ok {
+		if err := t.Load([]string{v.ID}); err != nil {
+			return err
+		}
+		prev = t.seen[v.ID]
+	}
 	key := docKey(v.RecipientID, v.Seq)
 	c, err := t.countsOf(v.RecipientID)
 	if err != nil {
 		return err
 	}
-	var old []byte
-	if v.ID != t.missing {
-		old = byID.Get([]byte(v.ID))
-	}
-	t.missing = ""
-	if old != nil {
-		prev, err := t.doc(old)
-		if err != nil {
-			return err
-		}
-		if !bytes.Equal(old, key) {
+	var before inbox.Status
+	if prev.key != nil {
+		if !bytes.Equal(prev.key, key) {
 			return fmt.Errorf("inboxdb: notification %s cannot move between recipients or positions", v.ID)
 		}
-		c.add(prev.Status, -1)
-	} else if err := byID.Put([]byte(v.ID), key); err != nil {
+		before = prev.view.Status
+	} else if err := t.byID.Put([]byte(v.ID), key); err != nil {
 		return err
 	}
-	c.add(v.Status, 1)
+	c.Change(before, v.Status)
 	doc, err := inbox.AppendJSON(make([]byte, sealLen, 320), v)
 	if err != nil {
 		return fmt.Errorf("inboxdb: encode %s: %w", v.ID, err)
 	}
-	return docs.Put(key, sealed(doc))
+	t.seen[v.ID] = found{key: key, view: v}
+	return t.docs.Put(key, sealed(doc))
 }
 
 // countsOf returns the recipient's counts as this transaction has them.
-func (t *txn) countsOf(recipient string) (*counts, error) {
+func (t *txn) countsOf(recipient string) (*inbox.Counts, error) {
 	if c, ok := t.pending[recipient]; ok {
 		return c, nil
 	}
 	if t.pending == nil {
-		t.pending = map[string]*counts{}
+		t.pending = map[string]*inbox.Counts{}
 	}
 	stored, err := decodeCounts(t.counts.Get([]byte(recipient)))
 	if err != nil {
 		return nil, err
 	}
-	c := counts(stored)
-	t.pending[recipient] = &c
-	return &c, nil
+	t.pending[recipient] = &stored
+	return &stored, nil
 }
 
 // flush writes the counts the transaction changed.
@@ -580,18 +658,6 @@ func (t *txn) flush() error {
 	}
 	t.pending = nil
 	return nil
-}
-
-type counts inbox.Counts
-
-func (c *counts) add(s inbox.Status, d int) {
-	c.Total += d
-	switch s {
-	case inbox.StatusSent:
-		c.Unread += d
-	case inbox.StatusCanceled:
-		c.Canceled += d
-	}
 }
 
 // decodeCounts reads sealed counts (none stored: zero).
@@ -610,7 +676,7 @@ func decodeCounts(v []byte) (inbox.Counts, error) {
 	}, nil
 }
 
-func encodeCounts(c counts) []byte {
+func encodeCounts(c inbox.Counts) []byte {
 	b := make([]byte, sealLen, sealLen+24)
 	b = binary.BigEndian.AppendUint64(b, uint64(c.Total))
 	b = binary.BigEndian.AppendUint64(b, uint64(c.Unread))

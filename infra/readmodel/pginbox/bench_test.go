@@ -24,7 +24,6 @@ var workload = inboxtest.Workload
 // project applies events in batches of batch through a lease or a copy, as a replaying
 // runner does.
 func project(tb testing.TB, l projections.Store[inbox.Tx], name string, events []eventstore.RecordedEvent, batch int) {
-	p := inbox.Projection()
 	for i := 0; i < len(events); i += batch {
 		b := events[i:min(i+batch, len(events))]
 		from := eventstore.Position(0)
@@ -32,12 +31,7 @@ func project(tb testing.TB, l projections.Store[inbox.Tx], name string, events [
 			from = events[i-1].Position
 		}
 		err := l.Apply(context.Background(), name, from, b[len(b)-1].Position, func(tx inbox.Tx) error {
-			for _, e := range b {
-				if err := p.Apply(tx, e); err != nil {
-					return err
-				}
-			}
-			return nil
+			return inboxtest.Fold(tx, b)
 		})
 		if err != nil {
 			tb.Fatal(err)
@@ -71,7 +65,7 @@ func BenchmarkReplay(b *testing.B) {
 // position 0 into a fresh copy, in the runner's batches of 512, then the copy finished (counts
 // summed, index built) and promoted over a live read model. The time includes the promotion,
 // also reported alone. Sub-benchmarks: "default" is what Fresh does; "unknown" asks the
-// database for every row a batch reads (recording pass and prefetch), as the live model does;
+// database for every row a batch reads (one query per batch), as the live model does;
 // "serial" also commits each batch before the next is prepared; "unlogged" builds the copy
 // UNLOGGED (SET LOGGED at the promotion).
 //

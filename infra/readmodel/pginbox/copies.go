@@ -252,43 +252,55 @@ func (c *Copy) Checkpoint(ctx context.Context, name string) (eventstore.Position
 // Apply runs fn on the copy and moves its checkpoint, in one transaction on the copy's
 // connection. Until the copy is finished (the first Promote) it maintains no counts, and it
 // returns once the batch is prepared: the batch's writes and commit go on in the background
-// while the runner reads the next batch and Apply makes its trial run, which then waits for
-// them. A failure there is returned by the next Apply (the runner then resumes from the
-// checkpoint, as for any failed batch), and nothing reads the copy before it has committed.
+// while the runner reads the next batch and folds it, which needs the connection (and so
+// waits for them) only for the rows the copy does not know it wrote. A failure there is
+// returned by the next Apply (the runner then resumes from the checkpoint, as for any failed
+// batch), and nothing reads the copy before it has committed.
 func (c *Copy) Apply(ctx context.Context, name string, from, to eventstore.Position, fn func(inbox.Tx) error) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.conn == nil {
 		return errCopyGone
 	}
+	pos, err := position(to)
+	if err != nil {
+		return err
+	}
 	building := !c.finished
-	// A trial run answered by what the copy knows of its own rows; if it needed any row it
-	// does not know, it serves as the recording pass instead.
-	var t *txn
-	var rec []string
-	var lookup func(string) (inbox.View, bool, bool)
+	t := newTxn(ctx, c.tab, building)
+	t.name, t.to = name, pos
 	if building && c.known != nil {
-		lookup = c.known.lookup
-		t = newTxn(ctx, nil, c.tab, true)
-		t.known = lookup
-		if !trial(fn, t) || !t.resolved() {
-			rec, t = t.missed, nil // load what it missed, then run fn for real
+		t.known = c.known.lookup
+	}
+	t.begin = func() (pgx.Tx, error) {
+		if err := c.wait(); err != nil { // the previous batch, committing meanwhile
+			return nil, err
 		}
-	} else {
-		rec = recordIDs(fn)
-	}
-	err := c.wait() // the previous batch, committing meanwhile
-	if err == nil {
-		if t != nil {
-			err = c.begin(ctx, t, name, from, to)
-		} else {
-			t, err = prepare(ctx, c.conn, c.gen, building, name, from, to, fn, rec, lookup)
+		tx, err := c.conn.Begin(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("pginbox: begin: %w", err)
 		}
+		if _, err := guard(ctx, tx, c.gen, name, from); err != nil {
+			_ = tx.Rollback(ctx)
+			return nil, err
+		}
+		return tx, nil
 	}
-	if err == nil && building && c.known != nil {
-		c.known.wrote(t)
+	prepared := false
+	defer func() {
+		if !prepared && t.tx != nil { // also when fn panics
+			_ = t.tx.Rollback(ctx)
+		}
+	}()
+	err = t.run(fn)
+	if err == nil {
+		err = t.open() // a batch whose reads known answered opens its transaction only now
 	}
 	if err == nil {
+		prepared = true
+		if building && c.known != nil {
+			c.known.wrote(t)
+		}
 		if pipelineBuild && building {
 			done := make(chan error, 1)
 			c.pending = done
@@ -301,6 +313,11 @@ func (c *Copy) Apply(ctx context.Context, name string, from, to eventstore.Posit
 			return nil
 		}
 	}
+	if t.tx == nil { // fn failed before it needed the connection: the previous batch may hold it
+		if werr := c.wait(); werr != nil {
+			err = werr // reported first, as promised: the runner resumes from the checkpoint
+		}
+	}
 	if c.known != nil {
 		c.known.forget() // the database may not hold what it remembers of this batch
 	}
@@ -309,35 +326,6 @@ func (c *Copy) Apply(ctx context.Context, name string, from, to eventstore.Posit
 		return fmt.Errorf("%w: %w", errCopyGone, err)
 	}
 	return err
-}
-
-// trial runs fn against t, which has no database transaction, and reports whether it went
-// through; errors and panics (a placeholder view may upset fn) send the batch the usual way.
-func trial(fn func(inbox.Tx) error, t *txn) (ok bool) {
-	defer func() {
-		if recover() != nil {
-			ok = false
-		}
-	}()
-	return fn(t) == nil && t.err == nil
-}
-
-// begin opens the transaction of a batch prepared by a trial run and checks the checkpoint.
-func (c *Copy) begin(ctx context.Context, t *txn, name string, from, to eventstore.Position) error {
-	pos, err := position(to)
-	if err != nil {
-		return err
-	}
-	tx, err := c.conn.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("pginbox: begin: %w", err)
-	}
-	if _, err := guard(ctx, tx, c.gen, name, from); err != nil {
-		_ = tx.Rollback(ctx)
-		return err
-	}
-	t.ctx, t.tx, t.name, t.to = ctx, tx, name, pos
-	return nil
 }
 
 // Promote makes the copy live and drops the old one. The first call finishes the copy (sums

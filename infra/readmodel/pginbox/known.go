@@ -10,7 +10,7 @@ import (
 // the copy's only writer, so every row in it is one it wrote. It keeps the views written in
 // recent batches (replay reads a notification mostly soon after its send), and a Bloom filter
 // of every id written, which proves most new notifications absent. A batch whose reads it
-// answers entirely needs neither the recording pass nor the prefetch query.
+// answers entirely needs no query, and is folded while the previous batch commits.
 //
 // Its answers must never be wrong, only missing: the views are forgotten whenever a batch
 // fails (the database may not hold what they say), and the filter only errs towards "may be

@@ -1,51 +1,3 @@
-// Package pginbox is the PostgreSQL inbox read model, for several API instances sharing one
-// read model. Each recipient's notifications are rows holding their published JSON (the bytes
-// infra/readmodel/inboxdb serves), with counts per recipient and the projection checkpoints updated in
-// the same transaction. Exactly one instance projects at a time: see Lead.
-//
-// It implements the inbox projection's transaction, the runner's store, the inbox queries and
-// replay into a fresh copy (projections.Copies), and passes inboxtest. It imports the ports
-// only, never another adapter.
-//
-// # Copies
-//
-// The read model lives in generations: generation N is the tables inbox_notifications_gN,
-// inbox_counts_gN and inbox_checkpoints_gN (the projections' checkpoints). The one-row table
-// generations names the live generation and the one being built, if any. Queries read through
-// views of the old names (inbox_notifications, inbox_counts, projection_checkpoints), so their
-// SQL never changes; the relay checkpoints (SaveRelayCheckpoint) stay in the table
-// checkpoints, outside the copies, apart from the projections'.
-//
-// Writers name the generation's tables. A live Apply first reads the live generation with a
-// share lock on the generations row, held until it commits. Promote locks that row for
-// update, so in one transaction, with no live batch in flight or able to start, it compares
-// the checkpoints (ErrBehind if the copy is behind), replaces the three views, records the new
-// live generation and drops the old tables. A query sees the old copy or the new one whole: a
-// statement locks the views before it reads, so one running during the switch holds it off,
-// and one arriving during it waits and then reads the new definition. Replacing a view
-// invalidates every plan cached on it, in every session, so statements that pgx keeps prepared
-// on pooled connections are re-planned against the new tables, not left reading dropped ones;
-// and as the columns are the same, pgx's cached descriptions stay valid (tested). The live
-// projector's next batch, begun from its old checkpoint, reads the new generation's and fails
-// with ErrMoved; its runner resumes from the copy's checkpoint. The switch waits at most 2s
-// for its locks (a session holding a view in a long transaction would otherwise stall every
-// query queued behind it), then gives up, changing nothing, with an error wrapping ErrBehind,
-// so that projections.Replay tries again.
-//
-// A copy is built for speed: without the recipient index and without counts (its batches
-// skip the count upserts, about a third of the server's work in place). The first Promote
-// finishes it outside the switch: counts summed with one GROUP BY, the index built, ANALYZE;
-// later batches keep counts as the live model does. Being the copy's only writer, it answers
-// most of a batch's reads from what it wrote (see known), sparing the recording pass and the
-// prefetch query; and it commits each batch in the background while the runner prepares the
-// next. (UNLOGGED tables were measured too and not kept: see buildUnlogged.) A copy left
-// unfinished, by a crash or a failed connection, is dropped by the next Fresh. Only one
-// replay runs per read model: the copy holds an advisory lock on a connection of its own and
-// writes on that connection only; Fresh elsewhere fails with ErrReplayRunning until the copy
-// is promoted or dropped, or its instance dies.
-//
-// Migration 2 moved an existing read model into generation 1 by dropping its rows (they are
-// derived from the log): the projection rebuilds it from position 0 after the upgrade.
 package pginbox
 
 import (
@@ -356,12 +308,10 @@ func (s *Store) SaveRelayCheckpoint(ctx context.Context, name string, p eventsto
 
 // Apply runs fn and stores the checkpoint in one transaction: both happen or neither.
 //
-// fn runs twice: first against a recording transaction that answers every Get with a
-// placeholder, to learn which rows the batch touches so that they are fetched in one query,
-// then for real. It must therefore act only through its transaction (the inbox projection and
-// the runner's batch function do). Writes are sent in one round trip at the end (new rows by
-// COPY when there are many), and the commit does not wait for the WAL flush: after a crash of
-// the database server the projection may find itself a few batches back, and re-applies them.
+// fn runs once. The rows a batch declares (inbox.Tx's Load) are fetched in one query, and its
+// writes sent in one round trip at the end (new rows by COPY when there are many); the commit
+// does not wait for the WAL flush: after a crash of the database server the projection may
+// find itself a few batches back, and re-applies them.
 //
 // Apply does not exclude other writers: with several instances, project through a Lease.
 func (s *Store) Apply(ctx context.Context, name string, from, to eventstore.Position, fn func(inbox.Tx) error) error {
@@ -383,56 +333,31 @@ const liveGen = 0
 // projection's checkpoint from from to to. A copy being built (building) gets no counts: they
 // are summed when it is finished.
 func apply(ctx context.Context, db beginner, gen int64, building bool, name string, from, to eventstore.Position, fn func(inbox.Tx) error) error {
-	t, err := prepare(ctx, db, gen, building, name, from, to, fn, recordIDs(fn), nil)
+	pos, err := position(to)
 	if err != nil {
 		return err
 	}
-	return t.commit(ctx)
-}
-
-// prepare begins the transaction, checks the checkpoint, fetches the rows rec names and runs
-// fn; the returned transaction holds the batch's writes, for commit to send. known, if not
-// nil, answers for rows before the database (see txn.known).
-func prepare(ctx context.Context, db beginner, gen int64, building bool, name string, from, to eventstore.Position, fn func(inbox.Tx) error, rec []string, known func(string) (inbox.View, bool, bool)) (*txn, error) {
-	pos, err := position(to)
-	if err != nil {
-		return nil, err
-	}
 	tx, err := db.Begin(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("pginbox: begin: %w", err)
+		return fmt.Errorf("pginbox: begin: %w", err)
 	}
-	prepared := false
+	committing := false
 	defer func() {
-		if !prepared { // also when fn panics
+		if !committing { // also when fn panics
 			_ = tx.Rollback(ctx)
 		}
 	}()
-	t, err := prepareIn(ctx, tx, gen, building, name, from, fn, rec, known)
-	if err != nil {
-		return nil, err
-	}
-	t.name, t.to, prepared = name, pos, true
-	return t, nil
-}
-
-func prepareIn(ctx context.Context, tx pgx.Tx, gen int64, building bool, name string, from eventstore.Position, fn func(inbox.Tx) error, rec []string, known func(string) (inbox.View, bool, bool)) (*txn, error) {
 	tab, err := guard(ctx, tx, gen, name, from)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	t := newTxn(ctx, tx, tab, building)
-	t.known = known
-	if err := t.load(rec); err != nil {
-		return nil, err
+	t := newTxn(ctx, tab, building)
+	t.tx, t.name, t.to = tx, name, pos
+	if err := t.run(fn); err != nil {
+		return err
 	}
-	if err := fn(t); err != nil {
-		return nil, err
-	}
-	if t.err != nil {
-		return nil, t.err // fn swallowed a store error; its writes cannot be trusted
-	}
-	return t, nil
+	committing = true
+	return t.commit(ctx)
 }
 
 // guard locks the projection's checkpoint in generation gen (liveGen: the live one, which
@@ -472,34 +397,6 @@ func (t *txn) commit(ctx context.Context) error {
 	}
 	return nil
 }
-
-// recordIDs runs fn against a transaction that says every notification exists, collecting
-// the ids it asks for. Its errors and panics are ignored: the real run reports them.
-func recordIDs(fn func(inbox.Tx) error) (ids []string) {
-	r := &recorder{seen: map[string]bool{}}
-	defer func() {
-		// A placeholder view may upset fn; the real run reports whatever goes wrong.
-		_ = recover()
-		ids = r.ids
-	}()
-	_ = fn(r)
-	return r.ids
-}
-
-type recorder struct {
-	seen map[string]bool
-	ids  []string
-}
-
-func (r *recorder) Get(id string) (inbox.View, bool, error) {
-	if !r.seen[id] {
-		r.seen[id] = true
-		r.ids = append(r.ids, id)
-	}
-	return inbox.View{ID: id, Status: inbox.StatusSent}, true, nil
-}
-
-func (r *recorder) Put(inbox.View) error { return nil }
 
 // List returns up to limit of the recipient's notifications, newest first, as published JSON.
 func (s *Store) List(ctx context.Context, recipient string, limit int) ([]json.RawMessage, error) {
@@ -557,6 +454,27 @@ func (s *Store) Page(ctx context.Context, q inbox.PageQuery) (inbox.Page, error)
 		page.Next = eventstore.Position(last)
 	}
 	return page, nil
+}
+
+// UnreadIDs returns the ids of up to limit of the recipient's unread notifications, newest
+// first, along the (recipient_id, seq) index.
+func (s *Store) UnreadIDs(ctx context.Context, recipient string, limit int) ([]string, error) {
+	if err := s.up(); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT id FROM inbox_notifications WHERE recipient_id = $1 AND status = 'sent'
+		ORDER BY seq DESC LIMIT $2`, recipient, limit)
+	if err != nil {
+		return nil, fmt.Errorf("pginbox: unread of %s: %w", recipient, unavailable(err))
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("pginbox: unread of %s: %w", recipient, unavailable(err))
+	}
+	return ids, nil
 }
 
 // Count returns the recipient's counts, kept per recipient so reading them is one row.

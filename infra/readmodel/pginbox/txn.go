@@ -12,13 +12,17 @@ import (
 	"github.com/eventnotify/notify/projections/inbox"
 )
 
-// txn is the inbox projection's view of one PostgreSQL transaction. Reads are served from
-// rows fetched up front (or one by one on a miss); writes are kept in memory and sent in one
-// batch by flush, with the counts' changes summed per recipient.
+// txn is the inbox projection's view of one PostgreSQL transaction, for one batch. Load
+// fetches the rows a batch declares in one query (what a copy being built knows of its own
+// rows, it answers without one); Get and Put then work in memory, and flush sends the views
+// put in one batch, with the counts' changes summed per recipient.
 type txn struct {
 	ctx context.Context
 	tx  pgx.Tx
-	tab tables
+	// begin, when tx is nil, opens the transaction at the first need of the database (a copy
+	// being built answers many batches' reads from known, and needs it only to write).
+	begin func() (pgx.Tx, error)
+	tab   tables
 	// building: a copy being built keeps no counts; they are summed when it is finished.
 	building bool
 	err      error  // the first store error, kept in case fn swallows it
@@ -28,8 +32,6 @@ type txn struct {
 	// known, when set, answers for rows before the database is asked (a copy being built
 	// knows what it wrote): ok reports whether it knows, exists whether the row is there.
 	known func(id string) (v inbox.View, exists, ok bool)
-	// missed lists the ids a transaction without tx (a trial run) could not resolve.
-	missed []string
 
 	// before is each looked-up notification's row as the transaction found it.
 	before map[string]stored
@@ -48,15 +50,58 @@ type stored struct {
 	status    inbox.Status
 }
 
-func newTxn(ctx context.Context, tx pgx.Tx, tab tables, building bool) *txn {
-	return &txn{ctx: ctx, tx: tx, tab: tab, building: building, before: map[string]stored{}, current: map[string]inbox.View{}, isDirty: map[string]bool{}}
+func newTxn(ctx context.Context, tab tables, building bool) *txn {
+	return &txn{ctx: ctx, tab: tab, building: building, before: map[string]stored{}, current: map[string]inbox.View{}, isDirty: map[string]bool{}}
+}
+
+// open makes sure the transaction has begun.
+func (t *txn) open() error {
+	if t.tx != nil {
+		return nil
+	}
+	tx, err := t.begin()
+	if err != nil {
+		return err
+	}
+	t.tx = tx
+	return nil
+}
+
+// run runs fn on the transaction; a store error fn swallowed fails it all the same.
+func (t *txn) run(fn func(inbox.Tx) error) error {
+	if err := fn(t); err != nil {
+		return err
+	}
+	return t.err // fn swallowed a store error; its writes cannot be trusted
+}
+
+// Load reads the rows of ids the transaction has not seen: from known if it can tell, the
+// rest in one query.
+func (t *txn) Load(ids []string) error {
+	var ask []string
+	for _, id := range ids {
+		if _, ok := t.current[id]; ok {
+			continue
+		}
+		if _, ok := t.before[id]; ok || t.resolve(id) {
+			continue
+		}
+		ask = append(ask, id)
+	}
+	if len(ask) == 0 {
+		return nil
+	}
+	if err := t.open(); err != nil {
+		return t.fail(err)
+	}
+	if err := t.load(ask); err != nil {
+		return t.fail(err)
+	}
+	return nil
 }
 
 // load fetches the rows of ids in one query; ids absent from the table are noted as such.
 func (t *txn) load(ids []string) error {
-	if len(ids) == 0 {
-		return nil
-	}
 	rows, err := t.tx.Query(t.ctx, `SELECT id, seq, doc FROM `+t.tab.notes+` WHERE id = ANY($1)`, ids)
 	if err != nil {
 		return fmt.Errorf("pginbox: load %d notifications: %w", len(ids), err)
@@ -104,30 +149,19 @@ func (t *txn) fail(err error) error {
 	return err
 }
 
-// Get returns the view of notification id, if the inbox has it.
+// Get returns the view of notification id, if the inbox has it; an id not loaded is loaded
+// alone.
 func (t *txn) Get(id string) (inbox.View, bool, error) {
 	if v, ok := t.current[id]; ok {
 		return v, true, nil
 	}
-	if _, ok := t.before[id]; !ok && t.resolve(id) {
-		if v, ok := t.current[id]; ok {
-			return v, true, nil
-		}
-		return inbox.View{}, false, nil
-	}
-	if _, ok := t.before[id]; !ok && t.tx == nil {
-		t.missed = append(t.missed, id)
-		return inbox.View{ID: id, Status: inbox.StatusSent}, true, nil // as recordIDs does
-	}
 	if _, ok := t.before[id]; !ok {
-		if err := t.load([]string{id}); err != nil {
-			return inbox.View{}, false, t.fail(err)
-		}
-		if v, ok := t.current[id]; ok {
-			return v, true, nil
+		if err := t.Load([]string{id}); err != nil {
+			return inbox.View{}, false, err
 		}
 	}
-	return inbox.View{}, false, nil
+	v, ok := t.current[id]
+	return v, ok, nil
 }
 
 // resolve asks known about id, and notes the row as found if it knows.
@@ -146,21 +180,6 @@ func (t *txn) resolve(id string) bool {
 		t.before[id] = stored{}
 	}
 	return true
-}
-
-// resolved reports whether a trial run learnt, without the database, every row it read or
-// wrote; if so, its writes can be flushed as they are.
-func (t *txn) resolved() bool {
-	for _, id := range t.written {
-		if _, ok := t.before[id]; !ok { // put without a Get
-			put := t.current[id]
-			if !t.resolve(id) {
-				return false
-			}
-			t.current[id] = put
-		}
-	}
-	return len(t.missed) == 0
 }
 
 // Put inserts or replaces a view; flush keeps the counts in step.
@@ -186,7 +205,7 @@ func (t *txn) Put(v inbox.View) error {
 func (t *txn) flush(name string, to int64) error {
 	var unknown []string
 	for _, id := range t.written {
-		if _, ok := t.before[id]; !ok { // put without a Get: find what it replaces
+		if _, ok := t.before[id]; !ok { // put without a Load: find what it replaces
 			put := t.current[id]
 			if t.resolve(id) {
 				t.current[id] = put
@@ -235,10 +254,7 @@ func (t *txn) flush(name string, to int64) error {
 			deltas[v.RecipientID] = d
 			order = append(order, v.RecipientID)
 		}
-		if was.exists {
-			add(d, was.status, -1)
-		}
-		add(d, v.Status, 1)
+		d.Change(was.status, v.Status)
 	}
 
 	// New rows are inserted plainly, without ON CONFLICT: the transaction has read that they
@@ -294,14 +310,3 @@ func (t *txn) flush(name string, to int64) error {
 
 // copyFrom is how many new rows make COPY, with its extra round trip, worth it.
 const copyFrom = 32
-
-// add counts a notification of status s d times: unread means neither read nor canceled.
-func add(c *inbox.Counts, s inbox.Status, d int) {
-	c.Total += d
-	switch s {
-	case inbox.StatusSent:
-		c.Unread += d
-	case inbox.StatusCanceled:
-		c.Canceled += d
-	}
-}

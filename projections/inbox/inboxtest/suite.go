@@ -25,6 +25,7 @@ type Store interface {
 	List(ctx context.Context, recipient string, limit int) ([]json.RawMessage, error)
 	Count(ctx context.Context, recipient string) (inbox.Counts, error)
 	Page(ctx context.Context, q inbox.PageQuery) (inbox.Page, error)
+	UnreadIDs(ctx context.Context, recipient string, limit int) ([]string, error)
 	projections.LogBinding
 }
 
@@ -45,6 +46,8 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"TestApply_RefusedWhenCheckpointMoved", testApplyMoved},
 		{"TestPage_FiltersMatchFieldsNotContent", testPageFilterLookalikes},
 		{"TestLog_BoundOnceThenChecked", testLogBinding},
+		{"TestUnreadIDs_NewestFirstUpToLimit", testUnreadIDs},
+		{"TestTx_LoadedViewsServeTheBatch", testTxLoad},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -77,16 +80,32 @@ func (f *feed) sent(recipient string, n int) string {
 	return id
 }
 
+// Fold folds events through tx as the runner does a batch: decoded, preloaded, then folded.
+func Fold(tx inbox.Tx, events []eventstore.RecordedEvent) error {
+	p := inbox.Projection()
+	decoded := make([]any, len(events))
+	for i, e := range events {
+		v, err := p.Decode(e)
+		if err != nil {
+			return fmt.Errorf("decode %s at %d: %w", e.Type, e.Position, err)
+		}
+		decoded[i] = v
+	}
+	if err := p.Preload(tx, decoded); err != nil {
+		return err
+	}
+	for i, e := range events {
+		if err := p.Fold(tx, e, decoded[i]); err != nil {
+			return fmt.Errorf("fold %s at %d: %w", e.Type, e.Position, err)
+		}
+	}
+	return nil
+}
+
 func apply(t *testing.T, s projections.Store[inbox.Tx], name string, f *feed) {
 	t.Helper()
-	p := inbox.Projection()
 	err := s.Apply(context.Background(), name, f.applied, f.pos, func(tx inbox.Tx) error {
-		for _, e := range f.events {
-			if err := p.Apply(tx, e); err != nil {
-				return err
-			}
-		}
-		return nil
+		return Fold(tx, f.events)
 	})
 	if err != nil {
 		t.Fatalf("apply %d events: %v", len(f.events), err)
@@ -426,5 +445,93 @@ func testLogBinding(t *testing.T, s Store) {
 	}
 	if got, _ := s.LogID(ctx); got != mine {
 		t.Fatalf("a refused check changed the binding to %q", got)
+	}
+}
+
+// UnreadIDs lists the notifications neither read nor canceled, newest first, never one whose
+// content only looks unread, and at most limit of them.
+func testUnreadIDs(t *testing.T, s Store) {
+	r, other := recipient(), recipient()
+	f := &feed{}
+	var ids []string // oldest first
+	for i := range 5 {
+		ids = append(ids, f.sent(r, i))
+	}
+	f.sent(other, 9)
+	lookalike := uuid.NewString()
+	f.add(notification.Sent{NotificationID: lookalike, RecipientID: r, Content: `"status":"sent"`, Category: "c", SentAt: t0})
+	f.add(notification.Read{NotificationID: lookalike, RecipientID: r, ReadAt: t0})
+	f.add(notification.Read{NotificationID: ids[1], RecipientID: r, ReadAt: t0})
+	f.add(notification.Canceled{NotificationID: ids[3], RecipientID: r, CanceledAt: t0})
+	f.add(notification.Read{NotificationID: ids[4], RecipientID: r, ReadAt: t0})
+	f.add(notification.Unread{NotificationID: ids[4], RecipientID: r, UnreadAt: t0})
+	apply(t, s, "p-"+r, f)
+	tests := []struct {
+		recipient string
+		limit     int
+		want      []string
+	}{
+		{r, 10, []string{ids[4], ids[2], ids[0]}},
+		{r, 2, []string{ids[4], ids[2]}},
+		{r[:len(r)-1], 10, nil},
+		{"r-nobody", 10, nil},
+	}
+	for _, tt := range tests {
+		got, err := s.UnreadIDs(context.Background(), tt.recipient, tt.limit)
+		if err != nil {
+			t.Fatalf("unread of %s: %v", tt.recipient, err)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+			t.Fatalf("unread of %s, limit %d: %v, want %v (newest first)", tt.recipient, tt.limit, got, tt.want)
+		}
+	}
+}
+
+// A batch loads the notifications it declares, sees its own puts, and loading again (or
+// getting an id it did not declare) never loses them.
+func testTxLoad(t *testing.T, s Store) {
+	r := recipient()
+	name := "p-" + r
+	f := &feed{}
+	have := f.sent(r, 1)
+	apply(t, s, name, f)
+	absent, late := uuid.NewString(), uuid.NewString()
+	err := s.Apply(context.Background(), name, f.applied, f.pos+1, func(tx inbox.Tx) error {
+		if err := tx.Load([]string{have, absent}); err != nil {
+			return fmt.Errorf("load: %w", err)
+		}
+		if v, ok, err := tx.Get(have); err != nil || !ok || v.ID != have || v.RecipientID != r || v.Content != "message 1" || v.Seq != 1 {
+			return fmt.Errorf("get of a loaded notification = %+v, %v, %v; want its stored view", v, ok, err)
+		}
+		if _, ok, err := tx.Get(absent); err != nil || ok {
+			return fmt.Errorf("get of a loaded absent id = %v, %v; want absent", ok, err)
+		}
+		put := inbox.View{ID: absent, RecipientID: r, Content: "put", Category: "c", Status: inbox.StatusSent, CreatedAt: t0, Seq: 2}
+		if err := tx.Put(put); err != nil {
+			return err
+		}
+		read := put
+		read.ID, read.Content, read.Seq, read.Status, read.ReadAt = late, "late", 3, inbox.StatusRead, &t0
+		if err := tx.Put(read); err != nil { // put without a load
+			return err
+		}
+		if err := tx.Load([]string{absent, late, have}); err != nil {
+			return fmt.Errorf("load again: %w", err)
+		}
+		for _, want := range []inbox.View{put, read} {
+			if v, ok, err := tx.Get(want.ID); err != nil || !ok || v.Content != want.Content || v.Status != want.Status {
+				return fmt.Errorf("get of %s after its put and a second load = %+v, %v, %v; want the put", want.Content, v, ok, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := count(t, s, r); c != (inbox.Counts{Total: 3, Unread: 2}) {
+		t.Fatalf("counts after the batch = %+v, want total 3, unread 2", c)
+	}
+	if got := list(t, s, r, 10); len(got) != 3 || got[0].ID != late || got[1].ID != absent || got[2].ID != have {
+		t.Fatalf("after the batch the inbox lists %+v; want the late, the put and the first", got)
 	}
 }
