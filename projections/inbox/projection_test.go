@@ -21,6 +21,38 @@ import (
 	"github.com/eventnotify/notify/projections/inbox"
 )
 
+// openInbox opens an embedded read model in dir, closed when the test ends.
+func openInbox(t *testing.T, dir string) *inboxdb.Store {
+	t.Helper()
+	rm, err := inboxdb.Open(filepath.Join(dir, "inbox.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rm.Close() })
+	return rm
+}
+
+// project runs the inbox projection over log into rm (parking into pk, if not nil) until it
+// reaches position until, then stops it.
+func project(t *testing.T, log projections.Log, rm *inboxdb.Store, pk *projections.Parking, until eventstore.Position) error {
+	t.Helper()
+	r := projections.NewRunner(log, rm, inbox.Projection(), nil)
+	if pk != nil {
+		r.ParkInto(pk)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	err := r.WaitFor(wctx, until)
+	cancel()
+	if rerr := <-done; err == nil {
+		err = rerr
+	}
+	return err
+}
+
 // Given commands in the log, a runner builds the inbox; stopped and started again it resumes
 // from its checkpoint, so events applied before the stop are not applied twice.
 func TestRunner_ResumesFromCheckpoint(t *testing.T) {
@@ -31,11 +63,7 @@ func TestRunner_ResumesFromCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer log.Close()
-	rm, err := inboxdb.Open(filepath.Join(dir, "inbox.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rm.Close()
+	rm := openInbox(t, dir)
 	send := command.NewSendNotificationHandler(log, nil)
 	read := command.NewReadNotificationHandler(log, nil)
 	ctx := context.Background()
@@ -52,17 +80,7 @@ func TestRunner_ResumesFromCheckpoint(t *testing.T) {
 	}
 	run := func(until command.Result) {
 		t.Helper()
-		r := projections.NewRunner(log, rm, inbox.Projection(), nil)
-		rctx, cancel := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- r.Run(rctx) }()
-		wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
-		defer wcancel()
-		if err := r.WaitFor(wctx, until.Position); err != nil {
-			t.Fatal(err)
-		}
-		cancel()
-		if err := <-done; err != nil {
+		if err := project(t, log, rm, nil, until.Position); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -138,23 +156,11 @@ func TestRunner_ParksBadEventsAndGoesOn(t *testing.T) {
 	defer log.Close()
 	corrupt := log.Health().Corrupt[0].Position
 
-	rm, err := inboxdb.Open(filepath.Join(dir, "inbox.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rm.Close()
+	rm := openInbox(t, dir)
 	pk := projections.NewParking()
-	r := projections.NewRunner(log, rm, inbox.Projection(), nil).ParkInto(pk)
-	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- r.Run(rctx) }()
-	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
-	defer wcancel()
-	if err := r.WaitFor(wctx, last.Position); err != nil {
+	if err := project(t, log, rm, pk, last.Position); err != nil {
 		t.Fatalf("the projection did not get past the bad events: %v (parked %+v)", err, pk.List())
 	}
-	cancel()
-	<-done
 	var parked []eventstore.Position
 	for _, p := range pk.List() {
 		parked = append(parked, p.Position)
@@ -164,5 +170,44 @@ func TestRunner_ParksBadEventsAndGoesOn(t *testing.T) {
 	}
 	if c, _ := rm.Count(ctx, "bob"); c.Total != 14 {
 		t.Fatalf("bob has %d notifications, want the 14 that are not damaged", c.Total)
+	}
+}
+
+// TestRunner_SkipsUnknownEventTypes: an event of a type this version does not know, on a
+// notification the inbox has, is neither applied nor parked; the events around it are.
+func TestRunner_SkipsUnknownEventTypes(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	log, err := eventlog.Open(filepath.Join(dir, "events.db"), eventlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	ctx := context.Background()
+	send := command.NewSendNotificationHandler(log, nil)
+	first, err := send.Handle(ctx, command.SendNotification{RecipientID: "carol", Content: "first", Category: "c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := first.Notification.ID()
+	if _, err := log.Append(ctx, notification.Stream(id), eventstore.Any, eventstore.EventData{ID: uuid.New(), Type: "NotificationSnoozed",
+		Data: []byte(`{"notificationId":"` + id + `","recipientId":"carol","until":"2026-12-24T00:00:00Z"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	last, err := send.Handle(ctx, command.SendNotification{RecipientID: "carol", Content: "second", Category: "c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	rm := openInbox(t, dir)
+	pk := projections.NewParking()
+	if err := project(t, log, rm, pk, last.Position); err != nil {
+		t.Fatalf("the projection did not get past the unknown event: %v (parked %+v)", err, pk.List())
+	}
+	if pk.Count() != 0 {
+		t.Fatalf("parked %+v; an unknown event type is skipped, not parked", pk.List())
+	}
+	if c, err := rm.Count(ctx, "carol"); err != nil || c.Total != 2 || c.Unread != 2 {
+		t.Fatalf("carol's counts = %+v, %v; want both notifications, unread", c, err)
 	}
 }
