@@ -1,8 +1,15 @@
-// Package projections folds the global event log into read models. A projection is a name, a
-// filter and an apply function; the Runner feeds it batches and stores each batch's effect and
-// the checkpoint in one read-model transaction, so a crash never applies an event twice.
+// Package projections folds the global event log into read models. A Projection is a name,
+// a filter, and how to fold an event into the read model's transaction: Decode outside the
+// transaction, Preload what a batch touches, Fold each event (or a plain Apply). The Runner
+// follows the log (eventstore.Follow) from the read model's checkpoint, decodes batch n+1
+// while it applies batch n, and stores each batch's effect with the checkpoint in one
+// read-model transaction (Store.Apply), so a crash never applies an event twice. An event it
+// cannot fold is parked (Parking) and the runner goes on. Replay rebuilds a projection into a
+// fresh copy beside the live one (Copies) and promotes it; Replays runs one at a time per
+// projection; CheckLog proves a read model belongs to the log it is about to follow.
 //
-// It imports the domain and the event-store port, and declares the ports it needs.
+// It imports the event-store port only, and declares the ports it needs (Log, Store, Copies,
+// LogBinding). docs/ARCHITECTURE.md has the picture.
 package projections
 
 import (
