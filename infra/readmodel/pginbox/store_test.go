@@ -149,24 +149,45 @@ func TestList_SameBytesAsEmbedded(t *testing.T) {
 	if err := emb.Apply(ctx, inbox.Name, 0, 5, fn); err != nil {
 		t.Fatal(err)
 	}
-	got, err := pg.List(ctx, r, 10)
+	if n, _ := sameInbox(t, r, 10, "postgres", pg, "embedded", emb); n != 3 {
+		t.Fatalf("both list %d, want 3", n)
+	}
+}
+
+// inboxReader is what sameInbox compares.
+type inboxReader interface {
+	List(ctx context.Context, recipient string, limit int) ([]json.RawMessage, error)
+	Count(ctx context.Context, recipient string) (inbox.Counts, error)
+}
+
+// sameInbox fails the test unless a and b (named an and bn in the failure) list the
+// recipient's documents (up to limit) byte for byte alike and count them alike; it returns
+// how many they list and their counts.
+func sameInbox(t *testing.T, recipient string, limit int, an string, a inboxReader, bn string, b inboxReader) (int, inbox.Counts) {
+	t.Helper()
+	ctx := context.Background()
+	got, err := a.List(ctx, recipient, limit)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, _ := emb.List(ctx, r, 10)
-	if len(got) != len(want) || len(got) != 3 {
-		t.Fatalf("postgres lists %d, embedded %d, want 3", len(got), len(want))
+	want, err := b.List(ctx, recipient, limit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%s: %s lists %d, %s %d", recipient, an, len(got), bn, len(want))
 	}
 	for i := range got {
 		if !bytes.Equal(got[i], want[i]) {
-			t.Fatalf("document %d differs\npostgres: %s\nembedded: %s", i, got[i], want[i])
+			t.Fatalf("%s document %d differs\n%s: %s\n%s: %s", recipient, i, an, got[i], bn, want[i])
 		}
 	}
-	gc, _ := pg.Count(ctx, r)
-	wc, _ := emb.Count(ctx, r)
+	gc, _ := a.Count(ctx, recipient)
+	wc, _ := b.Count(ctx, recipient)
 	if gc != wc {
-		t.Fatalf("counts: postgres %+v, embedded %+v", gc, wc)
+		t.Fatalf("%s: counts %s %+v, %s %+v", recipient, an, gc, bn, wc)
 	}
+	return len(got), wc
 }
 
 // A Put without a Get first (allowed by the port) still keeps the counts right, and a
@@ -271,25 +292,7 @@ func TestApply_BatchesMatchEmbedded(t *testing.T) {
 				l.Release()
 			}
 			for r := range 20 {
-				rid := "r-" + strconv.Itoa(r)
-				got, err := s.List(ctx, rid, 1000)
-				if err != nil {
-					t.Fatal(err)
-				}
-				want, _ := emb.List(ctx, rid, 1000)
-				if len(got) != len(want) {
-					t.Fatalf("%s: postgres lists %d, embedded %d", rid, len(got), len(want))
-				}
-				for i := range got {
-					if !bytes.Equal(got[i], want[i]) {
-						t.Fatalf("%s document %d differs\npostgres: %s\nembedded: %s", rid, i, got[i], want[i])
-					}
-				}
-				gc, _ := s.Count(ctx, rid)
-				wc, _ := emb.Count(ctx, rid)
-				if gc != wc {
-					t.Fatalf("%s: counts postgres %+v, embedded %+v", rid, gc, wc)
-				}
+				sameInbox(t, "r-"+strconv.Itoa(r), 1000, "postgres", s, "embedded", emb)
 			}
 		})
 	}
