@@ -23,7 +23,7 @@ func TestLayers(t *testing.T) {
 	}{
 		{layer: "domain", may: []string{"domain/"}, testsToo: true},
 		{layer: "app", may: []string{"domain/", "app/", "projections"}},
-		{layer: "projections", may: []string{"domain/", "app/", "projections"}},
+		{layer: "projections", may: []string{"domain/", "app/eventstore", "projections"}},
 	} {
 		t.Run(tc.layer, func(t *testing.T) {
 			for pkg, deps := range depsOf(t, "./"+tc.layer+"/...", tc.testsToo) {
