@@ -16,6 +16,7 @@ import (
 	"github.com/eventnotify/notify/infra/platform/metrics"
 	"github.com/eventnotify/notify/infra/transport/httpapi"
 	"github.com/eventnotify/notify/infra/transport/httpapi/auth"
+	"github.com/eventnotify/notify/infra/transport/kafkabridge"
 	"github.com/eventnotify/notify/projections"
 	"github.com/eventnotify/notify/projections/inbox"
 )
@@ -121,6 +122,14 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Components,
 	c.Registry.WatchLog(log.head, map[string]metrics.PositionFunc{inbox.Name: rm.position}, metricsScrapeTimeout)
 	c.Registry.WatchParked(inbox.Name, func() int { return rm.parking.Count() })
 	c.hub = live.NewHub(log, startHead, live.Options{Ring: cfg.SSE.Ring, MaxPerRecipient: cfg.SSE.MaxPerRecipient, MaxClients: cfg.SSE.MaxClients, Logger: logger})
+	c.Registry.WatchStreams(c.hub.Subscribers)
+	if c.kafka != nil {
+		c.cfg.Kafka.Observer = c.Registry
+		c.Registry.KafkaCommandTopics([]string{cfg.Kafka.SendTopic, cfg.Kafka.CommandsTopic}, kafkabridge.PoisonReasons)
+		c.Registry.WatchRelay(log.head, func(ctx context.Context) (eventstore.Position, error) {
+			return c.log.checkpoints.RelayCheckpoint(ctx, kafkabridge.RelayCheckpoint)
+		}, cfg.Kafka.EventsTopic, metricsScrapeTimeout)
+	}
 	c.App = NewApplication(log, gatedQueries{rm.queries, c.verified}, c.Registry, status, c.hub)
 
 	authn, err := auth.New(cfg.Auth)

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -38,6 +40,8 @@ type Registry struct {
 	appends         *prometheus.CounterVec
 	appendedEvents  prometheus.Counter
 	appendDuration  prometheus.Histogram
+	poisoned        *prometheus.CounterVec
+	retried         *prometheus.CounterVec
 
 	codes [600]string // status code labels, so observing a request allocates nothing for them
 }
@@ -86,11 +90,13 @@ func New(logger *slog.Logger) *Registry {
 	for i := range r.codes {
 		r.codes[i] = strconv.Itoa(i)
 	}
+	r.poisoned, r.retried = newKafkaCommandCounters()
 	r.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildInfo(),
 		r.requests, r.requestDuration, r.commands, r.commandDuration,
-		r.appends, r.appendedEvents, r.appendDuration,
+		r.appends, r.appendedEvents, r.appendDuration, r.poisoned, r.retried,
 	)
 	for _, o := range []string{"ok", "wrong_expected_revision", "error"} {
 		r.appends.WithLabelValues(o)
@@ -98,15 +104,42 @@ func New(logger *slog.Logger) *Registry {
 	return r
 }
 
-// Handler serves the scrape in the Prometheus text (or OpenMetrics) format. A collector that
-// fails (a projection position that did not come in time) is logged and left out; the rest
-// is still served.
+// Handler serves the scrape in the Prometheus text format, or OpenMetrics when the scraper
+// asks for it (Accept). A collector that fails (a projection position that did not come in
+// time) is logged and left out; the rest is still served.
 func (r *Registry) Handler() http.Handler {
 	return promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{
-		ErrorLog:      errorLog{r.logger},
-		ErrorHandling: promhttp.ContinueOnError,
-		Registry:      r.reg,
+		ErrorLog:          errorLog{r.logger},
+		ErrorHandling:     promhttp.ContinueOnError,
+		Registry:          r.reg,
+		EnableOpenMetrics: true,
 	})
+}
+
+// buildInfo is notify_build_info{version, revision, go_version} 1: the module version
+// ("(devel)" for a build from a checkout), the VCS revision it was built from (with
+// "-dirty" if modified; "unknown" when the build did not record it) and the Go release.
+func buildInfo() prometheus.Collector {
+	version, revision, dirty := "unknown", "unknown", false
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		version = bi.Main.Version
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				revision = s.Value
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			}
+		}
+	}
+	if dirty {
+		revision += "-dirty"
+	}
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: "build_info",
+		Help:        "Always 1; the labels say which build is running.",
+		ConstLabels: prometheus.Labels{"version": version, "revision": revision, "go_version": runtime.Version()},
+	}, func() float64 { return 1 })
 }
 
 // Gatherer exposes the registry to tests and tools.

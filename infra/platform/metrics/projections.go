@@ -38,7 +38,9 @@ func (r *Registry) WatchLog(head PositionFunc, projections map[string]PositionFu
 }
 
 type logCollector struct {
-	head                       PositionFunc
+	head PositionFunc
+	// noHead leaves the head out of the scrape (another collector reports it).
+	noHead                     bool
 	projections                map[string]PositionFunc
 	names                      []string
 	timeout                    time.Duration
@@ -46,7 +48,9 @@ type logCollector struct {
 }
 
 func (c *logCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- c.headDesc
+	if !c.noHead {
+		ch <- c.headDesc
+	}
 	ch <- c.posDesc
 	ch <- c.lagDesc
 }
@@ -71,12 +75,30 @@ func (c *logCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.NewInvalidMetric(c.headDesc, fmt.Errorf("log head: %w", err))
 		return
 	}
-	ch <- prometheus.MustNewConstMetric(c.headDesc, prometheus.GaugeValue, float64(head))
+	if !c.noHead {
+		ch <- prometheus.MustNewConstMetric(c.headDesc, prometheus.GaugeValue, float64(head))
+	}
 	for _, n := range c.names {
 		if p, ok := pos[n]; ok {
 			ch <- prometheus.MustNewConstMetric(c.lagDesc, prometheus.GaugeValue, float64(head-min(p, head)), n)
 		}
 	}
+}
+
+// WatchRelay reports, on every scrape, how far the Kafka relay has published the log to the
+// events topic (its checkpoint) and how far behind the head that is, as WatchLog does for
+// projections.
+func (r *Registry) WatchRelay(head, relay PositionFunc, topic string, timeout time.Duration) {
+	if r == nil {
+		return
+	}
+	r.reg.MustRegister(&logCollector{
+		head: head, noHead: true, projections: map[string]PositionFunc{topic: relay}, names: []string{topic}, timeout: timeout,
+		posDesc: prometheus.NewDesc(Namespace+"_kafka_relay_position",
+			"Log position up to which the relay has published events to Kafka (its checkpoint; shared by the instances of one read model).", []string{"topic"}, nil),
+		lagDesc: prometheus.NewDesc(Namespace+"_kafka_relay_lag",
+			"How far the relay is behind the log head, in log positions.", []string{"topic"}, nil),
+	})
 }
 
 // WatchParked reports how many events the named projection has parked (left out because

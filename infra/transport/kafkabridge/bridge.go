@@ -19,6 +19,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
 	"github.com/eventnotify/notify/app"
+	"github.com/eventnotify/notify/infra/platform/logsample"
 	"github.com/eventnotify/notify/infra/transport/kafkasub"
 )
 
@@ -101,16 +102,18 @@ func build(cfg Config, cmds *app.Commands, log Log, checkpoints Checkpoints, log
 	if err != nil {
 		return nil, err
 	}
-	retry := middleware.Retry{
-		MaxRetries: 5, InitialInterval: 100 * time.Millisecond, MaxInterval: 5 * time.Second, Multiplier: 2,
-		ShouldRetry: func(p middleware.RetryParams) bool { return !isPermanent(p.Err) },
-		Logger:      wlog,
-	}
-	// Poison outermost: a command that can never succeed is parked with its reason; anything
-	// else is retried with backoff, then nacked and redelivered in order.
+	poisoned := logsample.New(10 * time.Second)
+	// Poison outermost: a command that can never succeed is parked with its reason (counted
+	// and logged on its way); anything else is retried with backoff, then nacked and
+	// redelivered in order.
 	for name, topic := range map[string]string{"send-notification": cfg.SendTopic, "commands": cfg.CommandsTopic} {
 		if cmds == nil {
 			break
+		}
+		retry := middleware.Retry{
+			MaxRetries: 5, InitialInterval: 100 * time.Millisecond, MaxInterval: 5 * time.Second, Multiplier: 2,
+			ShouldRetry: func(p middleware.RetryParams) bool { return !isPermanent(p.Err) },
+			Logger:      wlog,
 		}
 		h := commandHandlers{cmds: *cmds, maxBytes: cfg.MaxMessageBytes}
 		handle := h.typed
@@ -118,7 +121,7 @@ func build(cfg Config, cmds *app.Commands, log Log, checkpoints Checkpoints, log
 			handle = h.seed
 		}
 		handler := b.router.AddConsumerHandler(name, topic, b.sub, handle)
-		handler.AddMiddleware(recoverAsPermanent, poison, retry.Middleware)
+		handler.AddMiddleware(recoverAsPermanent, poison, observePoison(topic, cfg.Observer, poisoned, logger), retry.Middleware, observeRetries(topic, cfg.Observer))
 	}
 	if log != nil {
 		eventsPub, err := newPublisher(cfg.Brokers, pc)
@@ -197,13 +200,50 @@ func (b *Bridge) Running() chan struct{} { return b.router.Running() }
 // Close stops the router.
 func (b *Bridge) Close() error { return b.router.Close() }
 
+// observePoison counts and logs (sampled, a line per reason every 10 s) each command that
+// the poison middleware around it is about to park.
+func observePoison(topic string, obs Observer, sample *logsample.Sampler, logger *slog.Logger) message.HandlerMiddleware {
+	return func(h message.HandlerFunc) message.HandlerFunc {
+		return func(msg *message.Message) ([]*message.Message, error) {
+			out, err := h(msg)
+			if err == nil || !isPermanent(err) {
+				return out, err
+			}
+			reason := poisonReason(err)
+			if obs != nil {
+				obs.Poisoned(topic, reason)
+			}
+			r, _ := kafkasub.RecordFromCtx(msg.Context())
+			sample.Log(topic+"/"+reason, func(more int) {
+				logger.Warn("command parked on the poison topic", "topic", topic, "partition", r.Partition, "offset", r.Offset,
+					"reason", reason, "err", err, "more_since_last_line", more)
+			})
+			return out, err
+		}
+	}
+}
+
+// observeRetries tells obs of each transient failure of a command: the retry middleware
+// around it tries it again, and after its retries the command is nacked and redelivered.
+func observeRetries(topic string, obs Observer) message.HandlerMiddleware {
+	return func(h message.HandlerFunc) message.HandlerFunc {
+		return func(msg *message.Message) ([]*message.Message, error) {
+			out, err := h(msg)
+			if err != nil && obs != nil && !isPermanent(err) {
+				obs.Retried(topic)
+			}
+			return out, err
+		}
+	}
+}
+
 // recoverAsPermanent turns a panic in a handler into a poison outcome: the same message
 // would panic again on every redelivery.
 func recoverAsPermanent(h message.HandlerFunc) message.HandlerFunc {
 	return func(msg *message.Message) (out []*message.Message, err error) {
 		defer func() {
 			if r := recover(); r != nil {
-				err = permanent(fmt.Errorf("handler panicked: %v", r))
+				err = refuse("panic", fmt.Errorf("handler panicked: %v", r))
 			}
 		}()
 		return h(msg)

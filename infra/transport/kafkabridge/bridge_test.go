@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -319,17 +320,18 @@ func TestRedelivery_YieldsNoDuplicates(t *testing.T) {
 // received, and the partition keeps flowing.
 func TestPoison_ParksBadCommandsAndKeepsFlowing(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, func(c *kafkabridge.Config) { c.MaxMessageBytes = 512 })
+	obs := &observer{poisoned: map[string]int{}, retried: map[string]int{}}
+	f := newFixture(t, func(c *kafkabridge.Config) { c.MaxMessageBytes = 512; c.Observer = obs })
 	f.start(t, "")
 	bad := []struct {
-		topic, key, value, reason string
+		topic, key, value, reason, kind string
 	}{
-		{f.cfg.CommandsTopic, "k1", `{"type":`, "malformed JSON"},
-		{f.cfg.CommandsTopic, "k2", `{"type":"ExplodeNotification"}`, `unknown command type "ExplodeNotification"`},
-		{f.cfg.CommandsTopic, "k3", `{"type":"SendNotification","recipientId":"dave","content":"hey","category":"c"}`, "content: must be 5 to 240 characters"},
-		{f.cfg.CommandsTopic, "k4", `{"type":"ReadNotification","notificationId":"` + uuid.NewString() + `"}`, "notification not found"},
-		{f.cfg.SendTopic, "k5", `{"recipientId":"dave","content":"` + strings.Repeat("x", 600) + `","category":"c"}`, "exceeds the limit of 512"},
-		{f.cfg.SendTopic, "k6", `{"recipientId":42,"content":"hello there","category":"c"}`, "field recipientId must be a string"},
+		{f.cfg.CommandsTopic, "k1", `{"type":`, "malformed JSON", "malformed"},
+		{f.cfg.CommandsTopic, "k2", `{"type":"ExplodeNotification"}`, `unknown command type "ExplodeNotification"`, "unknown_type"},
+		{f.cfg.CommandsTopic, "k3", `{"type":"SendNotification","recipientId":"dave","content":"hey","category":"c"}`, "content: must be 5 to 240 characters", "invalid"},
+		{f.cfg.CommandsTopic, "k4", `{"type":"ReadNotification","notificationId":"` + uuid.NewString() + `"}`, "notification not found", "not_found"},
+		{f.cfg.SendTopic, "k5", `{"recipientId":"dave","content":"` + strings.Repeat("x", 600) + `","category":"c"}`, "exceeds the limit of 512", "too_large"},
+		{f.cfg.SendTopic, "k6", `{"recipientId":42,"content":"hello there","category":"c"}`, "field recipientId must be a string", "malformed"},
 	}
 	produced := map[string]*kgo.Record{}
 	for _, b := range bad {
@@ -374,6 +376,52 @@ func TestPoison_ParksBadCommandsAndKeepsFlowing(t *testing.T) {
 	if len(recs) != len(bad) {
 		t.Fatalf("%d poison messages, want %d", len(recs), len(bad))
 	}
+	want := warmupsPoisoned(f)
+	for _, b := range bad {
+		want[b.topic+" "+b.kind]++
+	}
+	eventually(t, "the observer's poison counts", func() error { // the warm-ups are parked concurrently
+		if got := obs.poisonedCounts(); fmt.Sprint(got) != fmt.Sprint(want) {
+			return fmt.Errorf("counted %v poisoned, want %v", got, want)
+		}
+		return nil
+	})
+}
+
+// warmupsPoisoned is what the fixture's warm-up messages ({"warmup":true} on each topic)
+// are poisoned for: an envelope with no type, a send with no recipient.
+func warmupsPoisoned(f *fixture) map[string]int {
+	return map[string]int{f.cfg.CommandsTopic + " unknown_type": 1, f.cfg.SendTopic + " invalid": 1}
+}
+
+// observer records what the bridge reports of failing commands.
+type observer struct {
+	mu                sync.Mutex
+	poisoned, retried map[string]int
+}
+
+func (o *observer) Poisoned(topic, reason string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.poisoned[topic+" "+reason]++
+}
+
+func (o *observer) Retried(topic string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.retried[topic]++
+}
+
+func (o *observer) poisonedCounts() map[string]int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return maps.Clone(o.poisoned)
+}
+
+func (o *observer) retries(topic string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.retried[topic]
 }
 
 // A command of about 1 MiB, over the 64 KiB limit and over the producer's own limit if parked
@@ -471,7 +519,8 @@ func (f *flaky) Handle(ctx context.Context, c command.SendNotification) (command
 // partition, is in the inbox.
 func TestTransientFailure_RetriedBlockingOnlyItsKey(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, nil)
+	obs := &observer{poisoned: map[string]int{}, retried: map[string]int{}}
+	f := newFixture(t, func(c *kafkabridge.Config) { c.Observer = obs })
 	fl := &flaky{next: f.cmds.Send}
 	fl.failing = func(c command.SendNotification) bool {
 		return c.Meta.CommandID == "erin-0" && len(f.inbox(t, "frank")) < 3
@@ -500,6 +549,15 @@ func TestTransientFailure_RetriedBlockingOnlyItsKey(t *testing.T) {
 	if poisoned := consumeNow(t, f, f.cfg.PoisonTopic); len(poisoned) != 0 {
 		t.Fatalf("a transient failure was poisoned: %d messages", len(poisoned))
 	}
+	if n := obs.retries(f.cfg.CommandsTopic); n != fails {
+		t.Fatalf("the observer counted %d retries, want one per failure (%d)", n, fails)
+	}
+	eventually(t, "the observer's poison counts", func() error {
+		if p := obs.poisonedCounts(); fmt.Sprint(p) != fmt.Sprint(warmupsPoisoned(f)) {
+			return fmt.Errorf("counted %v poisoned, want only the warm-ups", p)
+		}
+		return nil
+	})
 }
 
 // A command that keeps failing holds its partition's watermark: once that has lasted

@@ -64,6 +64,41 @@ func isPermanent(err error) bool {
 		errors.Is(err, notification.ErrConflict)
 }
 
+// PoisonReasons are the kinds of reason a command is poisoned for: malformed (not JSON, or a
+// field of the wrong type), too_large (over --kafka-max-message-bytes), unknown_type (an
+// envelope type this version does not know), invalid (a domain rule), not_found, conflict,
+// panic (the handler panicked) and other.
+var PoisonReasons = []string{"malformed", "too_large", "unknown_type", "invalid", "not_found", "conflict", "panic", "other"}
+
+// poisonReason names the kind of a permanent error, for counting: bounded, unlike the
+// reason's text, which goes to the poison topic's headers and the log.
+func poisonReason(err error) string {
+	var r reasonError
+	switch {
+	case errors.As(err, &r):
+		return r.kind
+	case errors.Is(err, notification.ErrInvalid):
+		return "invalid"
+	case errors.Is(err, notification.ErrNotFound):
+		return "not_found"
+	case errors.Is(err, notification.ErrConflict):
+		return "conflict"
+	}
+	return "other"
+}
+
+// reasonError is a permanent error of a known kind (see PoisonReasons).
+type reasonError struct {
+	kind string
+	err  error
+}
+
+func (e reasonError) Error() string { return e.err.Error() }
+func (e reasonError) Unwrap() error { return e.err }
+
+// refuse is a permanent error of a kind.
+func refuse(kind string, err error) error { return permanent(reasonError{kind, err}) }
+
 type commandHandlers struct {
 	cmds     app.Commands
 	maxBytes int
@@ -103,7 +138,7 @@ func (h commandHandlers) typed(msg *message.Message) error {
 	case TypeCancel:
 		_, err = h.cmds.Cancel.Handle(ctx, command.CancelNotification{Meta: meta, NotificationID: e.NotificationID})
 	default:
-		return permanent(fmt.Errorf("unknown command type %q: want %s, %s, %s or %s", e.Type, TypeSend, TypeRead, TypeUnread, TypeCancel))
+		return refuse("unknown_type", fmt.Errorf("unknown command type %q: want %s, %s, %s or %s", e.Type, TypeSend, TypeRead, TypeUnread, TypeCancel))
 	}
 	return err
 }
@@ -112,7 +147,7 @@ func (h commandHandlers) typed(msg *message.Message) error {
 // fast path when it applies, else by encoding/json.
 func (h commandHandlers) decode(msg *message.Message, v any, names []string, fields ...*string) error {
 	if len(msg.Payload) > h.maxBytes {
-		return permanent(fmt.Errorf("message of %d bytes exceeds the limit of %d", len(msg.Payload), h.maxBytes))
+		return refuse("too_large", fmt.Errorf("message of %d bytes exceeds the limit of %d", len(msg.Payload), h.maxBytes))
 	}
 	if decodeFlat(msg.Payload, names, fields) {
 		return nil
@@ -123,9 +158,9 @@ func (h commandHandlers) decode(msg *message.Message, v any, names []string, fie
 	if err := json.Unmarshal(msg.Payload, v); err != nil {
 		var typ *json.UnmarshalTypeError
 		if errors.As(err, &typ) && typ.Field != "" {
-			return permanent(fmt.Errorf("field %s must be a %s, not %s", typ.Field, typ.Type, typ.Value))
+			return refuse("malformed", fmt.Errorf("field %s must be a %s, not %s", typ.Field, typ.Type, typ.Value))
 		}
-		return permanent(fmt.Errorf("malformed JSON: %w", err))
+		return refuse("malformed", fmt.Errorf("malformed JSON: %w", err))
 	}
 	return nil
 }

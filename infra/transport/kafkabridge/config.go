@@ -41,6 +41,19 @@ type Config struct {
 	StallAfter time.Duration
 	SASL       SASL
 	TLS        TLS
+	// Observer is told of every poisoned and every retried command (nil: nobody is); the
+	// wiring sets it to the metrics registry.
+	Observer Observer
+}
+
+// Observer counts what the bridge does with commands that fail (infra/platform/metrics).
+type Observer interface {
+	// Poisoned is called once for each command parked on the poison topic, with the topic it
+	// came from and the kind of reason (one of PoisonReasons).
+	Poisoned(topic, reason string)
+	// Retried is called for each transient failure of a command, which is then tried again
+	// (retried with backoff, or after the retries, nacked and redelivered).
+	Retried(topic string)
 }
 
 // SASL authenticates to the brokers. An empty Mechanism means none.
