@@ -9,7 +9,6 @@ import (
 
 	"github.com/eventnotify/notify/app"
 	"github.com/eventnotify/notify/app/command"
-	"github.com/eventnotify/notify/domain/notification"
 	"github.com/eventnotify/notify/infra/transport/kafkasub"
 )
 
@@ -55,13 +54,13 @@ func (e permanentError) Unwrap() error { return e.err }
 func permanent(err error) error { return permanentError{err} }
 
 // isPermanent decides poison (true) or retry (false): the one place where command errors
-// become Kafka outcomes.
+// become Kafka outcomes. A domain refusal (invalid, not found, conflict) is permanent.
 func isPermanent(err error) bool {
+	if err == nil {
+		return false
+	}
 	var p permanentError
-	return errors.As(err, &p) ||
-		errors.Is(err, notification.ErrInvalid) ||
-		errors.Is(err, notification.ErrNotFound) ||
-		errors.Is(err, notification.ErrConflict)
+	return errors.As(err, &p) || poisonReason(err) != "other"
 }
 
 // PoisonReasons are the kinds of reason a command is poisoned for: malformed (not JSON, or a
@@ -74,15 +73,11 @@ var PoisonReasons = []string{"malformed", "too_large", "unknown_type", "invalid"
 // reason's text, which goes to the poison topic's headers and the log.
 func poisonReason(err error) string {
 	var r reasonError
-	switch {
-	case errors.As(err, &r):
+	if errors.As(err, &r) {
 		return r.kind
-	case errors.Is(err, notification.ErrInvalid):
-		return "invalid"
-	case errors.Is(err, notification.ErrNotFound):
-		return "not_found"
-	case errors.Is(err, notification.ErrConflict):
-		return "conflict"
+	}
+	if o := command.Outcome(nil, err); o != "error" { // the domain's refusals, named as the command metrics name them
+		return o
 	}
 	return "other"
 }
