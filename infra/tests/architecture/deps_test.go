@@ -1,6 +1,7 @@
 // Package architecture holds the test that keeps the layers apart (docs/ARCHITECTURE.md):
 // the domain depends on nothing of ours, the application and projections on nothing of
-// infra. Infra adapters depend inwards, never the other way.
+// infra; the adapters of infra on the inner layers and infra/platform only, never on one
+// another's role, nor on the composition root.
 package architecture
 
 import (
@@ -22,8 +23,13 @@ func TestLayers(t *testing.T) {
 		testsToo bool
 	}{
 		{layer: "domain", may: []string{"domain/"}, testsToo: true},
-		{layer: "app", may: []string{"domain/", "app/", "projections"}},
+		{layer: "app", may: []string{"domain/", "app", "projections"}},
 		{layer: "projections", may: []string{"domain/", "app/eventstore", "projections"}},
+		{layer: "infra/store", may: []string{"domain/", "app", "projections", "infra/store/", "infra/platform/"}},
+		{layer: "infra/readmodel", may: []string{"domain/", "app", "projections", "infra/readmodel/", "infra/platform/"}},
+		{layer: "infra/transport", may: []string{"domain/", "app", "projections", "infra/transport/", "infra/platform/"}},
+		// metrics reads the Kafka subscriber's partition stats (WatchConsumer).
+		{layer: "infra/platform", may: []string{"domain/", "app", "projections", "infra/platform/", "infra/transport/kafkasub"}},
 	} {
 		t.Run(tc.layer, func(t *testing.T) {
 			for pkg, deps := range depsOf(t, "./"+tc.layer+"/...", tc.testsToo) {
