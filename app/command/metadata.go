@@ -22,5 +22,13 @@ func appendMetadata(b []byte, m eventstore.Metadata) []byte {
 		b = append(b, `,"tenant":`...)
 		b = notification.AppendJSONString(b, m.Tenant)
 	}
+	if m.TraceParent != "" {
+		b = append(b, `,"traceparent":`...)
+		b = notification.AppendJSONString(b, m.TraceParent)
+	}
+	if m.TraceState != "" {
+		b = append(b, `,"tracestate":`...)
+		b = notification.AppendJSONString(b, m.TraceState)
+	}
 	return append(b, '}')
 }

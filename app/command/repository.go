@@ -105,7 +105,7 @@ func (r repository) update(ctx context.Context, id string, meta Meta, decide dec
 		if len(events) == 0 {
 			return Result{Notification: n, Position: last}, nil
 		}
-		data, err := encode(events, meta)
+		data, err := encode(ctx, events, meta)
 		if err != nil {
 			return Result{}, err
 		}
@@ -157,8 +157,11 @@ func (r repository) load(ctx context.Context, id, commandID string) (*notificati
 	return n, last, applied, nil
 }
 
-func encode(events []notification.Event, meta Meta) ([]eventstore.EventData, error) {
+func encode(ctx context.Context, events []notification.Event, meta Meta) ([]eventstore.EventData, error) {
+	traceParent, traceState := eventstore.TraceFields(ctx)
 	mdJSON := appendMetadata(nil, eventstore.Metadata{
+		TraceParent:   traceParent,
+		TraceState:    traceState,
 		CommandID:     meta.CommandID,
 		CorrelationID: orDefault(meta.CorrelationID, meta.CommandID),
 		CausationID:   orDefault(meta.CausationID, meta.CommandID),
