@@ -4,6 +4,8 @@
 package app
 
 import (
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/eventnotify/notify/app/command"
 	"github.com/eventnotify/notify/app/live"
 	"github.com/eventnotify/notify/app/query"
@@ -43,8 +45,10 @@ type Deps struct {
 	ReadModel query.ReadModel
 	// Recorder observes every command (nil: none is).
 	Recorder command.Recorder
-	Status   *query.Status
-	Live     *live.Hub
+	// Tracer makes every command a span (nil: none is).
+	Tracer trace.TracerProvider
+	Status *query.Status
+	Live   *live.Hub
 }
 
 // New builds the application.
@@ -53,12 +57,17 @@ func New(d Deps) Application {
 	read := command.NewReadNotificationHandler(d.Log, nil)
 	return Application{
 		Commands: Commands{
-			Send:    command.Observed(d.Recorder, "send", command.NewSendNotificationHandler(d.Log, nil)),
-			Read:    command.Observed(d.Recorder, "read", read),
-			Unread:  command.Observed(d.Recorder, "unread", command.NewUnreadNotificationHandler(d.Log, nil)),
-			Cancel:  command.Observed(d.Recorder, "cancel", command.NewCancelNotificationHandler(d.Log, nil)),
-			ReadAll: command.Observed(d.Recorder, "read_all", command.NewReadAllNotificationsHandler(read, inbox)),
+			Send:    wrap(d, "send", command.NewSendNotificationHandler(d.Log, nil)),
+			Read:    wrap(d, "read", read),
+			Unread:  wrap(d, "unread", command.NewUnreadNotificationHandler(d.Log, nil)),
+			Cancel:  wrap(d, "cancel", command.NewCancelNotificationHandler(d.Log, nil)),
+			ReadAll: wrap(d, "read_all", command.NewReadAllNotificationsHandler(read, inbox)),
 		},
 		Queries: Queries{Inbox: inbox, Notifications: query.NewNotifications(d.Log), Status: d.Status, Live: d.Live},
 	}
+}
+
+// wrap observes and traces a command handler (the span inside: it does not time the recorder).
+func wrap[C, R any](d Deps, name string, h command.Handler[C, R]) command.Handler[C, R] {
+	return command.Observed(d.Recorder, name, command.Traced(d.Tracer, name, h))
 }

@@ -21,6 +21,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/eventnotify/notify/app/eventstore"
 )
 
@@ -77,9 +81,59 @@ type Runner[Tx any] struct {
 	logger  *slog.Logger
 	parking *Parking
 
+	tracer trace.Tracer // nil: tracing off
+
 	pos     atomic.Uint64
 	mu      sync.Mutex
 	changed chan struct{}
+}
+
+// TraceWith makes each batch the runner applies a span (its read-model work is done in it,
+// linked to the traces of its events) and each event it folds a span in the trace of the
+// command that caused it. Replays are not traced: a rebuild is not a command's effect.
+func (r *Runner[Tx]) TraceWith(tp trace.TracerProvider) *Runner[Tx] {
+	if tp != nil {
+		r.tracer = tp.Tracer(Scope)
+	}
+	return r
+}
+
+// Scope is the instrumentation scope of the projections' spans.
+const Scope = "github.com/eventnotify/notify/projections"
+
+// tracedBatch is applyEach in a span "project <name> batch", followed, once the batch is
+// stored, by a span "project <name>" in the trace of each traced event it folded.
+func (r *Runner[Tx]) tracedBatch(ctx context.Context, from, to eventstore.Position, events []eventstore.RecordedEvent, values []any) error {
+	traces := make([]trace.SpanContext, len(events))
+	var links []trace.Link
+	for i, e := range events {
+		if traces[i] = eventstore.TraceOf(e.Metadata); traces[i].IsValid() {
+			links = append(links, trace.Link{SpanContext: traces[i]})
+		}
+	}
+	start := time.Now()
+	ctx, span := r.tracer.Start(ctx, "project "+r.p.Name+" batch", trace.WithLinks(links...), trace.WithAttributes(
+		attribute.Int("notify.events", len(events)), attribute.Int64("notify.from", int64(from)), attribute.Int64("notify.to", int64(to))))
+	err := r.applyEach(ctx, from, to, events, values)
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
+	if err != nil || len(links) == 0 {
+		return err
+	}
+	end := time.Now()
+	for i, e := range events {
+		if !traces[i].IsValid() || r.parking.has(e.Position) {
+			continue
+		}
+		_, s := r.tracer.Start(trace.ContextWithRemoteSpanContext(context.Background(), traces[i]), "project "+r.p.Name,
+			trace.WithTimestamp(start), trace.WithLinks(trace.Link{SpanContext: span.SpanContext()}),
+			trace.WithAttributes(attribute.String("notify.stream", e.Stream), attribute.Int64("notify.position", int64(e.Position))))
+		s.End(trace.WithTimestamp(end))
+	}
+	return nil
 }
 
 // NewRunner builds a runner; logger may be nil.
@@ -132,6 +186,13 @@ func (b *badEvent) Unwrap() error { return b.err }
 // checkpoint from to to, leaving out parked events; an event that fails with ErrBadEvent is
 // parked and the batch applied again without it.
 func (r *Runner[Tx]) applyBatch(ctx context.Context, from, to eventstore.Position, events []eventstore.RecordedEvent, values []any) error {
+	if r.tracer != nil {
+		return r.tracedBatch(ctx, from, to, events, values)
+	}
+	return r.applyEach(ctx, from, to, events, values)
+}
+
+func (r *Runner[Tx]) applyEach(ctx context.Context, from, to eventstore.Position, events []eventstore.RecordedEvent, values []any) error {
 	for {
 		err := r.store.Apply(ctx, r.p.Name, from, to, func(tx Tx) error {
 			if values != nil && r.p.Preload != nil {

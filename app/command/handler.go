@@ -5,6 +5,10 @@ import (
 	"errors"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/eventnotify/notify/domain/notification"
 )
 
@@ -60,4 +64,37 @@ func Outcome(res any, err error) string {
 		return "conflict"
 	}
 	return "error"
+}
+
+// Traced wraps next so each command it handles is a span "command <name>" with its outcome
+// (Outcome); the events it appends carry that span's trace context in their metadata. With a
+// nil provider it returns next.
+func Traced[C, R any](tp trace.TracerProvider, name string, next Handler[C, R]) Handler[C, R] {
+	if tp == nil {
+		return next
+	}
+	return traced[C, R]{next: next, tracer: tp.Tracer(TraceScope), span: "command " + name}
+}
+
+// TraceScope is the instrumentation scope of the command handlers' spans.
+const TraceScope = "github.com/eventnotify/notify/app/command"
+
+type traced[C, R any] struct {
+	next   Handler[C, R]
+	tracer trace.Tracer
+	span   string
+}
+
+// Handle runs the command in its span.
+func (h traced[C, R]) Handle(ctx context.Context, cmd C) (R, error) {
+	ctx, span := h.tracer.Start(ctx, h.span)
+	defer span.End()
+	res, err := h.next.Handle(ctx, cmd)
+	outcome := Outcome(res, err)
+	span.SetAttributes(attribute.String("notify.command.outcome", outcome))
+	if outcome == "error" {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	return res, err
 }

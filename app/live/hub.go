@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/eventnotify/notify/app/eventstore"
 	"github.com/eventnotify/notify/domain/notification"
 )
@@ -57,6 +59,9 @@ type Event struct {
 	// notification.canceled.
 	Name string
 	Data []byte
+	// Trace is the span context of the command that caused the event, when it was traced:
+	// a stream's delivery of the event continues that trace.
+	Trace trace.SpanContext
 }
 
 // Errors of the hub.
@@ -238,7 +243,7 @@ func (h *Hub) decode(rec eventstore.RecordedEvent) (*Event, bool) {
 		h.logger.Error("live hub skips an event whose data is not a JSON object", "position", rec.Position, "stream", rec.Stream)
 		return nil, false
 	}
-	return &Event{Position: rec.Position, Recipient: e.Recipient(), Name: names[rec.Type], Data: data}, true
+	return &Event{Position: rec.Position, Recipient: e.Recipient(), Name: names[rec.Type], Data: data, Trace: eventstore.TraceOf(rec.Metadata)}, true
 }
 
 // withPosition returns a copy of the JSON object obj with "position":p added as its last

@@ -16,6 +16,9 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/eventnotify/notify/infra/platform/tracing"
 	"github.com/eventnotify/notify/infra/transport/httpapi/auth"
 	"github.com/eventnotify/notify/infra/transport/kafkabridge"
 )
@@ -47,6 +50,13 @@ type Config struct {
 	MetricsPublic bool
 	// SSE bounds and tunes the live stream (GET /v1/recipients/:recipientId/stream).
 	SSE SSEConfig
+	// AccessLog logs one line per HTTP request.
+	AccessLog bool
+	// Tracing is where traces go (off without an endpoint).
+	Tracing tracing.Config
+	// Tracer, when set, is used instead of one built from Tracing: not a setting, for the
+	// tests (an in-memory recorder) and programs that embed the service.
+	Tracer trace.TracerProvider
 }
 
 // SSEConfig is the live stream's limits and tuning.
@@ -255,6 +265,15 @@ var settings = []setting{
 		return err
 	}, false},
 	{"sse-ring", "NOTIFY_SSE_RING", "10000", "recent events kept in memory for live streams that resume; older resumes read the log", positiveInt(func(c *Config) *int { return &c.SSE.Ring }), false},
+	{"access-log", "NOTIFY_ACCESS_LOG", "false", "log one line per HTTP request (method, route, status, duration; credentials never logged)", func(c *Config, v string) (err error) {
+		c.AccessLog, err = strconv.ParseBool(v)
+		return err
+	}, false},
+	{"otlp-endpoint", "NOTIFY_OTLP_ENDPOINT", "", "OTLP/HTTP endpoint that traces are sent to, e.g. http://collector:4318; empty: tracing off", func(c *Config, v string) error { c.Tracing.Endpoint = v; return nil }, false},
+	{"trace-sample-ratio", "NOTIFY_TRACE_SAMPLE_RATIO", "1", "share of new traces sampled (0 to 1); a trace begun upstream keeps its caller's decision", func(c *Config, v string) (err error) {
+		c.Tracing.SampleRatio, err = strconv.ParseFloat(v, 64)
+		return err
+	}, false},
 	{"pprof-addr", "NOTIFY_PPROF_ADDR", "", "address for net/http/pprof (loopback only); empty: off", func(c *Config, v string) error { c.PprofAddr = v; return nil }, false},
 }
 
@@ -269,7 +288,7 @@ func positiveInt(dst func(*Config) *int) func(*Config, string) error {
 }
 
 // boolFlags may be given bare (--insecure) as well as --insecure=true.
-var boolFlags = map[string]bool{"insecure": true, "metrics-public": true}
+var boolFlags = map[string]bool{"insecure": true, "metrics-public": true, "access-log": true}
 
 // boolFlag is a string flag that flag.FlagSet treats as boolean.
 type boolFlag string

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -138,5 +139,12 @@ func (c *Components) close() {
 	}
 	if c.rm != nil {
 		c.rm.close()
+	}
+	if c.traces != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := c.traces.Shutdown(ctx); err != nil {
+			c.logger.Warn("traces not all sent at shutdown", "err", err)
+		}
+		cancel()
 	}
 }

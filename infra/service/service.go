@@ -12,6 +12,8 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
+
+	"github.com/eventnotify/notify/infra/platform/tracing"
 )
 
 // Main parses the configuration, runs the service until ctx ends and returns the exit code.
@@ -48,12 +50,15 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stderr
 	return 0
 }
 
+// newLogger writes text or JSON lines to w; a line logged with a traced context carries
+// its trace and span ids.
 func newLogger(cfg Config, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(tracing.LogHandler(h))
 }
 
 // Run builds the service and runs it until ctx ends (see Build and Components.Run).

@@ -243,7 +243,7 @@ func openReadModel(ctx context.Context, cfg Config, logger *slog.Logger) (*readM
 		return &readModel{
 			kind: "embedded", path: filepath.Join(cfg.DataDir, "inbox.db"), binding: rm, queries: rm, checkpoints: rm, copies: rm, parking: parking,
 			project: func(ctx context.Context, log projections.Log) {
-				_ = projections.NewRunner(log, rm, inbox.Projection(), logger).ParkInto(parking).Run(ctx)
+				_ = projections.NewRunner(log, rm, inbox.Projection(), logger).ParkInto(parking).TraceWith(cfg.Tracer).Run(ctx)
 			},
 			onDamage: rm.OnDamage,
 			position: func(ctx context.Context) (eventstore.Position, error) { return rm.Checkpoint(ctx, inbox.Name) },
@@ -252,7 +252,7 @@ func openReadModel(ctx context.Context, cfg Config, logger *slog.Logger) (*readM
 	}
 	octx, cancel := context.WithTimeout(ctx, cfg.StartupTimeout)
 	defer cancel()
-	pg, err := pginbox.Open(octx, cfg.ReadModel, pginbox.Options{Schema: cfg.ReadModelSchema, StartUnreachable: true, Logger: logger})
+	pg, err := pginbox.Open(octx, cfg.ReadModel, pginbox.Options{Schema: cfg.ReadModelSchema, StartUnreachable: true, Logger: logger, Tracer: cfg.Tracer})
 	if err != nil {
 		return nil, err
 	}
@@ -262,7 +262,7 @@ func openReadModel(ctx context.Context, cfg Config, logger *slog.Logger) (*readM
 		project: func(ctx context.Context, log projections.Log) {
 			pg.RunLeading(ctx, inbox.Name, func(ctx context.Context, lease *pginbox.Lease) error {
 				logger.Info("leading the inbox projection", "backend_pid", lease.BackendPID())
-				return projections.NewRunner(log, lease, inbox.Projection(), logger).ParkInto(parking).Run(ctx)
+				return projections.NewRunner(log, lease, inbox.Projection(), logger).ParkInto(parking).TraceWith(cfg.Tracer).Run(ctx)
 			}, func(err error) { logger.Error("inbox projector", "err", err) })
 		},
 		position: func(ctx context.Context) (eventstore.Position, error) { return pg.Checkpoint(ctx, inbox.Name) },

@@ -9,11 +9,14 @@ import (
 	"os"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 	"github.com/eventnotify/notify/app"
 	"github.com/eventnotify/notify/app/eventstore"
 	"github.com/eventnotify/notify/app/live"
 	"github.com/eventnotify/notify/app/query"
 	"github.com/eventnotify/notify/infra/platform/metrics"
+	"github.com/eventnotify/notify/infra/platform/tracing"
 	"github.com/eventnotify/notify/infra/transport/httpapi"
 	"github.com/eventnotify/notify/infra/transport/httpapi/auth"
 	"github.com/eventnotify/notify/infra/transport/kafkabridge"
@@ -43,6 +46,10 @@ type Components struct {
 	verified  chan struct{}
 	fatal     chan error
 
+	// traces is the tracer provider Build made (nil: none, or the caller's): Run's end
+	// flushes it.
+	traces *sdktrace.TracerProvider
+
 	replays *projections.Replays[inbox.Tx]
 	hub     *live.Hub
 	kafka   *kafkaLink // nil: no brokers configured
@@ -67,6 +74,17 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Components,
 			c.close()
 		}
 	}()
+	if cfg.Tracer == nil {
+		tp, err := tracing.Setup(ctx, cfg.Tracing)
+		if err != nil {
+			return nil, err
+		}
+		if tp != nil {
+			cfg.Tracer, c.traces = tp, tp
+			logger.Info("tracing on: spans go to the OTLP endpoint", "endpoint", auth.RedactURL(cfg.Tracing.Endpoint), "sample_ratio", cfg.Tracing.SampleRatio)
+		}
+	}
+	c.cfg = cfg
 	if c.rm, err = openReadModel(ctx, cfg, logger); err != nil {
 		return nil, err
 	}
@@ -125,12 +143,13 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Components,
 	c.Registry.WatchStreams(c.hub.Subscribers)
 	if c.kafka != nil {
 		c.cfg.Kafka.Observer = c.Registry
+		c.cfg.Kafka.Tracer = cfg.Tracer
 		c.Registry.KafkaCommandTopics([]string{cfg.Kafka.SendTopic, cfg.Kafka.CommandsTopic}, kafkabridge.PoisonReasons)
 		c.Registry.WatchRelay(log.head, func(ctx context.Context) (eventstore.Position, error) {
 			return c.log.checkpoints.RelayCheckpoint(ctx, kafkabridge.RelayCheckpoint)
 		}, cfg.Kafka.EventsTopic, metricsScrapeTimeout)
 	}
-	c.App = NewApplication(log, gatedQueries{rm.queries, c.verified}, c.Registry, status, c.hub)
+	c.App = NewApplication(log, gatedQueries{rm.queries, c.verified}, c.Registry, status, c.hub, cfg.Tracer, storeSystem(log.kind))
 
 	authn, err := auth.New(cfg.Auth)
 	if err != nil {
@@ -142,6 +161,8 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Components,
 		Metrics:       c.Registry,
 		MetricsPublic: cfg.MetricsPublic,
 		Stream:        httpapi.Stream{Heartbeat: cfg.SSE.Heartbeat},
+		Tracer:        cfg.Tracer,
+		AccessLog:     cfg.AccessLog,
 		Security: httpapi.Security{
 			Auth:           authn,
 			RatePerSecond:  cfg.RateLimit,
@@ -173,6 +194,14 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Components,
 		}
 	}
 	return c, nil
+}
+
+// storeSystem names a kind of event store in spans (db.system.name).
+func storeSystem(kind string) string {
+	if kind == "esdb" {
+		return "eventstoredb"
+	}
+	return "bbolt" // the embedded log
 }
 
 // relayLead is the read model's leader election for the Kafka relay, which trusts its

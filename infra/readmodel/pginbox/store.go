@@ -14,9 +14,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/exaring/otelpgx"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/eventnotify/notify/app/eventstore"
 	"github.com/eventnotify/notify/projections"
@@ -39,6 +41,8 @@ type Options struct {
 	StartUnreachable bool
 	// Logger receives the background connection's progress (default slog.Default()).
 	Logger *slog.Logger
+	// Tracer makes each query a span (otelpgx; nil: none). Query parameters are not recorded.
+	Tracer trace.TracerProvider
 }
 
 // Store is the PostgreSQL inbox read model. It is safe for concurrent use.
@@ -128,6 +132,9 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	}
 	if opts.Schema != "" {
 		cfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{opts.Schema}.Sanitize()
+	}
+	if opts.Tracer != nil {
+		cfg.ConnConfig.Tracer = otelpgx.NewTracer(otelpgx.WithTracerProvider(opts.Tracer))
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

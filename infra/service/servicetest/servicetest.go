@@ -98,7 +98,7 @@ func NewComponentTestApplication(t testing.TB, o Options) *Component {
 		go func() { _ = hub.Run(hctx); close(hubDone) }()
 		c.StopHub = stop
 	}
-	c.App = service.NewApplication(log, rm, o.Metrics, status, hub)
+	c.App = service.NewApplication(log, rm, o.Metrics, status, hub, nil, "")
 	t.Cleanup(func() {
 		if c.StopHub != nil {
 			c.StopHub()

@@ -168,7 +168,7 @@ func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 		// A canceled request is a client that left; a read model still catching up is expected.
 		if p.Status >= 500 && !errors.Is(err, context.Canceled) && !errors.Is(err, projections.ErrNotReached) && !errors.Is(err, live.ErrClosed) {
 			failures.Log(p.Type, func(more int) {
-				logger.Error("request failed", "method", c.Request().Method, "path", p.Instance, "status", p.Status, "err", err, "like_it_since_last", more)
+				logger.ErrorContext(c.Request().Context(), "request failed", "method", c.Request().Method, "path", p.Instance, "status", p.Status, "err", err, "like_it_since_last", more)
 			})
 		}
 		body, _ := json.Marshal(p)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/eventnotify/notify/app"
 	"github.com/eventnotify/notify/app/command"
@@ -34,6 +35,11 @@ type Options struct {
 	MetricsPublic bool
 	// Stream tunes the live-stream route.
 	Stream Stream
+	// Tracer makes every request a span and every event a live stream delivers one too
+	// (nil: tracing off).
+	Tracer trace.TracerProvider
+	// AccessLog writes one line per request to Logger (credentials never logged).
+	AccessLog bool
 }
 
 // deps is what the routes serve from: the application's commands and queries, and the
@@ -58,12 +64,20 @@ func New(a app.Application, o Options) *echo.Echo {
 	// The client IP (the rate-limit key of callers without credentials) is the peer address:
 	// X-Forwarded-For and X-Real-IP are set by clients too, and would let them pick their bucket.
 	e.IPExtractor = echo.ExtractIPDirect()
+	// Outermost, in this order: the span, the access log line, the metrics; each sees
+	// refusals, limits and panics too.
+	if d.Tracer != nil {
+		e.Use(traced(d.Tracer))
+	}
+	if d.AccessLog {
+		e.Use(accessLog(d.Logger))
+	}
 	if d.Metrics != nil {
-		e.Use(observe(d.Metrics)) // outermost: it sees refusals, limits and panics too
+		e.Use(observe(d.Metrics))
 	}
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
-			d.Logger.Error("panic in handler", "path", c.Request().URL.Path, "err", err, "stack", string(stack))
+			d.Logger.ErrorContext(c.Request().Context(), "panic in handler", "path", c.Request().URL.Path, "err", err, "stack", string(stack))
 			return err
 		},
 	}))

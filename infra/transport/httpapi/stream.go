@@ -11,10 +11,12 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/eventnotify/notify/app/eventstore"
 	"github.com/eventnotify/notify/app/live"
 	"github.com/eventnotify/notify/domain/notification"
+	"github.com/eventnotify/notify/infra/platform/tracing"
 	"github.com/eventnotify/notify/projections/inbox"
 )
 
@@ -49,10 +51,15 @@ func (s Stream) withDefaults() Stream {
 type streamer struct {
 	deps
 	counts *countsCache
+	tracer trace.Tracer // nil: tracing off
 }
 
 func newStreamer(d deps) streamer {
-	return streamer{deps: d, counts: &countsCache{m: map[string]*countsEntry{}}}
+	s := streamer{deps: d, counts: &countsCache{m: map[string]*countsEntry{}}}
+	if d.Tracer != nil {
+		s.tracer = d.Tracer.Tracer(tracing.Name)
+	}
+	return s
 }
 
 // countsCache shares one read of a recipient's counts between its streams: a thousand
@@ -213,17 +220,18 @@ func (v streamer) stream(c echo.Context) error {
 
 	beat := time.NewTicker(opts.Heartbeat)
 	defer beat.Stop()
+	var sent []*live.Event // the events of a write, for their delivery spans
 	for {
 		select {
 		case ev := <-sub.C():
 			buf = appendEvent(buf[:0], ev)
-			last := ev.Position
+			last, sent, began := ev.Position, append(sent[:0], ev), time.Now()
 		more: // send what is already waiting in one write
 			for len(buf) < 32<<10 {
 				select {
 				case ev := <-sub.C():
 					buf = appendEvent(buf, ev)
-					last = ev.Position
+					last, sent = ev.Position, append(sent, ev)
 				default:
 					break more
 				}
@@ -237,6 +245,9 @@ func (v streamer) stream(c echo.Context) error {
 			cancel()
 			if w.write(buf) != nil {
 				return nil
+			}
+			for _, ev := range sent {
+				deliverySpan(v.tracer, ev.Trace, began, recipient, uint64(ev.Position))
 			}
 			if !counted {
 				if b, ok := v.appendCounts(ctx, buf[:0], recipient, last, true); ok && w.write(b) != nil {

@@ -121,6 +121,9 @@ func build(cfg Config, cmds *app.Commands, log Log, checkpoints Checkpoints, log
 			handle = h.seed
 		}
 		handler := b.router.AddConsumerHandler(name, topic, b.sub, handle)
+		if cfg.Tracer != nil {
+			handler.AddMiddleware(traceCommands(topic, cfg.Tracer))
+		}
 		handler.AddMiddleware(recoverAsPermanent, poison, observePoison(topic, cfg.Observer, poisoned, logger), retry.Middleware, observeRetries(topic, cfg.Observer))
 	}
 	if log != nil {
@@ -130,7 +133,7 @@ func build(cfg Config, cmds *app.Commands, log Log, checkpoints Checkpoints, log
 			return nil, fmt.Errorf("kafka producer: %w", err)
 		}
 		b.pubs = append(b.pubs, eventsPub)
-		b.router.AddHandler("events-out", logTopic, newLogSubscriber(log, checkpoints, logger), cfg.EventsTopic, eventsPub, eventsToKafka)
+		b.router.AddHandler("events-out", logTopic, newLogSubscriber(log, checkpoints, logger), cfg.EventsTopic, eventsPub, eventsToKafka(cfg.EventsTopic, cfg.Tracer))
 	}
 	return b, nil
 }
@@ -215,7 +218,7 @@ func observePoison(topic string, obs Observer, sample *logsample.Sampler, logger
 			}
 			r, _ := kafkasub.RecordFromCtx(msg.Context())
 			sample.Log(topic+"/"+reason, func(more int) {
-				logger.Warn("command parked on the poison topic", "topic", topic, "partition", r.Partition, "offset", r.Offset,
+				logger.WarnContext(msg.Context(), "command parked on the poison topic", "topic", topic, "partition", r.Partition, "offset", r.Offset,
 					"reason", reason, "err", err, "more_since_last_line", more)
 			})
 			return out, err
@@ -283,10 +286,12 @@ func (p *publisher) Publish(topic string, msgs ...*message.Message) error {
 		}
 		batch[i] = pm
 	}
-	if err := p.producer.SendMessages(batch); err != nil {
-		return fmt.Errorf("produce %d messages to %s: %w", len(batch), topic, err)
+	err := p.producer.SendMessages(batch)
+	if err != nil {
+		err = fmt.Errorf("produce %d messages to %s: %w", len(batch), topic, err)
 	}
-	return nil
+	endPublishSpans(msgs, err)
+	return err
 }
 
 // Close waits for in-flight Publish calls and closes the producer; it may be called twice.

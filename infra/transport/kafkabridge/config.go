@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 	xscram "github.com/xdg-go/scram"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Config is how the bridge reaches Kafka and which topics it uses.
@@ -44,6 +45,9 @@ type Config struct {
 	// Observer is told of every poisoned and every retried command (nil: nobody is); the
 	// wiring sets it to the metrics registry.
 	Observer Observer
+	// Tracer makes each command a consumer span and each published event a producer span
+	// (nil: tracing off).
+	Tracer trace.TracerProvider
 }
 
 // Observer counts what the bridge does with commands that fail (infra/platform/metrics).

@@ -11,9 +11,11 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/eventnotify/notify/app/eventstore"
 	"github.com/eventnotify/notify/domain/notification"
+	"github.com/eventnotify/notify/infra/platform/tracing"
 )
 
 // Log is the event log the relay follows.
@@ -180,8 +182,19 @@ func (s *logSubscriber) Close() error {
 }
 
 // eventsToKafka turns one log batch into the events topic's messages: the event data as
-// payload, keyed by recipient, with the headers of the README (Kafka).
-func eventsToKafka(msg *message.Message) ([]*message.Message, error) {
+// payload, keyed by recipient, with the headers of the README (Kafka), and the traceparent
+// of a producer span when the command was traced (tp nil: tracing off).
+func eventsToKafka(topic string, tp trace.TracerProvider) message.HandlerFunc {
+	var tracer trace.Tracer
+	if tp != nil {
+		tracer = tp.Tracer(tracing.Name)
+	}
+	return func(msg *message.Message) ([]*message.Message, error) {
+		return batchToKafka(msg, topic, tracer)
+	}
+}
+
+func batchToKafka(msg *message.Message, topic string, tracer trace.Tracer) ([]*message.Message, error) {
 	batch, ok := msg.Context().Value(batchKey{}).([]eventstore.RecordedEvent)
 	if !ok {
 		return nil, permanent(fmt.Errorf("relay message %s carries no batch", msg.UUID))
@@ -203,6 +216,7 @@ func eventsToKafka(msg *message.Message) ([]*message.Message, error) {
 			m.Metadata.Set(HeaderCorrelationID, md.CorrelationID)
 		}
 		m.Metadata.Set(keyMetadata, recipientOf(e))
+		publishSpan(tracer, topic, e, m)
 		out = append(out, m)
 	}
 	return out, nil
