@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -45,6 +46,10 @@ type Config struct {
 	MetricsPublic bool
 	// SSE bounds and tunes the live stream (GET /v1/recipients/:recipientId/stream).
 	SSE SSEConfig
+	// AccessLog logs one line per HTTP request (method, route, status, duration).
+	AccessLog bool
+	// Tracing is where traces go and how many are kept; an empty Endpoint means off.
+	Tracing TracingConfig
 }
 
 // SSEConfig is the live stream's limits and tuning.
@@ -53,6 +58,15 @@ type SSEConfig struct {
 	MaxClients      int
 	Heartbeat       time.Duration
 	Ring            int
+}
+
+// TracingConfig is the OpenTelemetry export of traces.
+type TracingConfig struct {
+	// Endpoint is the OTLP/HTTP collector, e.g. http://collector:4318; empty: tracing off.
+	Endpoint string
+	// SampleRatio is the share of new traces sampled (0 to 1); a trace begun upstream keeps
+	// its caller's decision.
+	SampleRatio float64
 }
 
 // AuthConfigured reports whether any caller authentication is configured.
@@ -80,6 +94,7 @@ type settings struct {
 	ReadWait       time.Duration `name:"read-wait" env:"NOTIFY_READ_WAIT" default:"2s" group:"http" help:"longest a query with Notify-Min-Position waits for the read model to reach it"`
 	ReadyMaxLag    uint64        `name:"ready-max-lag" env:"NOTIFY_READY_MAX_LAG" default:"10000" group:"http" help:"/readyz answers 503 while the projection is more than this many log positions behind the head"`
 	MetricsPublic  bool          `name:"metrics-public" env:"NOTIFY_METRICS_PUBLIC" default:"false" group:"http" help:"serve /metrics without credentials even when authentication is on; otherwise it takes an admin key"`
+	AccessLog      bool          `name:"access-log" env:"NOTIFY_ACCESS_LOG" default:"false" group:"http" help:"log one line per HTTP request (method, route, status, duration; credentials never logged)"`
 
 	SSEMaxPerRecipient int           `name:"sse-max-per-recipient" env:"NOTIFY_SSE_MAX_PER_RECIPIENT" default:"5" group:"sse" help:"live streams one recipient may hold open at once; more are answered 429"`
 	SSEMaxClients      int           `name:"sse-max-clients" env:"NOTIFY_SSE_MAX_CLIENTS" default:"10000" group:"sse" help:"live streams this process serves at once; more are answered 429"`
@@ -111,10 +126,12 @@ type settings struct {
 	KafkaTLSCertFile   string        `name:"kafka-tls-cert-file" env:"NOTIFY_KAFKA_TLS_CERT_FILE" placeholder:"FILE" group:"kafka" help:"PEM client certificate (mutual TLS)"`
 	KafkaTLSKeyFile    string        `name:"kafka-tls-key-file" env:"NOTIFY_KAFKA_TLS_KEY_FILE" placeholder:"FILE" group:"kafka" help:"PEM key of the client certificate"`
 
-	LogLevel        string        `name:"log-level" env:"NOTIFY_LOG_LEVEL" default:"info" group:"ops" help:"debug, info, warn or error"`
-	LogFormat       string        `name:"log-format" env:"NOTIFY_LOG_FORMAT" default:"text" group:"ops" help:"text or json"`
-	ShutdownTimeout time.Duration `name:"shutdown-timeout" env:"NOTIFY_SHUTDOWN_TIMEOUT" default:"15s" group:"ops" help:"how long in-flight requests may take to finish on SIGTERM"`
-	PprofAddr       string        `name:"pprof-addr" env:"NOTIFY_PPROF_ADDR" placeholder:"ADDR" group:"ops" help:"address for net/http/pprof (loopback only); empty: off"`
+	LogLevel         string        `name:"log-level" env:"NOTIFY_LOG_LEVEL" default:"info" group:"ops" help:"debug, info, warn or error"`
+	LogFormat        string        `name:"log-format" env:"NOTIFY_LOG_FORMAT" default:"text" group:"ops" help:"text or json"`
+	ShutdownTimeout  time.Duration `name:"shutdown-timeout" env:"NOTIFY_SHUTDOWN_TIMEOUT" default:"15s" group:"ops" help:"how long in-flight requests may take to finish on SIGTERM"`
+	PprofAddr        string        `name:"pprof-addr" env:"NOTIFY_PPROF_ADDR" placeholder:"ADDR" group:"ops" help:"address for net/http/pprof (loopback only); empty: off"`
+	OTLPEndpoint     string        `name:"otlp-endpoint" env:"NOTIFY_OTLP_ENDPOINT" placeholder:"URL" group:"ops" help:"OTLP/HTTP endpoint that traces are sent to, e.g. http://collector:4318; empty: tracing off"`
+	TraceSampleRatio float64       `name:"trace-sample-ratio" env:"NOTIFY_TRACE_SAMPLE_RATIO" default:"1" group:"ops" help:"share of new traces sampled (0 to 1); a trace begun upstream keeps its caller's decision"`
 }
 
 // settingDefaults are the defaults that settings takes from other packages (${name} in its
@@ -171,6 +188,7 @@ func (s settings) config(getenv func(string) string) (Config, error) {
 		{s.KafkaMaxInFlight <= 0, "kafka-max-in-flight", "must be positive", s.KafkaMaxInFlight},
 		{s.KafkaStallAfter <= 0, "kafka-stall-after", "must be positive", s.KafkaStallAfter},
 		{s.LogFormat != "text" && s.LogFormat != "json", "log-format", "must be text or json", fmt.Sprintf("%q", s.LogFormat)},
+		{s.TraceSampleRatio < 0 || s.TraceSampleRatio > 1, "trace-sample-ratio", "must be between 0 and 1", s.TraceSampleRatio},
 	} {
 		if r.bad {
 			return Config{}, fmt.Errorf("%s = %v: %s", setting(r.flag), r.value, r.want)
@@ -181,8 +199,9 @@ func (s settings) config(getenv func(string) string) (Config, error) {
 		ReadModelSchema: s.ReadModelSchema, ReadWait: s.ReadWait, ReadyMaxLag: s.ReadyMaxLag,
 		LogFormat: s.LogFormat, ShutdownTimeout: s.ShutdownTimeout, StartupTimeout: s.StartupTimeout,
 		PprofAddr: s.PprofAddr, Insecure: s.Insecure, RateLimit: s.RateLimit, RateBurst: s.RateBurst,
-		RequestTimeout: s.RequestTimeout, MetricsPublic: s.MetricsPublic,
-		SSE: SSEConfig{MaxPerRecipient: s.SSEMaxPerRecipient, MaxClients: s.SSEMaxClients, Heartbeat: s.SSEHeartbeat, Ring: s.SSERing},
+		RequestTimeout: s.RequestTimeout, MetricsPublic: s.MetricsPublic, AccessLog: s.AccessLog,
+		SSE:     SSEConfig{MaxPerRecipient: s.SSEMaxPerRecipient, MaxClients: s.SSEMaxClients, Heartbeat: s.SSEHeartbeat, Ring: s.SSERing},
+		Tracing: TracingConfig{Endpoint: s.OTLPEndpoint, SampleRatio: s.TraceSampleRatio},
 		Kafka: kafkabridge.Config{
 			Group: s.KafkaGroup, SendTopic: s.KafkaTopicSend, CommandsTopic: s.KafkaTopicCommands,
 			EventsTopic: s.KafkaTopicEvents, PoisonTopic: s.KafkaTopicPoison, MaxMessageBytes: s.KafkaMaxMsgBytes,
@@ -202,6 +221,16 @@ func (s settings) config(getenv func(string) string) (Config, error) {
 	}
 	if err := c.readSecrets(s, getenv); err != nil {
 		return Config{}, err
+	}
+	if c.Tracing.Endpoint != "" {
+		u, err := url.Parse(c.Tracing.Endpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			shown := ""
+			if err == nil {
+				shown = fmt.Sprintf(" = %q", u.Redacted()) // a password in the URL is not shown
+			}
+			return Config{}, fmt.Errorf("%s%s: want an http:// or https:// URL with a host, e.g. http://collector:4318", setting("otlp-endpoint"), shown)
+		}
 	}
 	switch c.Kafka.InstanceID {
 	case "none":

@@ -21,6 +21,17 @@ func TestParseConfig_TypedSettings(t *testing.T) {
 		env  map[string]string
 		want func(Config) bool
 	}{
+		{"new settings' defaults", nil, nil, func(c Config) bool {
+			return !c.AccessLog && c.Tracing == TracingConfig{Endpoint: "", SampleRatio: 1}
+		}},
+		{"access log, bare switch", []string{"--access-log"}, nil, func(c Config) bool { return c.AccessLog }},
+		{"access log, environment", nil, map[string]string{"NOTIFY_ACCESS_LOG": "true"}, func(c Config) bool { return c.AccessLog }},
+		{"tracing from flags", []string{"--otlp-endpoint", "http://collector:4318", "--trace-sample-ratio=0.25"}, nil, func(c Config) bool {
+			return c.Tracing == TracingConfig{Endpoint: "http://collector:4318", SampleRatio: 0.25}
+		}},
+		{"tracing from the environment", nil, map[string]string{"NOTIFY_OTLP_ENDPOINT": "https://otel.example:4318", "NOTIFY_TRACE_SAMPLE_RATIO": "0"}, func(c Config) bool {
+			return c.Tracing == TracingConfig{Endpoint: "https://otel.example:4318", SampleRatio: 0}
+		}},
 		{"a switch with a value", []string{"--kafka-brokers", "a:1", "--kafka-tls=true"}, nil, func(c Config) bool { return c.Kafka.TLS.Enabled }},
 		{"a switch turned off over the environment", []string{"--insecure=false"}, map[string]string{"NOTIFY_INSECURE": "true"}, func(c Config) bool { return !c.Insecure }},
 		{"switches bare, in a row", []string{"--kafka-brokers", "a:1", "--kafka-tls", "--insecure", "--metrics-public"}, nil, func(c Config) bool {
@@ -68,7 +79,7 @@ func TestParseConfig_BadValues(t *testing.T) {
 		{"number", []string{"--rate-limit", "lots"}, nil, `--rate-limit / NOTIFY_RATE_LIMIT: "lots" is not a number`},
 		{"number from the environment", nil, map[string]string{"NOTIFY_RATE_LIMIT": "lots"}, `--rate-limit / NOTIFY_RATE_LIMIT: "lots" is not a number`},
 		{"not a finite number", []string{"--rate-limit", "NaN"}, nil, `"NaN" is not a number`},
-		{"infinite", nil, map[string]string{"NOTIFY_RATE_LIMIT": "+Inf"}, `--rate-limit / NOTIFY_RATE_LIMIT: "+Inf" is not a number`},
+		{"infinite", []string{"--trace-sample-ratio", "+Inf"}, nil, `--trace-sample-ratio / NOTIFY_TRACE_SAMPLE_RATIO: "+Inf" is not a number`},
 		{"whole number", []string{"--rate-burst", "1.5"}, nil, `--rate-burst / NOTIFY_RATE_BURST: "1.5" is not a whole number`},
 		{"whole number from the environment", nil, map[string]string{"NOTIFY_SSE_MAX_CLIENTS": "many"}, `--sse-max-clients / NOTIFY_SSE_MAX_CLIENTS: "many" is not a whole number`},
 		{"too big a whole number", []string{"--kafka-max-in-flight", "99999999999999999999"}, nil, "--kafka-max-in-flight / NOTIFY_KAFKA_MAX_IN_FLIGHT"},
@@ -79,6 +90,12 @@ func TestParseConfig_BadValues(t *testing.T) {
 		{"boolean from the environment", nil, map[string]string{"NOTIFY_KAFKA_TLS": "on"}, `--kafka-tls / NOTIFY_KAFKA_TLS: "on" is not true or false`},
 		{"no value", []string{"--rate-limit"}, nil, "--rate-limit / NOTIFY_RATE_LIMIT: needs a value"},
 		{"empty value", []string{"--request-timeout="}, nil, `--request-timeout / NOTIFY_REQUEST_TIMEOUT: "" is not a duration`},
+		{"ratio above 1", []string{"--trace-sample-ratio", "1.5"}, nil, "--trace-sample-ratio / NOTIFY_TRACE_SAMPLE_RATIO = 1.5: must be between 0 and 1"},
+		{"ratio below 0", nil, map[string]string{"NOTIFY_TRACE_SAMPLE_RATIO": "-0.1"}, "must be between 0 and 1"},
+		{"endpoint without a scheme", []string{"--otlp-endpoint", "collector:4318"}, nil, "--otlp-endpoint / NOTIFY_OTLP_ENDPOINT"},
+		{"endpoint of another scheme", []string{"--otlp-endpoint", "grpc://collector:4317"}, nil, "want an http:// or https:// URL with a host"},
+		{"endpoint without a host", nil, map[string]string{"NOTIFY_OTLP_ENDPOINT": "http:///v1/traces"}, "--otlp-endpoint / NOTIFY_OTLP_ENDPOINT"},
+		{"endpoint not a URL", []string{"--otlp-endpoint", "http://[::1"}, nil, "--otlp-endpoint / NOTIFY_OTLP_ENDPOINT: want an http"},
 		{"long flag with one dash", []string{"-data-dir", "x"}, nil, "long flags take two dashes: --data-dir"},
 		{"unknown flag", []string{"--rate-limits", "1"}, nil, "unknown flag --rate-limits"},
 	}
@@ -95,6 +112,15 @@ func TestParseConfig_BadValues(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The endpoint's password, if it has one, stays out of the refusal.
+func TestParseConfig_EndpointPasswordNotEchoed(t *testing.T) {
+	t.Parallel()
+	_, err := ParseConfig([]string{"--otlp-endpoint", "ftp://u:hunter2@collector"}, env(nil), io.Discard)
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("err = %v, want a refusal without the password", err)
 	}
 }
 
@@ -143,7 +169,8 @@ func TestMain_HelpUsageAndExitCodes(t *testing.T) {
 		for _, want := range []string{
 			"Usage: notify [serve] [flags]", "notify projections replay <name>", "notify check",
 			"--read-wait=DURATION", "(default 2s; env NOTIFY_READ_WAIT)", "--rate-limit=FLOAT", "--rate-burst=INT",
-			"--kafka-tls connect", "(default false; env NOTIFY_KAFKA_TLS)", "Environment only", "NOTIFY_AUTH_API_KEYS", "NOTIFY_AUTH_JWT_SECRET",
+			"--kafka-tls connect", "(default false; env NOTIFY_KAFKA_TLS)", "--access-log", "--otlp-endpoint=URL",
+			"--trace-sample-ratio=FLOAT", "Environment only", "NOTIFY_AUTH_API_KEYS", "NOTIFY_AUTH_JWT_SECRET",
 			"NOTIFY_KAFKA_SASL_PASSWORD",
 		} {
 			if !strings.Contains(out, want) {
