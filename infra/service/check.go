@@ -2,7 +2,6 @@ package service
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -13,31 +12,10 @@ import (
 	"github.com/eventnotify/notify/infra/store/eventlog"
 )
 
-const checkUsage = `usage: notify check [--data-dir DIR]
-
-Reads the embedded event log (events.db) and read model (inbox.db) in DIR (default
-NOTIFY_DATA_DIR, else ./data) without changing them, with the service stopped: every page,
-every record's checksum, every document's seal, and whether the read model belongs to the
-log. Exit status 0: healthy; 1: damage found (what, where and what to do is printed).`
-
-// checkCommand is `notify check`.
-func checkCommand(args []string, getenv func(string) string, out io.Writer) int {
-	fs := flag.NewFlagSet("notify check", flag.ContinueOnError)
-	fs.SetOutput(out)
-	fs.Usage = func() { fmt.Fprintln(out, checkUsage) }
-	def := getenv("NOTIFY_DATA_DIR")
-	if def == "" {
-		def = "./data"
-	}
-	dir := fs.String("data-dir", def, "data directory")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
+// run is `notify check`; it reports to out.
+func (c checkCmd) run(out io.Writer) int {
 	healthy := true
-	logPath := filepath.Join(*dir, "events.db")
+	logPath := filepath.Join(c.DataDir, "events.db")
 	lr, err := eventlog.Check(logPath)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -68,7 +46,7 @@ func checkCommand(args []string, getenv func(string) string, out io.Writer) int 
 			fmt.Fprintln(out, "  corrupt records are never served: projections park them (GET /v1/projections) and go on; their notifications cannot be changed. Restore the file from a backup to get them back.")
 		}
 	}
-	rmPath := filepath.Join(*dir, "inbox.db")
+	rmPath := filepath.Join(c.DataDir, "inbox.db")
 	rr, err := inboxdb.Check(rmPath)
 	switch {
 	case errors.Is(err, os.ErrNotExist):

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/alecthomas/kong"
 	"github.com/eventnotify/notify/app/eventstore"
 	"github.com/eventnotify/notify/app/query"
 	"github.com/eventnotify/notify/infra/transport/httpapi"
@@ -21,81 +21,33 @@ import (
 	"github.com/eventnotify/notify/projections/inbox"
 )
 
-const projectionsUsage = `usage: notify projections replay <name> [--server URL] [service flags]
-
-Rebuilds projection <name> (` + inbox.Name + `) from position 0 into a fresh copy, promotes the
-copy once it has caught up with the live one, and drops the old copy.
-
-  --server URL   ask the running service at URL to replay (POST /v1/projections/<name>/replay)
-                 and follow its progress; the admin API key is read from NOTIFY_ADMIN_KEY.
-                 Env NOTIFY_SERVER.
-  without it     replay in this process on the stores the service flags name (--data-dir,
-                 --event-store, --read-model…): with the embedded stores the service must be
-                 stopped; with PostgreSQL the running instances keep serving.`
-
-// projectionsCommand runs `notify projections …` and returns the exit code.
-func projectionsCommand(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
-	if len(args) < 2 || args[0] != "replay" || strings.HasPrefix(args[1], "-") {
-		fmt.Fprintln(stderr, projectionsUsage)
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-			return 0
+// run is `notify projections replay` and returns the exit code.
+func (r replayCmd) run(ctx context.Context, kctx *kong.Context, getenv func(string) string, stderr io.Writer) int {
+	const prefix = "notify projections replay:"
+	var err error
+	if r.Server != "" {
+		// The service's own settings apply: a store flag here would mean nothing.
+		for _, p := range kctx.Path {
+			if p.Flag != nil && !p.Resolved && p.Flag.Name != "server" {
+				fmt.Fprintf(stderr, "%s with --server the service's own settings apply; unexpected --%s\n", prefix, p.Flag.Name)
+				return 2
+			}
 		}
-		return 2
-	}
-	name, rest := args[1], args[2:]
-	server, rest, err := takeFlag(rest, "server")
-	if err != nil {
-		fmt.Fprintln(stderr, "notify projections replay:", err)
-		return 2
-	}
-	if server == "" {
-		server = getenv("NOTIFY_SERVER")
-	}
-	if server != "" {
-		if len(rest) > 0 {
-			fmt.Fprintf(stderr, "notify projections replay: with --server the service's own settings apply; unexpected %q\n", rest[0])
-			return 2
-		}
-		err = replayRemote(ctx, server, getenv("NOTIFY_ADMIN_KEY"), name, stderr)
+		err = replayRemote(ctx, r.Server, strings.TrimSpace(getenv(adminKey.env)), r.Name, stderr)
 	} else {
 		var cfg Config
-		cfg, err = ParseConfig(rest, getenv, stderr)
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
+		cfg, err = r.config(getenv)
 		if err != nil {
-			fmt.Fprintln(stderr, "notify projections replay:", err)
+			fmt.Fprintln(stderr, prefix, err)
 			return 2
 		}
-		err = replayLocal(ctx, cfg, name, newLogger(cfg, stderr), stderr)
+		err = replayLocal(ctx, cfg, r.Name, newLogger(cfg, stderr), stderr)
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "notify projections replay:", err)
+		fmt.Fprintln(stderr, prefix, err)
 		return 1
 	}
 	return 0
-}
-
-// takeFlag removes --name VALUE or --name=VALUE (one or two dashes) from args.
-func takeFlag(args []string, name string) (string, []string, error) {
-	var out []string
-	value := ""
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "-"+name || a == "--"+name:
-			if i+1 >= len(args) {
-				return "", nil, fmt.Errorf("--%s needs a value", name)
-			}
-			value = args[i+1]
-			i++
-		case strings.HasPrefix(a, "-"+name+"=") || strings.HasPrefix(a, "--"+name+"="):
-			value = a[strings.Index(a, "=")+1:]
-		default:
-			out = append(out, a)
-		}
-	}
-	return value, out, nil
 }
 
 // replayLocal replays in this process on the configured stores.

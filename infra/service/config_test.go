@@ -77,10 +77,13 @@ func TestParseConfig_Refusals(t *testing.T) {
 		{"SASL without password", []string{"--kafka-brokers", "a:1", "--kafka-sasl-mechanism", "PLAIN", "--kafka-sasl-user", "u"}, nil, "needs a user and a password", ""},
 		{"unknown SASL mechanism", []string{"--kafka-brokers", "a:1", "--kafka-sasl-mechanism", "GSSAPI"}, nil, "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512", ""},
 		{"cert without key", []string{"--kafka-brokers", "a:1", "--kafka-tls-cert-file", "c.pem"}, nil, "both the cert file and the key file", ""},
-		{"stray argument", []string{"serve"}, nil, `unexpected argument "serve"`, ""},
+		{"stray argument", []string{"serve"}, nil, "unexpected argument serve", ""},
 		{"issuer without a key", []string{"--auth-jwt-issuer", "x", "--auth-jwt-audience", "y"}, nil, "tokens would not be checked", ""},
 		{"schema without PostgreSQL", []string{"--read-model-schema", "foo"}, nil, "PostgreSQL read model only", ""},
-		{"Kafka TLS without brokers", []string{"--kafka-tls", "true"}, nil, "Kafka is off", ""},
+		{"Kafka TLS without brokers", []string{"--kafka-tls"}, nil, "Kafka is off", ""},
+		// A switch takes no separate value: the flag package's --kafka-tls true would leave a
+		// stray "true"; the refusal says how to write it.
+		{"switch with a separate value", []string{"--kafka-tls", "true"}, nil, "--kafka-tls is a switch", ""},
 		{"metrics-public not a boolean", []string{"--metrics-public=maybe"}, nil, "metrics-public", ""},
 		{"no stream per recipient", []string{"--sse-max-per-recipient", "0"}, nil, "--sse-max-per-recipient", ""},
 		{"stream limit not a number", []string{"--sse-max-clients", "many"}, nil, "--sse-max-clients", ""},
