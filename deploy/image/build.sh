@@ -58,8 +58,14 @@ for i in "${images[@]}"; do tags+=(-t "$i"); done
 # arguments differed, leaving a stale version and revision; the build only copies files, so
 # doing it all again costs a second or two.
 echo "== podman build ${tags[*]}" >&2
-podman build --pull=never --no-cache --quiet -f "$repo/deploy/Dockerfile" \
+podman build --pull=never --no-cache -f "$repo/deploy/Dockerfile" --iidfile "$ctx/iid" \
   --build-arg ROOTFS=rootfs-context \
   --build-arg VERSION="$version" --build-arg REVISION="$revision" --build-arg CREATED="$created" \
-  --timestamp "$epoch" "${tags[@]}" "$ctx" >/dev/null
+  --timestamp "$epoch" "${tags[@]}" "$ctx" > "$ctx/build.log" 2>&1 || { cat "$ctx/build.log" >&2; exit 1; }
+# The stages' intermediate images ("--> ID" in the log) are of no use without the cache; remove
+# them (--layers=false would not make them, but podman 4.3 then fails the build at its end).
+final=$(sed 's/^sha256://' "$ctx/iid")
+for id in $(sed -n 's/^--> \([0-9a-f]\{11,\}\)$/\1/p' "$ctx/build.log"); do
+  [[ "$final" == "$id"* ]] || podman rmi "$id" >/dev/null 2>&1 || true
+done
 echo "IMAGE=${images[0]}"
