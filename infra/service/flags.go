@@ -341,3 +341,23 @@ func printHelp(options kong.HelpOptions, ctx *kong.Context) error {
 	}
 	return nil
 }
+
+// SettingEnvs returns the environment twins of the service's flags (not the secrets), as the
+// grammar defines them: for tools that check an environment against it (deploy/helm/envcheck).
+func SettingEnvs() []string {
+	k, err := newParser(&commandLine{}, func(string) string { return "" }, io.Discard, func(int) {})
+	if err != nil {
+		panic("service: the command-line grammar does not build: " + err.Error())
+	}
+	var envs []string
+	for _, n := range k.Model.Children {
+		if n.Name == "serve" {
+			for _, f := range n.Flags {
+				if e := f.Tag.Get("env"); e != "" {
+					envs = append(envs, e)
+				}
+			}
+		}
+	}
+	return envs
+}

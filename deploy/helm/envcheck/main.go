@@ -11,14 +11,11 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"slices"
 
 	"github.com/eventnotify/notify/infra/service"
@@ -96,16 +93,7 @@ func check(env map[string]string) Summary {
 
 // flagNames reads the environment twins from the service's usage text.
 func flagNames() []string {
-	var usage bytes.Buffer
-	_, err := service.ParseConfig([]string{"-h"}, func(string) string { return "" }, &usage)
-	if !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "envcheck: the service's -h did not print its usage:", err)
-		os.Exit(2)
-	}
-	var names []string
-	for _, m := range regexp.MustCompile(`\(env (NOTIFY_[A-Z0-9_]+)\)`).FindAllStringSubmatch(usage.String(), -1) {
-		names = append(names, m[1])
-	}
+	names := service.SettingEnvs()
 	slices.Sort(names)
 	return slices.Compact(names)
 }
