@@ -125,8 +125,8 @@ type JWTConfig struct {
 	Secret []byte
 	// JWKS is a JSON Web Key Set document (a file's contents).
 	JWKS []byte
-	// JWKSURL is where Start fetches a JWKS (https, or http to a loopback host). It is
-	// fetched before Start returns, and a failure fails Start;
+	// JWKSURL is where Start fetches a JWKS (https, or http to a loopback host; redirects are
+	// held to the same rule). It is fetched before Start returns, and a failure fails Start;
 	// then again every JWKSRefresh in the background until Start's context ends; and when a
 	// token names a kid the keys lack, at most once per JWKSMinRefetch (the fetch at start
 	// counts, the background ones do not) and one fetch at a time: the token that finds a

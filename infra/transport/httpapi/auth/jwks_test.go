@@ -351,6 +351,11 @@ func TestJWKSURL_StartFailsWithoutItsKeys(t *testing.T) {
 		{name: "an RSA key under 2048 bits", doc: set(rsaJWK("r1", &weakRSA().PublicKey)), want: "1024 bits"},
 		{name: "no usable key", doc: set(ecJWK(t, "e1", &key.PublicKey).with("use", "enc")), want: "no RS256 or ES256"},
 		{name: "over 1 MiB", doc: append(append(good[:len(good)-1:len(good)-1], []byte(`,"pad":"`+strings.Repeat("x", 1<<20)+`"`)...), '}'), want: "over"},
+		// A redirect is held to the URL's rule (https, or http to loopback). The target reaches
+		// nothing even were the rule gone: without it the error would name the scheme instead.
+		{name: "redirected off https", handler: func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "ftp://127.0.0.1/jwks", http.StatusFound)
+		}, want: "must be https"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -155,7 +156,7 @@ func (r *remote) refetch(t *jwt.Token) {
 }
 
 // jwksClient is the client that fetches the set: cfg's (or one with fetchTimeout), reading at
-// most maxJWKSBytes of a response.
+// most maxJWKSBytes of a response and following only redirects that checkJWKSURL accepts.
 func jwksClient(c *http.Client) *http.Client {
 	cl := http.Client{Timeout: fetchTimeout}
 	if c != nil {
@@ -166,6 +167,19 @@ func jwksClient(c *http.Client) *http.Client {
 		base = http.DefaultTransport
 	}
 	cl.Transport = cappedTransport{base}
+	next := cl.CheckRedirect
+	cl.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if err := checkJWKSURL(req.URL.String()); err != nil {
+			return fmt.Errorf("redirected: %w", err)
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
 	return &cl
 }
 
