@@ -348,7 +348,7 @@ func (c Config) validate() error {
 	case !c.AuthConfigured() && !c.Insecure && !isLoopback(c.HTTPAddr):
 		return fmt.Errorf("--http-addr %q is not a loopback address and no authentication is configured: set NOTIFY_AUTH_API_KEYS and/or recipient token verification (see README, Security), or pass --insecure to serve every inbox to anyone who can reach it", c.HTTPAddr)
 	}
-	if _, err := auth.New(c.Auth); err != nil {
+	if err := auth.Validate(c.Auth); err != nil {
 		return fmt.Errorf("authentication: %w", err)
 	}
 	if err := c.unused(); err != nil {

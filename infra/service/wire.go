@@ -151,7 +151,8 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Components,
 	}
 	c.App = NewApplication(log, gatedQueries{rm.queries, c.verified}, c.Registry, status, c.hub, cfg.Tracer, storeSystem(log.kind))
 
-	authn, err := auth.New(cfg.Auth)
+	cfg.Auth.JWT.Logger = logger // failed JWKS refreshes are logged there
+	authn, err := auth.Start(c.runCtx, cfg.Auth)
 	if err != nil {
 		return nil, fmt.Errorf("authentication: %w", err)
 	}

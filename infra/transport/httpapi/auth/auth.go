@@ -5,11 +5,13 @@
 package auth
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -112,21 +114,40 @@ func HashKey(key string) string {
 	return hex.EncodeToString(h[:])
 }
 
-// JWTConfig verifies end-user tokens. Either Secret (HS256) or JWKS (RS256/ES256 public
-// keys) or both; Issuer and Audience are required whenever tokens are accepted.
+// JWTConfig verifies end-user tokens. Either Secret (HS256) or JWKS / JWKSURL (RS256/ES256
+// public keys) or both; Issuer and Audience are required whenever tokens are accepted.
+//
+// A key set, from a file or fetched, is parsed by github.com/MicahParks/jwkset and taken only
+// whole: keys not meant for signatures ("use" other than sig), of other types, or whose "alg"
+// is neither RS256 nor ES256 are skipped; an RSA key under 2048 bits, an EC key off P-256, a
+// kid naming two keys, or a set left with no key refuses the set.
 type JWTConfig struct {
 	Secret []byte
-	JWKS   []byte // a JSON Web Key Set document
-	// JWKSURL is where to fetch a JWKS (https, or http to loopback); it is fetched at start
-	// (failure stops New), again when older than JWKSRefresh, and when a token names an
-	// unknown kid, never more often than JWKSMinRefetch. Zero durations take the defaults.
+	// JWKS is a JSON Web Key Set document (a file's contents).
+	JWKS []byte
+	// JWKSURL is where Start fetches a JWKS (https, or http to a loopback host; redirects are
+	// held to the same rule). It is fetched before Start returns, and a failure fails Start;
+	// then again every JWKSRefresh in the background until Start's context ends; and when a
+	// token names a kid the keys lack, at most once per JWKSMinRefetch (the fetch at start
+	// counts, the background ones do not) and one fetch at a time: the token that finds a
+	// refetch due, and those arriving while it runs, wait for that fetch (at most 10s); any
+	// other such token is refused at once, fetching nothing. A failed or refused refetch
+	// keeps the keys fetched before and is reported to Logger and OnRefreshError. Zero
+	// durations take the defaults. New refuses a JWKSURL; Validate checks it, fetching nothing.
 	JWKSURL        string
 	JWKSRefresh    time.Duration
 	JWKSMinRefetch time.Duration
-	// HTTPClient fetches JWKSURL; nil means a client with a 10s timeout.
+	// HTTPClient fetches JWKSURL; nil means a client with a 10s timeout. Either way a response
+	// over 1 MiB is refused.
 	HTTPClient *http.Client
-	Issuer     string
-	Audience   string
+	// Logger receives each failed refetch of JWKSURL, with the URL (password redacted); nil
+	// means slog.Default().
+	Logger *slog.Logger
+	// OnRefreshError, if set, is also called with each failed refetch (to count them). It may
+	// be called from several goroutines at once and must not block.
+	OnRefreshError func(error)
+	Issuer         string
+	Audience       string
 	// Leeway tolerates clock skew on exp and nbf.
 	Leeway time.Duration
 }
@@ -144,16 +165,46 @@ type Config struct {
 type Authenticator struct {
 	keys    []APIKey
 	secret  []byte
-	jwks    keySet
-	remote  *remoteKeys
+	jwks    *tokenKeys // nil: no RS256/ES256 keys configured
 	parser  *jwt.Parser
 	jwtOn   bool
 	anyAuth bool
 }
 
-// New checks the configuration and builds the Authenticator. With no keys and no token
-// verification configured, it is disabled: every caller is Anonymous.
+// Validate checks cfg as Start does, the JWKS file's keys included, without any network: a
+// JWKSURL is checked but not fetched.
+func Validate(cfg Config) error {
+	_, err := build(cfg)
+	return err
+}
+
+// New checks the configuration and builds the Authenticator, fetching nothing: a JWKSURL
+// is refused (use Start). With no keys and no token verification configured, it is
+// disabled: every caller is Anonymous.
 func New(cfg Config) (*Authenticator, error) {
+	if cfg.JWT.JWKSURL != "" {
+		return nil, errors.New("a JWKS URL is fetched and kept fresh by auth.Start, not auth.New")
+	}
+	return build(cfg)
+}
+
+// Start is New for any configuration: with a JWKSURL it fetches the set before it returns
+// (failing if that fails) and keeps it fresh in the background until ctx ends; after that the
+// Authenticator keeps verifying with the keys it last fetched.
+func Start(ctx context.Context, cfg Config) (*Authenticator, error) {
+	a, err := build(cfg)
+	if err != nil || cfg.JWT.JWKSURL == "" {
+		return a, err
+	}
+	if err := a.jwks.fetch(ctx, cfg.JWT); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// build is the configuration's checks and the Authenticator they leave, with any JWKSURL
+// checked and not fetched yet.
+func build(cfg Config) (*Authenticator, error) {
 	a := &Authenticator{keys: cfg.APIKeys, secret: cfg.JWT.Secret}
 	var methods []string
 	if len(cfg.JWT.Secret) > 0 {
@@ -162,22 +213,24 @@ func New(cfg Config) (*Authenticator, error) {
 		}
 		methods = append(methods, jwt.SigningMethodHS256.Alg())
 	}
+	if len(cfg.JWT.JWKS) > 0 || cfg.JWT.JWKSURL != "" {
+		a.jwks = &tokenKeys{ctx: context.Background()}
+		methods = append(methods, jwt.SigningMethodRS256.Alg(), jwt.SigningMethodES256.Alg())
+	}
 	if len(cfg.JWT.JWKS) > 0 {
-		ks, err := parseJWKS(cfg.JWT.JWKS)
+		file, err := parseJWKS(cfg.JWT.JWKS)
 		if err != nil {
 			return nil, err
 		}
-		a.jwks = ks
+		a.jwks.file = file
+		if a.jwks.cached, err = newKeyfunc(context.Background(), file); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.JWT.JWKSURL != "" {
-		r, err := newRemoteKeys(cfg.JWT)
-		if err != nil {
+		if err := checkJWKSURL(cfg.JWT.JWKSURL); err != nil {
 			return nil, err
 		}
-		a.remote = r
-	}
-	if a.jwks != nil || a.remote != nil {
-		methods = append(methods, jwt.SigningMethodRS256.Alg(), jwt.SigningMethodES256.Alg())
 	}
 	if len(methods) > 0 {
 		if cfg.JWT.Issuer == "" || cfg.JWT.Audience == "" {
@@ -265,16 +318,10 @@ func (a *Authenticator) verificationKey(t *jwt.Token) (any, error) {
 		}
 		return a.secret, nil
 	case jwt.SigningMethodRS256.Alg(), jwt.SigningMethodES256.Alg():
-		kid, _ := t.Header["kid"].(string)
-		if k, err := a.jwks.find(kid, t.Method.Alg()); err == nil || a.remote == nil {
-			return k, err
+		if a.jwks == nil {
+			return nil, fmt.Errorf("%s is not accepted", t.Method.Alg())
 		}
-		now := time.Now()
-		if k, err := a.remote.current(now).find(kid, t.Method.Alg()); err == nil {
-			return k, nil
-		}
-		_ = a.remote.refresh(now) // the issuer may have rotated its keys
-		return a.remote.current(now).find(kid, t.Method.Alg())
+		return a.jwks.find(t)
 	}
 	return nil, fmt.Errorf("algorithm %s is not accepted", t.Method.Alg())
 }

@@ -2,38 +2,33 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
-	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/MicahParks/jwkset"
+	"github.com/MicahParks/keyfunc/v3"
+	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/sync/singleflight"
+	"golang.org/x/time/rate"
 )
 
 // Fetching a JWKS from its URL.
 const (
-	// DefaultJWKSRefresh is how old fetched keys may get before the next token refetches them.
+	// DefaultJWKSRefresh is how often a fetched set is fetched again in the background.
 	DefaultJWKSRefresh = 10 * time.Minute
-	// DefaultJWKSMinRefetch is the shortest gap between two fetches, however many tokens with
-	// unknown kids arrive: a stream of forged kids cannot make us hammer the issuer.
+	// DefaultJWKSMinRefetch is the shortest gap between two fetches caused by tokens naming
+	// unknown kids, however many arrive: a stream of forged kids cannot make us hammer the
+	// issuer. The fetch at start counts; the background refreshes do not.
 	DefaultJWKSMinRefetch = 30 * time.Second
 	maxJWKSBytes          = 1 << 20
 	fetchTimeout          = 10 * time.Second
 )
-
-// remoteKeys is a JWKS fetched from a URL, refetched when stale or when a token names an
-// unknown kid. A failed refetch keeps the keys it had.
-type remoteKeys struct {
-	url         string
-	name        string // url without any password, for errors
-	client      *http.Client
-	maxAge, gap time.Duration
-	keys        atomic.Pointer[keySet]
-	fetched     atomic.Int64 // unix nanoseconds of the last fetch attempt
-	mu          sync.Mutex   // one fetch at a time
-}
 
 // checkJWKSURL accepts https, or http to a loopback host (a sidecar, or tests).
 func checkJWKSURL(raw string) error {
@@ -59,67 +54,159 @@ func RedactURL(raw string) string {
 	return u.Redacted()
 }
 
-func newRemoteKeys(cfg JWTConfig) (*remoteKeys, error) {
-	if err := checkJWKSURL(cfg.JWKSURL); err != nil {
-		return nil, err
-	}
-	r := &remoteKeys{url: cfg.JWKSURL, name: RedactURL(cfg.JWKSURL), client: cfg.HTTPClient, maxAge: cfg.JWKSRefresh, gap: cfg.JWKSMinRefetch}
-	if r.client == nil {
-		r.client = &http.Client{Timeout: fetchTimeout}
-	}
-	if r.maxAge <= 0 {
-		r.maxAge = DefaultJWKSRefresh
-	}
-	if r.gap <= 0 {
-		r.gap = DefaultJWKSMinRefetch
-	}
-	if err := r.refresh(time.Now()); err != nil {
-		return nil, err
-	}
-	return r, nil
+// remote is the set fetched from JWKSURL: jwkset fetches it into a keyStore at start and every
+// JWKSRefresh in a goroutine that ends with Start's context, and refetches it for a token
+// naming an unknown kid (its RefreshUnknownKID), which refetch rations.
+type remote struct {
+	// fetching reads through jwkset's client with RefreshUnknownKID: a kid it lacks makes it
+	// wait on limit (up to its RateLimitWaitMax, fetchTimeout), then fetch on the caller's
+	// goroutine. refetch calls it only when limit has a token, so it never waits there.
+	fetching keyfunc.Keyfunc
+	limit    *rate.Limiter
+	flight   singleflight.Group
 }
 
-// current returns the keys, refetching first when they are older than maxAge.
-func (r *remoteKeys) current(now time.Time) keySet {
-	if now.Sub(time.Unix(0, r.fetched.Load())) > r.maxAge {
-		_ = r.refresh(now) // on failure keep serving the keys we have
+// fetch starts the fetched set: it is fetched once before fetch returns (a failure is the
+// error, and stops the background refresh it would have run), then kept fresh until ctx ends.
+func (k *tokenKeys) fetch(ctx context.Context, cfg JWTConfig) (err error) {
+	name := RedactURL(cfg.JWKSURL)
+	refresh, gap := cfg.JWKSRefresh, cfg.JWKSMinRefetch
+	if refresh <= 0 {
+		refresh = DefaultJWKSRefresh
 	}
-	return *r.keys.Load()
+	if gap <= 0 {
+		gap = DefaultJWKSMinRefetch
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	report := func(ctx context.Context, err error) {
+		logger.WarnContext(ctx, "JWKS refresh failed; tokens are verified with the keys fetched before", "url", name, "err", err)
+		if cfg.OnRefreshError != nil {
+			cfg.OnRefreshError(err)
+		}
+	}
+
+	// jwkset starts its refresh goroutine before the first fetch: a failure here stops it.
+	ctx, stop := context.WithCancel(ctx)
+	defer func() {
+		if err != nil {
+			stop()
+		}
+	}()
+	store := newKeyStore()
+	fetched, err := jwkset.NewStorageFromHTTP(cfg.JWKSURL, jwkset.HTTPClientStorageOptions{
+		Client:              jwksClient(cfg.HTTPClient),
+		Ctx:                 ctx,
+		HTTPTimeout:         fetchTimeout,
+		RefreshErrorHandler: report,
+		RefreshInterval:     refresh,
+		Storage:             store,
+		ValidateOptions:     jwkValidation,
+	})
+	if err != nil {
+		return fmt.Errorf("fetch JWKS %s at start: %w", name, err)
+	}
+
+	// The fetch at start took the limiter's one token: the first refetch comes a gap after it.
+	limit := rate.NewLimiter(rate.Every(gap), 1)
+	limit.Allow()
+	given := k.file
+	if given == nil {
+		given = jwkset.NewMemoryStorage()
+	}
+	cached, err := jwkset.NewHTTPClient(jwkset.HTTPClientOptions{Given: given, HTTPURLs: map[string]jwkset.Storage{name: store}})
+	if err == nil {
+		k.cached, err = newKeyfunc(ctx, cached)
+	}
+	var refreshing jwkset.Storage
+	if err == nil {
+		refreshing, err = jwkset.NewHTTPClient(jwkset.HTTPClientOptions{
+			Given:             given,
+			HTTPURLs:          map[string]jwkset.Storage{name: fetched},
+			RateLimitWaitMax:  fetchTimeout,
+			RefreshUnknownKID: limit,
+		})
+	}
+	r := &remote{limit: limit}
+	if err == nil {
+		r.fetching, err = newKeyfunc(ctx, refreshing)
+	}
+	if err != nil {
+		return fmt.Errorf("JWKS %s: %w", name, err)
+	}
+	k.remote = r
+	return nil
 }
 
-// refresh fetches the set unless another fetch happened within the minimum gap.
-func (r *remoteKeys) refresh(now time.Time) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if last := r.fetched.Load(); last != 0 && now.Sub(time.Unix(0, last)) < r.gap {
+// refetch is what a token naming a kid the sets lack costs: at most one fetch per
+// JWKSMinRefetch, one at a time. The token that finds the limiter's token waits for that
+// fetch (bounded by fetchTimeout), and so do those arriving while it runs; every other one
+// returns at once, fetching nothing. A failed fetch is reported by jwkset to the
+// RefreshErrorHandler.
+func (r *remote) refetch(t *jwt.Token) {
+	_, _, _ = r.flight.Do("", func() (any, error) {
+		if r.limit.Tokens() < 1 {
+			return nil, nil
+		}
+		_, _ = r.fetching.Keyfunc(t) // the caller reads the refreshed set itself
+		return nil, nil
+	})
+}
+
+// jwksClient is the client that fetches the set: cfg's (or one with fetchTimeout), reading at
+// most maxJWKSBytes of a response and following only redirects that checkJWKSURL accepts.
+func jwksClient(c *http.Client) *http.Client {
+	cl := http.Client{Timeout: fetchTimeout}
+	if c != nil {
+		cl = *c
+	}
+	base := cl.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	cl.Transport = cappedTransport{base}
+	next := cl.CheckRedirect
+	cl.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if err := checkJWKSURL(req.URL.String()); err != nil {
+			return fmt.Errorf("redirected: %w", err)
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
 		return nil
 	}
-	r.fetched.Store(now.UnixNano())
-	ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url, nil)
-	if err != nil {
-		return fmt.Errorf("JWKS %s: %w", r.name, err)
+	return &cl
+}
+
+type cappedTransport struct{ base http.RoundTripper }
+
+func (t cappedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	res, err := t.base.RoundTrip(req)
+	if err == nil {
+		res.Body = &cappedBody{ReadCloser: res.Body, left: maxJWKSBytes}
 	}
-	res, err := r.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("fetch JWKS: %w", err)
+	return res, err
+}
+
+// cappedBody fails a read past maxJWKSBytes, where io.LimitReader would end the body quietly.
+type cappedBody struct {
+	io.ReadCloser
+	left int64
+}
+
+func (b *cappedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, fmt.Errorf("the JWKS is over %d bytes", maxJWKSBytes)
 	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("fetch JWKS %s: status %d", r.name, res.StatusCode)
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
 	}
-	body, err := io.ReadAll(io.LimitReader(res.Body, maxJWKSBytes+1))
-	if err != nil {
-		return fmt.Errorf("fetch JWKS %s: %w", r.name, err)
-	}
-	if len(body) > maxJWKSBytes {
-		return fmt.Errorf("JWKS %s is over %d bytes", r.name, maxJWKSBytes)
-	}
-	ks, err := parseJWKS(body)
-	if err != nil {
-		return fmt.Errorf("%s: %w", r.name, err)
-	}
-	r.keys.Store(&ks)
-	return nil
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	return n, err
 }
