@@ -101,7 +101,7 @@ type settings struct {
 	AuthAPIKeysFile    string        `name:"auth-api-keys-file" env:"NOTIFY_AUTH_API_KEYS_FILE" placeholder:"FILE" group:"auth" help:"file of API keys, one sha256hex:scope[+scope] a line"`
 	AuthJWTSecretFile  string        `name:"auth-jwt-secret-file" env:"NOTIFY_AUTH_JWT_SECRET_FILE" placeholder:"FILE" group:"auth" help:"file holding the HS256 secret of recipient tokens"`
 	AuthJWTJWKSFile    string        `name:"auth-jwt-jwks-file" env:"NOTIFY_AUTH_JWT_JWKS_FILE" placeholder:"FILE" group:"auth" help:"JWKS file with the RS256/ES256 public keys of recipient tokens"`
-	AuthJWTJWKSURL     string        `name:"auth-jwt-jwks-url" env:"NOTIFY_AUTH_JWT_JWKS_URL" placeholder:"URL" group:"auth" help:"URL of the issuer's JWKS (https, or http to a loopback host); refetched every 10m and on an unknown kid"`
+	AuthJWTJWKSURL     string        `name:"auth-jwt-jwks-url" env:"NOTIFY_AUTH_JWT_JWKS_URL" placeholder:"URL" group:"auth" help:"URL of the issuer's JWKS (https, or http to a loopback host); refreshed in the background every 10m, and on an unknown kid at most every 30s"`
 	AuthJWTIssuer      string        `name:"auth-jwt-issuer" env:"NOTIFY_AUTH_JWT_ISSUER" group:"auth" help:"required iss of recipient tokens"`
 	AuthJWTAudience    string        `name:"auth-jwt-audience" env:"NOTIFY_AUTH_JWT_AUDIENCE" group:"auth" help:"required aud of recipient tokens"`
 	AuthJWTLeeway      time.Duration `name:"auth-jwt-leeway" env:"NOTIFY_AUTH_JWT_LEEWAY" default:"30s" group:"auth" help:"clock skew tolerated on exp and nbf, 0s to 5m"`

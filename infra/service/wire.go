@@ -151,7 +151,10 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Components,
 	}
 	c.App = NewApplication(log, gatedQueries{rm.queries, c.verified}, c.Registry, status, c.hub, cfg.Tracer, storeSystem(log.kind))
 
-	cfg.Auth.JWT.Logger = logger // failed JWKS refreshes are logged there
+	cfg.Auth.JWT.Logger = logger // failed JWKS refreshes are logged there, and counted
+	if cfg.Auth.JWT.JWKSURL != "" {
+		cfg.Auth.JWT.OnRefreshError = c.Registry.JWKSRefreshFailures()
+	}
 	authn, err := auth.Start(c.runCtx, cfg.Auth)
 	if err != nil {
 		return nil, fmt.Errorf("authentication: %w", err)

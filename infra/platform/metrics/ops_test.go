@@ -1,6 +1,7 @@
 package metrics_test
 
 import (
+	"errors"
 	"net/http/httptest"
 	"runtime"
 	"strings"
@@ -105,6 +106,26 @@ notify_kafka_relay_lag{topic="events"} 6
 notify_log_head_position 10
 `
 	if err := testutil.GatherAndCompare(r.Gatherer(), strings.NewReader(want), "notify_sse_streams", "notify_kafka_relay_position", "notify_kafka_relay_lag", "notify_log_head_position"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Each failed JWKS refresh counts once; the counter shows at 0 before any.
+func TestJWKSRefreshFailures_Counted(t *testing.T) {
+	t.Parallel()
+	r := metrics.New(quiet())
+	failed := r.JWKSRefreshFailures()
+	if n, err := testutil.GatherAndCount(r.Gatherer(), "notify_auth_jwks_refresh_failures_total"); err != nil || n != 1 {
+		t.Fatalf("series before any failure: %d, %v; want the counter at 0", n, err)
+	}
+	failed(errors.New("connection refused"))
+	failed(errors.New("status 500"))
+	const want = `
+# HELP notify_auth_jwks_refresh_failures_total Fetches of the JWKS URL after the first that failed; tokens are then verified with the keys fetched before.
+# TYPE notify_auth_jwks_refresh_failures_total counter
+notify_auth_jwks_refresh_failures_total 2
+`
+	if err := testutil.GatherAndCompare(r.Gatherer(), strings.NewReader(want), "notify_auth_jwks_refresh_failures_total"); err != nil {
 		t.Fatal(err)
 	}
 }
