@@ -14,9 +14,11 @@ import (
 // projections, the Kafka relay, the live streams) continues the command's trace.
 
 // TraceFields returns the W3C traceparent and tracestate of the span in ctx; both are empty
-// when ctx carries none (tracing off, or nothing traced this command).
+// when ctx carries none (tracing off, or nothing traced this command) or one not sampled:
+// what follows the log would only start unsampled spans from it, at a cost per event
+// (docs/BENCHMARKS.md, traces).
 func TraceFields(ctx context.Context) (parent, state string) {
-	if !trace.SpanContextFromContext(ctx).IsValid() {
+	if !trace.SpanContextFromContext(ctx).IsSampled() {
 		return "", ""
 	}
 	c := propagation.MapCarrier{}
