@@ -106,8 +106,9 @@ const Scope = "github.com/eventnotify/notify/projections"
 func (r *Runner[Tx]) tracedBatch(ctx context.Context, from, to eventstore.Position, events []eventstore.RecordedEvent, values []any) error {
 	traces := make([]trace.SpanContext, len(events))
 	var links []trace.Link
+	now := time.Now()
 	for i, e := range events {
-		if traces[i] = eventstore.TraceOf(e.Metadata); traces[i].IsValid() {
+		if traces[i] = eventstore.TraceOfRecent(e, now); traces[i].IsValid() {
 			links = append(links, trace.Link{SpanContext: traces[i]})
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"time"
 
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
@@ -41,4 +42,18 @@ func TraceOf(metadata []byte) trace.SpanContext {
 	}
 	ctx := propagation.TraceContext{}.Extract(context.Background(), propagation.MapCarrier{"traceparent": md.Parent, "tracestate": md.State})
 	return trace.SpanContextFromContext(ctx)
+}
+
+// TraceAge bounds how old an event may be for what follows the log to continue its trace
+// (TraceOfRecent): a projection rebuilt from position 0, a relay taking over or a live
+// stream resuming from the log would otherwise add spans to every trace ever stored.
+const TraceAge = 10 * time.Minute
+
+// TraceOfRecent is TraceOf(e.Metadata) for an event recorded less than TraceAge before now,
+// and no trace for an older one.
+func TraceOfRecent(e RecordedEvent, now time.Time) trace.SpanContext {
+	if now.Sub(e.Created) > TraceAge {
+		return trace.SpanContext{}
+	}
+	return TraceOf(e.Metadata)
 }

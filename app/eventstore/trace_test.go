@@ -3,6 +3,7 @@ package eventstore_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -46,5 +47,22 @@ func TestTraceFields_RoundTripSampledOnly(t *testing.T) {
 	}
 	if eventstore.TraceOf([]byte(`{"commandId":"c"}`)).IsValid() {
 		t.Fatal("metadata without a trace gave one")
+	}
+}
+
+// An event recorded more than TraceAge ago gives no trace: rebuilding a read model or
+// resuming from the log does not add spans to old traces.
+func TestTraceOfRecent_OldEventsUntraced(t *testing.T) {
+	t.Parallel()
+	md := []byte(`{"commandId":"c","traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}`)
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		age  time.Duration
+		want bool
+	}{{0, true}, {eventstore.TraceAge - time.Second, true}, {eventstore.TraceAge + time.Second, false}, {24 * time.Hour, false}} {
+		e := eventstore.RecordedEvent{Metadata: md, Created: now.Add(-tt.age)}
+		if got := eventstore.TraceOfRecent(e, now).IsValid(); got != tt.want {
+			t.Errorf("an event %s old: traced = %v, want %v", tt.age, got, tt.want)
+		}
 	}
 }

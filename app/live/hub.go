@@ -243,7 +243,7 @@ func (h *Hub) decode(rec eventstore.RecordedEvent) (*Event, bool) {
 		h.logger.Error("live hub skips an event whose data is not a JSON object", "position", rec.Position, "stream", rec.Stream)
 		return nil, false
 	}
-	return &Event{Position: rec.Position, Recipient: e.Recipient(), Name: names[rec.Type], Data: data, Trace: eventstore.TraceOf(rec.Metadata)}, true
+	return &Event{Position: rec.Position, Recipient: e.Recipient(), Name: names[rec.Type], Data: data, Trace: eventstore.TraceOfRecent(rec, time.Now())}, true
 }
 
 // withPosition returns a copy of the JSON object obj with "position":p added as its last

@@ -371,8 +371,8 @@ func (c Config) unused() error {
 		return errors.New("--auth-jwt-issuer / --auth-jwt-audience are set but no token key is (NOTIFY_AUTH_JWT_SECRET, --auth-jwt-jwks-file or --auth-jwt-jwks-url): tokens would not be checked")
 	case c.ReadModelSchema != "" && c.ReadModel == "embedded":
 		return errors.New("--read-model-schema applies to a PostgreSQL read model only; the read model is embedded")
-	case len(k.Brokers) == 0 && (k.TLS.Enabled || k.TLS.CAFile != "" || k.TLS.CertFile != "" || k.SASL.Mechanism != "" || k.SASL.User != ""):
-		return errors.New("--kafka-tls / --kafka-sasl-* are set but --kafka-brokers is empty: Kafka is off")
+	case len(k.Brokers) == 0 && (k.TLS.Enabled || k.TLS.CAFile != "" || k.TLS.CertFile != "" || k.SASL.Mechanism != "" || k.SASL.User != "" || k.SASL.Password != ""):
+		return errors.New("--kafka-tls / --kafka-sasl-* (or NOTIFY_KAFKA_SASL_PASSWORD) are set but --kafka-brokers is empty: Kafka is off")
 	}
 	return nil
 }

@@ -304,7 +304,7 @@ func printHelp(options kong.HelpOptions, ctx *kong.Context) error {
 	var envOnly []secret
 	switch command {
 	case "serve":
-		path, envOnly = []string{"serve"}, secrets
+		path, envOnly = []string{"serve"}, append(append([]secret{}, secrets...), adminKey)
 	case "projections":
 		path, envOnly = []string{"projections", "replay"}, append([]secret{adminKey}, secrets...)
 	default:

@@ -75,7 +75,7 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Components,
 		}
 	}()
 	if cfg.Tracer == nil {
-		tp, err := tracing.Setup(ctx, cfg.Tracing)
+		tp, err := tracing.Setup(ctx, cfg.Tracing, logger)
 		if err != nil {
 			return nil, err
 		}

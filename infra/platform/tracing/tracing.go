@@ -10,8 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"runtime/debug"
+	"time"
 
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
@@ -22,6 +25,7 @@ import (
 
 	"github.com/eventnotify/notify/app/command"
 	"github.com/eventnotify/notify/app/eventstore"
+	"github.com/eventnotify/notify/infra/platform/logsample"
 )
 
 // Name is the instrumentation scope of every span the service starts.
@@ -29,8 +33,9 @@ const Name = "github.com/eventnotify/notify"
 
 // Config is where traces go.
 type Config struct {
-	// Endpoint is an OTLP/HTTP endpoint URL (http://collector:4318); the exporter adds
-	// /v1/traces. Empty: tracing off.
+	// Endpoint is an OTLP/HTTP endpoint URL: a base (http://collector:4318) gets /v1/traces
+	// added, as OTEL_EXPORTER_OTLP_ENDPOINT does; a URL with a path is used as it is. Empty:
+	// tracing off.
 	Endpoint string
 	// SampleRatio is the share of new traces sampled; a trace begun upstream keeps its
 	// caller's decision.
@@ -39,14 +44,31 @@ type Config struct {
 
 // Setup returns the TracerProvider exporting to cfg.Endpoint in batches (its Shutdown
 // flushes what is buffered). With no endpoint it returns nil: tracing is off.
-func Setup(ctx context.Context, cfg Config) (*sdktrace.TracerProvider, error) {
+//
+// Export failures reach logger, a line per 30 s at most with the count since: the SDK
+// reports them to OpenTelemetry's process-wide error handler, which Setup points there (by
+// default it writes to the standard library's logger, outside the service's log format).
+func Setup(ctx context.Context, cfg Config, logger *slog.Logger) (*sdktrace.TracerProvider, error) {
 	if cfg.Endpoint == "" {
 		return nil, nil
 	}
-	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(cfg.Endpoint))
+	u, err := url.Parse(cfg.Endpoint)
 	if err != nil {
-		return nil, fmt.Errorf("OTLP exporter for %s: %w", cfg.Endpoint, err)
+		return nil, fmt.Errorf("OTLP endpoint: %w", err)
 	}
+	if u.Path == "" || u.Path == "/" {
+		u.Path = "/v1/traces"
+	}
+	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(u.String()))
+	if err != nil {
+		return nil, fmt.Errorf("OTLP exporter for %s: %w", u.Redacted(), err)
+	}
+	failures := logsample.New(30 * time.Second)
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		failures.Log("otel", func(more int) {
+			logger.Warn("traces not exported", "endpoint", u.Redacted(), "err", err, "more_since_last_line", more)
+		})
+	}))
 	return NewProvider(sdktrace.NewBatchSpanProcessor(exp), cfg.SampleRatio), nil
 }
 
@@ -114,13 +136,13 @@ func fail(span trace.Span, err error) {
 }
 
 // LogHandler adds the trace and span ids of the record's context to every record that has
-// them (logger.InfoContext(ctx, …) and the like), so a log line leads to its trace.
+// them, when the trace is sampled (logger.InfoContext(ctx, …) and the like), so a log line leads to its trace.
 func LogHandler(next slog.Handler) slog.Handler { return logHandler{next} }
 
 type logHandler struct{ slog.Handler }
 
 func (h logHandler) Handle(ctx context.Context, r slog.Record) error {
-	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+	if sc := trace.SpanContextFromContext(ctx); sc.IsSampled() { // an unsampled id leads nowhere
 		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
 	}
 	return h.Handler.Handle(ctx, r)

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 	"go.opentelemetry.io/otel/attribute"
@@ -26,6 +27,9 @@ func traced(tp trace.TracerProvider) echo.MiddlewareFunc {
 	tracer := tp.Tracer(tracing.Name)
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
+			if untraced[c.Path()] {
+				return next(c)
+			}
 			req := c.Request()
 			ctx := propagation.TraceContext{}.Extract(req.Context(), propagation.HeaderCarrier(req.Header))
 			route := c.Path()
@@ -49,6 +53,10 @@ func traced(tp trace.TracerProvider) echo.MiddlewareFunc {
 	}
 }
 
+// untraced are the probes and the scrape: a trace each, every few seconds, would bury the
+// traces of commands.
+var untraced = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
+
 // accessLog writes one line per request once it is answered: method, route, path (without
 // the query, which could carry a token), status, bytes, duration, the client address and
 // who called (the principal's subject: a recipient id, or "key:" and 12 hex digits of the
@@ -62,8 +70,12 @@ func accessLog(logger *slog.Logger) echo.MiddlewareFunc {
 				c.Error(err)
 			}
 			req, res := c.Request(), c.Response()
+			route, path := c.Path(), req.URL.Path
+			if route == "" { // no route: the path is whatever the client sent, cut short
+				route, path = "unmatched", cut(path, 100)
+			}
 			attrs := []slog.Attr{
-				slog.String("method", req.Method), slog.String("route", c.Path()), slog.String("path", req.URL.Path),
+				slog.String("method", req.Method), slog.String("route", route), slog.String("path", path),
 				slog.Int("status", res.Status), slog.Int64("bytes", res.Size),
 				slog.Duration("took", time.Since(start)), slog.String("client", c.RealIP()),
 			}
@@ -87,4 +99,15 @@ func deliverySpan(tracer trace.Tracer, parent trace.SpanContext, start time.Time
 	_, span := tracer.Start(ctx, "sse deliver", trace.WithSpanKind(trace.SpanKindProducer), trace.WithTimestamp(start),
 		trace.WithAttributes(attribute.String("notify.recipient", recipient), attribute.Int64("notify.position", int64(position))))
 	span.End()
+}
+
+// cut shortens s to at most n bytes, on a rune boundary.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }

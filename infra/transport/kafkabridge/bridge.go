@@ -272,7 +272,8 @@ func newPublisher(brokers []string, sc *sarama.Config) (*publisher, error) {
 }
 
 // Publish sends msgs to topic and returns once every replica has them.
-func (p *publisher) Publish(topic string, msgs ...*message.Message) error {
+func (p *publisher) Publish(topic string, msgs ...*message.Message) (err error) {
+	defer func() { endPublishSpans(msgs, err) }()
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.closed {
@@ -286,12 +287,10 @@ func (p *publisher) Publish(topic string, msgs ...*message.Message) error {
 		}
 		batch[i] = pm
 	}
-	err := p.producer.SendMessages(batch)
-	if err != nil {
-		err = fmt.Errorf("produce %d messages to %s: %w", len(batch), topic, err)
+	if err := p.producer.SendMessages(batch); err != nil {
+		return fmt.Errorf("produce %d messages to %s: %w", len(batch), topic, err)
 	}
-	endPublishSpans(msgs, err)
-	return err
+	return nil
 }
 
 // Close waits for in-flight Publish calls and closes the producer; it may be called twice.

@@ -3,6 +3,7 @@ package kafkabridge
 import (
 	"context"
 	"strconv"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"go.opentelemetry.io/otel/attribute"
@@ -52,7 +53,7 @@ func traceCommands(topic string, tp trace.TracerProvider) message.HandlerMiddlew
 // into the message's headers, so the consumers of the events topic continue it. Events of
 // untraced commands get neither.
 func publishSpan(tracer trace.Tracer, topic string, e eventstore.RecordedEvent, m *message.Message) {
-	parent := eventstore.TraceOf(e.Metadata)
+	parent := eventstore.TraceOfRecent(e, time.Now())
 	if tracer == nil || !parent.IsValid() {
 		return
 	}
