@@ -2,14 +2,11 @@ package equivalence_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -22,6 +19,7 @@ import (
 	"github.com/eventnotify/notify/domain/notification"
 	"github.com/eventnotify/notify/infra/readmodel/inboxdb"
 	"github.com/eventnotify/notify/infra/store/eventlog"
+	"github.com/eventnotify/notify/infra/tests/inboxhash"
 	"github.com/eventnotify/notify/projections"
 	"github.com/eventnotify/notify/projections/inbox"
 )
@@ -319,40 +317,13 @@ func caughtUp(t *testing.T, ctx context.Context, rm readModel, head eventstore.P
 	}
 }
 
-// canonical hashes every recipient's counts and whole inbox (newest first, byte for byte), in
-// recipient order, and returns the counts too.
+// canonical hashes every recipient's counts and whole inbox (inboxhash.Hash) and returns the
+// counts too.
 func canonical(t *testing.T, ctx context.Context, rm readModel, recipients []string) (string, map[string]inbox.Counts) {
 	t.Helper()
-	h := sha256.New()
-	counts := map[string]inbox.Counts{}
-	sorted := slices.Sorted(slices.Values(recipients))
-	for _, r := range sorted {
-		c, err := rm.Count(ctx, r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		counts[r] = c
-		fmt.Fprintf(h, "%s %d %d %d\n", r, c.Total, c.Unread, c.Canceled)
-		q := inbox.PageQuery{Recipient: r, Limit: 100}
-		items := 0
-		for {
-			p, err := rm.Page(ctx, q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, doc := range p.Items {
-				h.Write(doc)
-				h.Write([]byte{'\n'})
-			}
-			items += len(p.Items)
-			if p.Next == 0 {
-				break
-			}
-			q.Before = p.Next
-		}
-		if items != c.Total {
-			t.Fatalf("%s: %d documents, counts say %d", r, items, c.Total)
-		}
+	h, counts, err := inboxhash.Hash(ctx, rm, recipients)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return hex.EncodeToString(h.Sum(nil)), counts
+	return h, counts
 }
