@@ -24,6 +24,10 @@ type Commands struct {
 	Unread  command.Handler[command.UnreadNotification, command.Result]
 	Cancel  command.Handler[command.CancelNotification, command.Result]
 	ReadAll command.Handler[command.ReadAllNotifications, command.ReadAllResult]
+	// See, Archive and Unarchive came with issue #13.
+	See       command.Handler[command.SeeNotification, command.Result]
+	Archive   command.Handler[command.ArchiveNotification, command.Result]
+	Unarchive command.Handler[command.UnarchiveNotification, command.Result]
 }
 
 // Queries answer from the read model (Inbox), the event store (Notifications), the live
@@ -62,6 +66,10 @@ func New(d Deps) Application {
 			Unread:  wrap(d, "unread", command.NewUnreadNotificationHandler(d.Log, nil)),
 			Cancel:  wrap(d, "cancel", command.NewCancelNotificationHandler(d.Log, nil)),
 			ReadAll: wrap(d, "read_all", command.NewReadAllNotificationsHandler(read, inbox)),
+
+			See:       wrap(d, "see", command.NewSeeNotificationHandler(d.Log, nil)),
+			Archive:   wrap(d, "archive", command.NewArchiveNotificationHandler(d.Log, nil)),
+			Unarchive: wrap(d, "unarchive", command.NewUnarchiveNotificationHandler(d.Log, nil)),
 		},
 		Queries: Queries{Inbox: inbox, Notifications: query.NewNotifications(d.Log), Status: d.Status, Live: d.Live},
 	}

@@ -26,13 +26,36 @@ type CancelNotification struct {
 	NotificationID string
 }
 
-func (c ReadNotification) target() (string, Meta)   { return c.NotificationID, c.Meta }
-func (c UnreadNotification) target() (string, Meta) { return c.NotificationID, c.Meta }
-func (c CancelNotification) target() (string, Meta) { return c.NotificationID, c.Meta }
+// SeeNotification marks a notification seen (shown to its recipient); seeing a seen or read
+// one changes nothing.
+type SeeNotification struct {
+	Meta           Meta
+	NotificationID string
+}
+
+// ArchiveNotification puts a notification away; archiving an archived one changes nothing.
+type ArchiveNotification struct {
+	Meta           Meta
+	NotificationID string
+}
+
+// UnarchiveNotification takes a notification out of the archive; unarchiving one that is not
+// archived changes nothing.
+type UnarchiveNotification struct {
+	Meta           Meta
+	NotificationID string
+}
+
+func (c ReadNotification) target() (string, Meta)      { return c.NotificationID, c.Meta }
+func (c UnreadNotification) target() (string, Meta)    { return c.NotificationID, c.Meta }
+func (c CancelNotification) target() (string, Meta)    { return c.NotificationID, c.Meta }
+func (c SeeNotification) target() (string, Meta)       { return c.NotificationID, c.Meta }
+func (c ArchiveNotification) target() (string, Meta)   { return c.NotificationID, c.Meta }
+func (c UnarchiveNotification) target() (string, Meta) { return c.NotificationID, c.Meta }
 
 // change is a command that changes one existing notification.
 type change interface {
-	ReadNotification | UnreadNotification | CancelNotification
+	ReadNotification | UnreadNotification | CancelNotification | SeeNotification | ArchiveNotification | UnarchiveNotification
 	target() (id string, meta Meta)
 }
 
@@ -49,11 +72,14 @@ func (h ChangeHandler[C]) Handle(ctx context.Context, cmd C) (Result, error) {
 	return h.repo.change(ctx, id, meta, h.decide)
 }
 
-// The handlers of the three commands.
+// The handlers of the change commands.
 type (
-	ReadNotificationHandler   = ChangeHandler[ReadNotification]
-	UnreadNotificationHandler = ChangeHandler[UnreadNotification]
-	CancelNotificationHandler = ChangeHandler[CancelNotification]
+	ReadNotificationHandler      = ChangeHandler[ReadNotification]
+	UnreadNotificationHandler    = ChangeHandler[UnreadNotification]
+	CancelNotificationHandler    = ChangeHandler[CancelNotification]
+	SeeNotificationHandler       = ChangeHandler[SeeNotification]
+	ArchiveNotificationHandler   = ChangeHandler[ArchiveNotification]
+	UnarchiveNotificationHandler = ChangeHandler[UnarchiveNotification]
 )
 
 // NewReadNotificationHandler builds the handler; now may be nil for the wall clock.
@@ -69,4 +95,19 @@ func NewUnreadNotificationHandler(store EventStore, now func() time.Time) Unread
 // NewCancelNotificationHandler builds the handler; now may be nil for the wall clock.
 func NewCancelNotificationHandler(store EventStore, now func() time.Time) CancelNotificationHandler {
 	return CancelNotificationHandler{repo: newRepository(store, now), decide: (*notification.Notification).Cancel}
+}
+
+// NewSeeNotificationHandler builds the handler; now may be nil for the wall clock.
+func NewSeeNotificationHandler(store EventStore, now func() time.Time) SeeNotificationHandler {
+	return SeeNotificationHandler{repo: newRepository(store, now), decide: (*notification.Notification).See}
+}
+
+// NewArchiveNotificationHandler builds the handler; now may be nil for the wall clock.
+func NewArchiveNotificationHandler(store EventStore, now func() time.Time) ArchiveNotificationHandler {
+	return ArchiveNotificationHandler{repo: newRepository(store, now), decide: (*notification.Notification).Archive}
+}
+
+// NewUnarchiveNotificationHandler builds the handler; now may be nil for the wall clock.
+func NewUnarchiveNotificationHandler(store EventStore, now func() time.Time) UnarchiveNotificationHandler {
+	return UnarchiveNotificationHandler{repo: newRepository(store, now), decide: (*notification.Notification).Unarchive}
 }

@@ -26,6 +26,9 @@ type handlers struct {
 	read   command.ReadNotificationHandler
 	unread command.UnreadNotificationHandler
 	cancel command.CancelNotificationHandler
+	see    command.SeeNotificationHandler
+	arch   command.ArchiveNotificationHandler
+	unarch command.UnarchiveNotificationHandler
 }
 
 func setup(t *testing.T) handlers {
@@ -42,6 +45,9 @@ func setup(t *testing.T) handlers {
 		read:   command.NewReadNotificationHandler(s, clock),
 		unread: command.NewUnreadNotificationHandler(s, clock),
 		cancel: command.NewCancelNotificationHandler(s, clock),
+		see:    command.NewSeeNotificationHandler(s, clock),
+		arch:   command.NewArchiveNotificationHandler(s, clock),
+		unarch: command.NewUnarchiveNotificationHandler(s, clock),
 	}
 }
 
@@ -77,6 +83,12 @@ func (h handlers) change(ctx context.Context, verb string, meta command.Meta, id
 		return h.unread.Handle(ctx, command.UnreadNotification{Meta: meta, NotificationID: id})
 	case "cancel":
 		return h.cancel.Handle(ctx, command.CancelNotification{Meta: meta, NotificationID: id})
+	case "see":
+		return h.see.Handle(ctx, command.SeeNotification{Meta: meta, NotificationID: id})
+	case "archive":
+		return h.arch.Handle(ctx, command.ArchiveNotification{Meta: meta, NotificationID: id})
+	case "unarchive":
+		return h.unarch.Handle(ctx, command.UnarchiveNotification{Meta: meta, NotificationID: id})
 	}
 	panic("unknown verb " + verb)
 }
@@ -132,6 +144,13 @@ func TestCommands_Lifecycle(t *testing.T) {
 		changed                   bool
 		wantErr                   error
 	}{
+		{"see", "see", "c-s1", id, true, nil},
+		{"see again", "see", "c-s2", id, false, nil},
+		{"archive", "archive", "c-a1", id, true, nil},
+		{"archive again", "archive", "c-a2", id, false, nil},
+		{"unarchive", "unarchive", "c-a3", id, true, nil},
+		{"unarchive again", "unarchive", "c-a4", id, false, nil},
+		{"archive redelivered after unarchive is a no-op", "archive", "c-a1", id, false, nil},
 		{"read", "read", "c-2", id, true, nil},
 		{"read again", "read", "c-3", id, false, nil},
 		{"unread", "unread", "c-4", id, true, nil},
@@ -140,6 +159,9 @@ func TestCommands_Lifecycle(t *testing.T) {
 		{"read canceled", "read", "c-7", id, false, notification.ErrConflict},
 		{"read unknown", "read", "c-8", unknown, false, notification.ErrNotFound},
 		{"read bad id", "read", "c-9", "nope", false, notification.ErrInvalid},
+		{"see canceled", "see", "c-s3", id, false, notification.ErrConflict},
+		{"archive canceled", "archive", "c-a5", id, true, nil},
+		{"see unknown", "see", "c-s4", unknown, false, notification.ErrNotFound},
 	}
 	for _, s := range steps {
 		res, err := h.change(context.Background(), s.verb, command.Meta{CommandID: s.commandID}, s.id)
@@ -153,7 +175,8 @@ func TestCommands_Lifecycle(t *testing.T) {
 			t.Fatalf("%s: changed=%v err=%v, want changed=%v", s.name, res.Changed, err, s.changed)
 		}
 	}
-	want := []string{notification.TypeSent, notification.TypeRead, notification.TypeUnread, notification.TypeCanceled}
+	want := []string{notification.TypeSent, notification.TypeSeen, notification.TypeArchived, notification.TypeUnarchived,
+		notification.TypeRead, notification.TypeUnread, notification.TypeCanceled, notification.TypeArchived}
 	if got := h.types(t, id); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("stream = %v, want %v", got, want)
 	}

@@ -19,6 +19,9 @@ type SendNotification struct {
 	RecipientID    string
 	Content        string
 	Category       string
+	// Rich holds the optional title, data, action URL, actions and tags (seed-shaped sends
+	// have none).
+	Rich notification.Rich
 }
 
 // SendNotificationHandler handles SendNotification.
@@ -31,7 +34,7 @@ func NewSendNotificationHandler(store EventStore, now func() time.Time) SendNoti
 
 // Handle sends the notification, or succeeds without change on a redelivery.
 func (h SendNotificationHandler) Handle(ctx context.Context, cmd SendNotification) (Result, error) {
-	args, err := notification.SendArgs{RecipientID: cmd.RecipientID, Content: cmd.Content, Category: cmd.Category}.Validate()
+	args, err := notification.SendArgs{RecipientID: cmd.RecipientID, Content: cmd.Content, Category: cmd.Category, Rich: cmd.Rich}.Validate()
 	if err != nil {
 		return Result{}, err
 	}

@@ -4,7 +4,8 @@ import "time"
 
 // decodeFast decodes the events as this service writes them, several times faster than
 // encoding/json: one flat object of string fields, with exactly the field names of the event,
-// ASCII only and no escapes. It reports ok=false for anything else (another spelling of a
+// ASCII only and no escapes; a sent notification's optional fields (title, data, …) are
+// left to encoding/json too. It reports ok=false for anything else (another spelling of a
 // name, an escape, a non-ASCII byte, a value that is not a string, a malformed time), and
 // Decode then uses encoding/json, so the result is always what encoding/json gives.
 func decodeFast(eventType string, data []byte) (Event, bool) {
@@ -22,6 +23,12 @@ func decodeFast(eventType string, data []byte) (Event, bool) {
 		timeField = "unreadAt"
 	case TypeCanceled:
 		timeField = "canceledAt"
+	case TypeSeen:
+		timeField = "seenAt"
+	case TypeArchived:
+		timeField = "archivedAt"
+	case TypeUnarchived:
+		timeField = "unarchivedAt"
 	default:
 		return nil, false
 	}
@@ -92,6 +99,12 @@ func decodeFast(eventType string, data []byte) (Event, bool) {
 		return Read{NotificationID: id, RecipientID: recipient, ReadAt: at}, true
 	case TypeUnread:
 		return Unread{NotificationID: id, RecipientID: recipient, UnreadAt: at}, true
+	case TypeSeen:
+		return Seen{NotificationID: id, RecipientID: recipient, SeenAt: at}, true
+	case TypeArchived:
+		return Archived{NotificationID: id, RecipientID: recipient, ArchivedAt: at}, true
+	case TypeUnarchived:
+		return Unarchived{NotificationID: id, RecipientID: recipient, UnarchivedAt: at}, true
 	default:
 		return Canceled{NotificationID: id, RecipientID: recipient, CanceledAt: at}, true
 	}

@@ -16,6 +16,10 @@ func FuzzDecodeFastMatchesEncodingJSON(f *testing.F) {
 		Read{NotificationID: "n", RecipientID: "r", ReadAt: at},
 		Unread{NotificationID: "n", RecipientID: "r", UnreadAt: at},
 		Canceled{NotificationID: "n", RecipientID: "r", CanceledAt: at},
+		Seen{NotificationID: "n", RecipientID: "r", SeenAt: at},
+		Archived{NotificationID: "n", RecipientID: "r", ArchivedAt: at},
+		Unarchived{NotificationID: "n", RecipientID: "r", UnarchivedAt: at},
+		Sent{NotificationID: "n", RecipientID: "r", Content: "hello world", Category: "c", SentAt: at, Title: "Hi", Tags: []string{"a"}},
 	} {
 		b, _ := json.Marshal(e)
 		f.Add(e.Type(), b)
@@ -43,6 +47,15 @@ func FuzzDecodeFastMatchesEncodingJSON(f *testing.F) {
 			err, want = json.Unmarshal(data, &e), e
 		case TypeCanceled:
 			var e Canceled
+			err, want = json.Unmarshal(data, &e), e
+		case TypeSeen:
+			var e Seen
+			err, want = json.Unmarshal(data, &e), e
+		case TypeArchived:
+			var e Archived
+			err, want = json.Unmarshal(data, &e), e
+		case TypeUnarchived:
+			var e Unarchived
 			err, want = json.Unmarshal(data, &e), e
 		default:
 			t.Fatalf("fast path accepted unknown type %q", eventType)

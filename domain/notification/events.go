@@ -34,6 +34,11 @@ const (
 	TypeRead     = "NotificationRead"
 	TypeUnread   = "NotificationUnread"
 	TypeCanceled = "NotificationCanceled"
+	// Seen, Archived and Unarchived came with issue #13; a version before it reads them as
+	// ErrUnknownEvent says.
+	TypeSeen       = "NotificationSeen"
+	TypeArchived   = "NotificationArchived"
+	TypeUnarchived = "NotificationUnarchived"
 )
 
 // Event is one fact about a notification. Every event names its recipient so that consumers
@@ -44,13 +49,32 @@ type Event interface {
 	Recipient() string
 }
 
-// Sent records that a notification was created for a recipient.
+// Sent records that a notification was created for a recipient. The fields after SentAt are
+// optional (issue #13) and left out of the JSON when empty, so a notification without them is
+// stored exactly as before they existed.
 type Sent struct {
 	NotificationID string    `json:"notificationId"`
 	RecipientID    string    `json:"recipientId"`
 	Content        string    `json:"content"`
 	Category       string    `json:"category"`
 	SentAt         time.Time `json:"sentAt"`
+	Title          string    `json:"title,omitempty"`
+	// Data is the sender's JSON object, compacted.
+	Data      json.RawMessage `json:"data,omitempty"`
+	ActionURL string          `json:"actionUrl,omitempty"`
+	Actions   []Action        `json:"actions,omitempty"`
+	Tags      []string        `json:"tags,omitempty"`
+}
+
+// Action is a button a notification offers: its label and where it leads.
+type Action struct {
+	Label string `json:"label"`
+	URL   string `json:"url"`
+}
+
+// rich reports whether the notification carries any of the optional fields.
+func (e Sent) rich() bool {
+	return e.Title != "" || len(e.Data) > 0 || e.ActionURL != "" || len(e.Actions) > 0 || len(e.Tags) > 0
 }
 
 // Read records that the recipient read the notification.
@@ -74,8 +98,57 @@ type Canceled struct {
 	CanceledAt     time.Time `json:"canceledAt"`
 }
 
+// Seen records that the notification was shown to the recipient (reading implies it).
+type Seen struct {
+	NotificationID string    `json:"notificationId"`
+	RecipientID    string    `json:"recipientId"`
+	SeenAt         time.Time `json:"seenAt"`
+}
+
+// Archived records that the recipient put the notification away: it leaves the default
+// lists and the unread and unseen counts.
+type Archived struct {
+	NotificationID string    `json:"notificationId"`
+	RecipientID    string    `json:"recipientId"`
+	ArchivedAt     time.Time `json:"archivedAt"`
+}
+
+// Unarchived records that the recipient took the notification out of the archive.
+type Unarchived struct {
+	NotificationID string    `json:"notificationId"`
+	RecipientID    string    `json:"recipientId"`
+	UnarchivedAt   time.Time `json:"unarchivedAt"`
+}
+
 // Type returns the stored event type name.
 func (Sent) Type() string { return TypeSent }
+
+// Type returns the stored event type name.
+func (Seen) Type() string { return TypeSeen }
+
+// Type returns the stored event type name.
+func (Archived) Type() string { return TypeArchived }
+
+// Type returns the stored event type name.
+func (Unarchived) Type() string { return TypeUnarchived }
+
+// Notification returns the notification id.
+func (e Seen) Notification() string { return e.NotificationID }
+
+// Notification returns the notification id.
+func (e Archived) Notification() string { return e.NotificationID }
+
+// Notification returns the notification id.
+func (e Unarchived) Notification() string { return e.NotificationID }
+
+// Recipient returns the recipient id.
+func (e Seen) Recipient() string { return e.RecipientID }
+
+// Recipient returns the recipient id.
+func (e Archived) Recipient() string { return e.RecipientID }
+
+// Recipient returns the recipient id.
+func (e Unarchived) Recipient() string { return e.RecipientID }
 
 // Type returns the stored event type name.
 func (Read) Type() string { return TypeRead }
@@ -137,6 +210,18 @@ func Decode(eventType string, data []byte) (Event, error) {
 		ev = e
 	case TypeCanceled:
 		var e Canceled
+		err = json.Unmarshal(data, &e)
+		ev = e
+	case TypeSeen:
+		var e Seen
+		err = json.Unmarshal(data, &e)
+		ev = e
+	case TypeArchived:
+		var e Archived
+		err = json.Unmarshal(data, &e)
+		ev = e
+	case TypeUnarchived:
+		var e Unarchived
 		err = json.Unmarshal(data, &e)
 		ev = e
 	default:

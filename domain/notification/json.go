@@ -15,6 +15,10 @@ func AppendJSON(b []byte, e Event) ([]byte, error) {
 	)
 	switch e := e.(type) {
 	case Sent:
+		if e.rich() { // the optional fields: rare enough for encoding/json
+			data, err := json.Marshal(e)
+			return append(b, data...), err
+		}
 		b = appendIDs(b, e.NotificationID, e.RecipientID)
 		b = append(b, `,"content":`...)
 		b = AppendJSONString(b, e.Content)
@@ -30,6 +34,15 @@ func AppendJSON(b []byte, e Event) ([]byte, error) {
 	case Canceled:
 		b = appendIDs(b, e.NotificationID, e.RecipientID)
 		at, field = e.CanceledAt, `,"canceledAt":`
+	case Seen:
+		b = appendIDs(b, e.NotificationID, e.RecipientID)
+		at, field = e.SeenAt, `,"seenAt":`
+	case Archived:
+		b = appendIDs(b, e.NotificationID, e.RecipientID)
+		at, field = e.ArchivedAt, `,"archivedAt":`
+	case Unarchived:
+		b = appendIDs(b, e.NotificationID, e.RecipientID)
+		at, field = e.UnarchivedAt, `,"unarchivedAt":`
 	default:
 		data, err := json.Marshal(e)
 		return append(b, data...), err

@@ -25,18 +25,31 @@ func FuzzAppendJSONMatchesEncodingJSON(f *testing.F) {
 	f.Add(uint8(1), "x", "r", `quote " back\ <tag> & ünïcode `+"\u2028\n\t\x01\xff", "c", int64(-62135596800000000), int32(7200))
 	f.Add(uint8(3), "", "", "", "", int64(0), int32(-3600*23-59*60))
 	f.Add(uint8(2), "n", "r", "", "", int64(253402300800000000), int32(0)) // year 10000: refused
+	for kind := uint8(4); kind < 8; kind++ {
+		f.Add(kind, "5f0c2a3e-1111-4a4a-9b9b-000000000001", "alice", "Your order shipped", "orders", int64(1767225600123456789), int32(3600))
+	}
 	f.Fuzz(func(t *testing.T, kind uint8, id, recipient, content, category string, nanos int64, offset int32) {
 		at := time.Unix(0, nanos).In(time.FixedZone("", int(offset)))
 		var e notification.Event
-		switch kind % 4 {
+		switch kind % 8 {
 		case 0:
 			e = notification.Sent{NotificationID: id, RecipientID: recipient, Content: content, Category: category, SentAt: at}
 		case 1:
 			e = notification.Read{NotificationID: id, RecipientID: recipient, ReadAt: at}
 		case 2:
 			e = notification.Unread{NotificationID: id, RecipientID: recipient, UnreadAt: at}
-		default:
+		case 3:
 			e = notification.Canceled{NotificationID: id, RecipientID: recipient, CanceledAt: at}
+		case 4:
+			e = notification.Seen{NotificationID: id, RecipientID: recipient, SeenAt: at}
+		case 5:
+			e = notification.Archived{NotificationID: id, RecipientID: recipient, ArchivedAt: at}
+		case 6:
+			e = notification.Unarchived{NotificationID: id, RecipientID: recipient, UnarchivedAt: at}
+		default: // the optional fields
+			e = notification.Sent{NotificationID: id, RecipientID: recipient, Content: content, Category: category, SentAt: at,
+				Title: content, ActionURL: "/" + category, Actions: []notification.Action{{Label: category, URL: content}}, Tags: []string{category},
+				Data: mustJSON(t, map[string]string{"k": content})}
 		}
 		want, wantErr := json.Marshal(e)
 		got, err := notification.AppendJSON([]byte("prefix"), e)

@@ -1,8 +1,11 @@
 package notification
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -15,6 +18,14 @@ const (
 	MaxContent   = 240
 	MaxRecipient = 128
 	MaxCategory  = 64
+	MaxTitle     = 120
+	MaxDataBytes = 4 << 10
+	MaxDataDepth = 8
+	MaxURL       = 2048
+	MaxActions   = 2
+	MaxLabel     = 40
+	MaxTags      = 10
+	MaxTag       = 32
 )
 
 // Notification is the aggregate. Its state changes only through Apply.
@@ -23,10 +34,27 @@ type Notification struct {
 	recipientID string
 	content     string
 	category    string
+	rich        Rich
 	createdAt   time.Time
 	readAt      time.Time
+	seenAt      time.Time
+	archivedAt  time.Time
 	canceledAt  time.Time
 	version     int64
+}
+
+// Rich is what a notification may carry besides its content and category, all optional.
+type Rich struct {
+	Title     string
+	Data      json.RawMessage // a JSON object, compacted
+	ActionURL string
+	Actions   []Action
+	Tags      []string
+}
+
+func (r Rich) equal(o Rich) bool {
+	return r.Title == o.Title && bytes.Equal(r.Data, o.Data) && r.ActionURL == o.ActionURL &&
+		slices.Equal(r.Actions, o.Actions) && slices.Equal(r.Tags, o.Tags)
 }
 
 // New returns the empty state of the notification with the given id, before any event.
@@ -43,6 +71,15 @@ func (n *Notification) Content() string { return n.content }
 
 // Category returns the category.
 func (n *Notification) Category() string { return n.category }
+
+// Rich returns the optional fields it was sent with.
+func (n *Notification) Rich() Rich { return n.rich }
+
+// SeenAt returns when it was first seen (reading it counts), or the zero time.
+func (n *Notification) SeenAt() time.Time { return n.seenAt }
+
+// ArchivedAt returns when it was archived, or the zero time when it is not.
+func (n *Notification) ArchivedAt() time.Time { return n.archivedAt }
 
 // CreatedAt returns when it was sent.
 func (n *Notification) CreatedAt() time.Time { return n.createdAt }
@@ -64,10 +101,20 @@ func (n *Notification) Apply(e Event) {
 	switch e := e.(type) {
 	case Sent:
 		n.recipientID, n.content, n.category, n.createdAt = e.RecipientID, e.Content, e.Category, e.SentAt
+		n.rich = Rich{Title: e.Title, Data: e.Data, ActionURL: e.ActionURL, Actions: e.Actions, Tags: e.Tags}
 	case Read:
 		n.readAt = e.ReadAt
+		if n.seenAt.IsZero() { // reading implies seeing
+			n.seenAt = e.ReadAt
+		}
 	case Unread:
-		n.readAt = time.Time{}
+		n.readAt = time.Time{} // it stays seen
+	case Seen:
+		n.seenAt = e.SeenAt
+	case Archived:
+		n.archivedAt = e.ArchivedAt
+	case Unarchived:
+		n.archivedAt = time.Time{}
 	case Canceled:
 		n.canceledAt = e.CanceledAt
 	}
@@ -79,6 +126,7 @@ type SendArgs struct {
 	RecipientID string
 	Content     string
 	Category    string
+	Rich
 }
 
 // Validate checks the send rules and returns the normalized arguments (trimmed text). The
@@ -104,6 +152,11 @@ func (a SendArgs) Validate() (SendArgs, error) {
 	} else if !printable(a.Category, false) {
 		add(invalid("category", "must be valid UTF-8 without control characters"))
 	}
+	var errs []error
+	a.Rich, errs = a.Rich.validate()
+	for _, err := range errs {
+		add(err)
+	}
 	if len(broken) == 0 {
 		return a, nil
 	}
@@ -120,12 +173,14 @@ func (n *Notification) Send(args SendArgs, now time.Time) ([]Event, error) {
 		return nil, err
 	}
 	if n.Exists() {
-		if n.recipientID == args.RecipientID && n.content == args.Content && n.category == args.Category {
+		if n.recipientID == args.RecipientID && n.content == args.Content && n.category == args.Category && n.rich.equal(args.Rich) {
 			return nil, nil
 		}
 		return nil, conflict("notification %s already exists with other content", n.id)
 	}
-	return []Event{Sent{NotificationID: n.id, RecipientID: args.RecipientID, Content: args.Content, Category: args.Category, SentAt: now}}, nil
+	r := args.Rich
+	return []Event{Sent{NotificationID: n.id, RecipientID: args.RecipientID, Content: args.Content, Category: args.Category, SentAt: now,
+		Title: r.Title, Data: r.Data, ActionURL: r.ActionURL, Actions: r.Actions, Tags: r.Tags}}, nil
 }
 
 // Read decides the events of marking the notification read.
@@ -148,6 +203,43 @@ func (n *Notification) Unread(now time.Time) ([]Event, error) {
 		return nil, nil
 	}
 	return []Event{Unread{NotificationID: n.id, RecipientID: n.recipientID, UnreadAt: now}}, nil
+}
+
+// See decides the events of marking the notification seen: none when it was seen or read
+// already (reading implies seeing).
+func (n *Notification) See(now time.Time) ([]Event, error) {
+	if err := n.changeable("seen"); err != nil {
+		return nil, err
+	}
+	if !n.seenAt.IsZero() {
+		return nil, nil
+	}
+	return []Event{Seen{NotificationID: n.id, RecipientID: n.recipientID, SeenAt: now}}, nil
+}
+
+// Archive decides the events of archiving the notification. A canceled one may be archived
+// too (it is final, and putting it away is what a recipient does with it); archiving twice is
+// a no-op.
+func (n *Notification) Archive(now time.Time) ([]Event, error) {
+	if !n.Exists() {
+		return nil, n.notFound()
+	}
+	if !n.archivedAt.IsZero() {
+		return nil, nil
+	}
+	return []Event{Archived{NotificationID: n.id, RecipientID: n.recipientID, ArchivedAt: now}}, nil
+}
+
+// Unarchive decides the events of taking the notification out of the archive; one not
+// archived is a no-op.
+func (n *Notification) Unarchive(now time.Time) ([]Event, error) {
+	if !n.Exists() {
+		return nil, n.notFound()
+	}
+	if n.archivedAt.IsZero() {
+		return nil, nil
+	}
+	return []Event{Unarchived{NotificationID: n.id, RecipientID: n.recipientID, UnarchivedAt: now}}, nil
 }
 
 // Cancel decides the events of canceling the notification. Canceling twice is a no-op.

@@ -36,6 +36,21 @@ func TestDecisions(t *testing.T) {
 	readCmd := func(n *notification.Notification) ([]notification.Event, error) { return n.Read(t1) }
 	unreadCmd := func(n *notification.Notification) ([]notification.Event, error) { return n.Unread(t1) }
 	cancelCmd := func(n *notification.Notification) ([]notification.Event, error) { return n.Cancel(t1) }
+	seeCmd := func(n *notification.Notification) ([]notification.Event, error) { return n.See(t1) }
+	archiveCmd := func(n *notification.Notification) ([]notification.Event, error) { return n.Archive(t1) }
+	unarchiveCmd := func(n *notification.Notification) ([]notification.Event, error) { return n.Unarchive(t1) }
+	seen := notification.Seen{NotificationID: id, RecipientID: "r-1", SeenAt: t0}
+	archived := notification.Archived{NotificationID: id, RecipientID: "r-1", ArchivedAt: t0}
+	unarchived := notification.Unarchived{NotificationID: id, RecipientID: "r-1", UnarchivedAt: t0}
+	rich := func(r notification.Rich) notification.SendArgs {
+		return notification.SendArgs{RecipientID: "r-1", Content: "hello world", Category: "social", Rich: r}
+	}
+	okRich := notification.Rich{Title: " Your order ", Data: []byte(`{ "order": 7, "items": [1, 2] }`), ActionURL: "https://shop.example/orders/7",
+		Actions: []notification.Action{{Label: " Track ", URL: "/orders/7/track"}, {Label: "Help", URL: "http://help.example/"}}, Tags: []string{"orders", "eu-west_1"}}
+	richSent := notification.Sent{NotificationID: id, RecipientID: "r-1", Content: "hello world", Category: "social", SentAt: t1,
+		Title: "Your order", Data: []byte(`{"order":7,"items":[1,2]}`), ActionURL: "https://shop.example/orders/7",
+		Actions: []notification.Action{{Label: "Track", URL: "/orders/7/track"}, {Label: "Help", URL: "http://help.example/"}}, Tags: []string{"orders", "eu-west_1"}}
+	deep := strings.Repeat(`{"a":`, 9) + "1" + strings.Repeat("}", 9)
 
 	tests := []struct {
 		name    string
@@ -88,6 +103,54 @@ func TestDecisions(t *testing.T) {
 		{name: "cancel read", given: []notification.Event{sent(), read()}, when: cancelCmd,
 			then: []notification.Event{notification.Canceled{NotificationID: id, RecipientID: "r-1", CanceledAt: t1}}},
 		{name: "cancel of canceled is a no-op", given: []notification.Event{sent(), canceled()}, when: cancelCmd},
+
+		{name: "send with every optional field, normalized", when: send(rich(okRich)), then: []notification.Event{richSent}},
+		{name: "send rich redelivered identical is a no-op", given: []notification.Event{richSent}, when: send(rich(okRich))},
+		{name: "send rich redelivered with other data conflicts", given: []notification.Event{richSent},
+			when: send(rich(notification.Rich{Title: "Your order", Data: []byte(`{"order":8}`)})), wantErr: notification.ErrConflict},
+		{name: "title 121 characters", when: send(rich(notification.Rich{Title: strings.Repeat("t", 121)})), wantErr: notification.ErrInvalid, field: "title"},
+		{name: "title with a newline", when: send(rich(notification.Rich{Title: "a\nb"})), wantErr: notification.ErrInvalid, field: "title"},
+		{name: "data not an object", when: send(rich(notification.Rich{Data: []byte(`[1,2]`)})), wantErr: notification.ErrInvalid, field: "data"},
+		{name: "data malformed", when: send(rich(notification.Rich{Data: []byte(`{"a":`)})), wantErr: notification.ErrInvalid, field: "data"},
+		{name: "data over 4 KiB", when: send(rich(notification.Rich{Data: []byte(`{"a":"` + strings.Repeat("x", 4096) + `"}`)})), wantErr: notification.ErrInvalid, field: "data"},
+		{name: "data nested 9 deep", when: send(rich(notification.Rich{Data: []byte(deep)})), wantErr: notification.ErrInvalid, field: "data"},
+		{name: "action URL not http", when: send(rich(notification.Rich{ActionURL: "javascript:alert(1)"})), wantErr: notification.ErrInvalid, field: "actionUrl"},
+		{name: "action URL protocol-relative", when: send(rich(notification.Rich{ActionURL: "//evil.example/x"})), wantErr: notification.ErrInvalid, field: "actionUrl"},
+		{name: "three actions", when: send(rich(notification.Rich{Actions: []notification.Action{{"a", "/a"}, {"b", "/b"}, {"c", "/c"}}})), wantErr: notification.ErrInvalid, field: "actions"},
+		{name: "action without a label", when: send(rich(notification.Rich{Actions: []notification.Action{{"", "/a"}}})), wantErr: notification.ErrInvalid, field: "actions[0].label"},
+		{name: "action with a bad URL", when: send(rich(notification.Rich{Actions: []notification.Action{{"ok", "/a"}, {"b", "ftp://x"}}})), wantErr: notification.ErrInvalid, field: "actions[1].url"},
+		{name: "eleven tags", when: send(rich(notification.Rich{Tags: strings.Split("a,b,c,d,e,f,g,h,i,j,k", ",")})), wantErr: notification.ErrInvalid, field: "tags"},
+		{name: "tag with capitals", when: send(rich(notification.Rich{Tags: []string{"Orders"}})), wantErr: notification.ErrInvalid, field: "tags[0]"},
+		{name: "tag repeated", when: send(rich(notification.Rich{Tags: []string{"a", "a"}})), wantErr: notification.ErrInvalid, field: "tags[1]"},
+
+		{name: "seen unknown", when: seeCmd, wantErr: notification.ErrNotFound},
+		{name: "seen sent", given: []notification.Event{sent()}, when: seeCmd,
+			then: []notification.Event{notification.Seen{NotificationID: id, RecipientID: "r-1", SeenAt: t1}}},
+		{name: "seen of seen is a no-op", given: []notification.Event{sent(), seen}, when: seeCmd},
+		{name: "seen of read is a no-op: reading implies seeing", given: []notification.Event{sent(), read()}, when: seeCmd},
+		{name: "seen after read and unread is a no-op: it stays seen", given: []notification.Event{sent(), read(), notification.Unread{NotificationID: id, RecipientID: "r-1", UnreadAt: t0}}, when: seeCmd},
+		{name: "seen of canceled conflicts", given: []notification.Event{sent(), canceled()}, when: seeCmd, wantErr: notification.ErrConflict},
+		{name: "read of seen reads", given: []notification.Event{sent(), seen}, when: readCmd,
+			then: []notification.Event{notification.Read{NotificationID: id, RecipientID: "r-1", ReadAt: t1}}},
+
+		{name: "archive unknown", when: archiveCmd, wantErr: notification.ErrNotFound},
+		{name: "archive sent", given: []notification.Event{sent()}, when: archiveCmd,
+			then: []notification.Event{notification.Archived{NotificationID: id, RecipientID: "r-1", ArchivedAt: t1}}},
+		{name: "archive of archived is a no-op", given: []notification.Event{sent(), archived}, when: archiveCmd},
+		{name: "archive of canceled is allowed", given: []notification.Event{sent(), canceled()}, when: archiveCmd,
+			then: []notification.Event{notification.Archived{NotificationID: id, RecipientID: "r-1", ArchivedAt: t1}}},
+		{name: "archive after unarchive archives again", given: []notification.Event{sent(), archived, unarchived}, when: archiveCmd,
+			then: []notification.Event{notification.Archived{NotificationID: id, RecipientID: "r-1", ArchivedAt: t1}}},
+		{name: "read of archived reads: archive does not freeze it", given: []notification.Event{sent(), archived}, when: readCmd,
+			then: []notification.Event{notification.Read{NotificationID: id, RecipientID: "r-1", ReadAt: t1}}},
+
+		{name: "unarchive unknown", when: unarchiveCmd, wantErr: notification.ErrNotFound},
+		{name: "unarchive of archived", given: []notification.Event{sent(), archived}, when: unarchiveCmd,
+			then: []notification.Event{notification.Unarchived{NotificationID: id, RecipientID: "r-1", UnarchivedAt: t1}}},
+		{name: "unarchive of not archived is a no-op", given: []notification.Event{sent()}, when: unarchiveCmd},
+		{name: "unarchive of unarchived is a no-op", given: []notification.Event{sent(), archived, unarchived}, when: unarchiveCmd},
+		{name: "unarchive of canceled archived is allowed", given: []notification.Event{sent(), canceled(), archived}, when: unarchiveCmd,
+			then: []notification.Event{notification.Unarchived{NotificationID: id, RecipientID: "r-1", UnarchivedAt: t1}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -132,15 +195,30 @@ func TestApplyFoldsState(t *testing.T) {
 	if !n.ReadAt().IsZero() {
 		t.Fatalf("unread left readAt=%v", n.ReadAt())
 	}
+	if !n.SeenAt().Equal(t0) {
+		t.Fatalf("read then unread: seenAt=%v, want the read's time (reading implies seeing, unread keeps it)", n.SeenAt())
+	}
+	n.Apply(notification.Archived{NotificationID: id, RecipientID: "r-1", ArchivedAt: t1})
+	if !n.ArchivedAt().Equal(t1) {
+		t.Fatalf("archived: archivedAt=%v", n.ArchivedAt())
+	}
+	n.Apply(notification.Unarchived{NotificationID: id, RecipientID: "r-1", UnarchivedAt: t1})
+	if !n.ArchivedAt().IsZero() {
+		t.Fatalf("unarchived: archivedAt=%v", n.ArchivedAt())
+	}
 	n.Apply(canceled())
-	if !n.CanceledAt().Equal(t0) || n.Version() != 3 {
+	if !n.CanceledAt().Equal(t0) || n.Version() != 5 {
 		t.Fatalf("after cancel: canceledAt=%v version=%d", n.CanceledAt(), n.Version())
 	}
 }
 
 func TestDecodeRoundTrip(t *testing.T) {
 	t.Parallel()
-	for _, e := range []notification.Event{sent(), read(), notification.Unread{NotificationID: id, RecipientID: "r-1", UnreadAt: t1}, canceled()} {
+	for _, e := range []notification.Event{sent(), read(), notification.Unread{NotificationID: id, RecipientID: "r-1", UnreadAt: t1}, canceled(),
+		notification.Seen{NotificationID: id, RecipientID: "r-1", SeenAt: t1}, notification.Archived{NotificationID: id, RecipientID: "r-1", ArchivedAt: t1},
+		notification.Unarchived{NotificationID: id, RecipientID: "r-1", UnarchivedAt: t1},
+		notification.Sent{NotificationID: id, RecipientID: "r-1", Content: "hello world", Category: "social", SentAt: t0, Title: "Hi", Data: []byte(`{"a":1}`),
+			ActionURL: "/x", Actions: []notification.Action{{Label: "Go", URL: "/go"}}, Tags: []string{"t"}}} {
 		data := mustJSON(t, e)
 		got, err := notification.Decode(e.Type(), data)
 		if err != nil {
