@@ -55,8 +55,9 @@ type Options struct {
 type Event struct {
 	Position  eventstore.Position
 	Recipient string
-	// Name is notification.sent, notification.read, notification.unread or
-	// notification.canceled.
+	// Name is notification.sent, notification.read, notification.unread,
+	// notification.canceled, notification.seen, notification.archived or
+	// notification.unarchived (names).
 	Name string
 	Data []byte
 	// Trace is the span context of the command that caused the event, when it was traced:
@@ -269,6 +270,10 @@ var names = map[string]string{
 	notification.TypeRead:     "notification.read",
 	notification.TypeUnread:   "notification.unread",
 	notification.TypeCanceled: "notification.canceled",
+	// Issue #13.
+	notification.TypeSeen:       "notification.seen",
+	notification.TypeArchived:   "notification.archived",
+	notification.TypeUnarchived: "notification.unarchived",
 }
 
 // Subscribe opens a subscription to the recipient's events from start. It fails with a

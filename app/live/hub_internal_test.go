@@ -55,3 +55,19 @@ func TestWithPosition(t *testing.T) {
 		}
 	}
 }
+
+// TestNames: every event type of the domain has its SSE event name (a missing one would go
+// out with an empty event: line).
+func TestNames(t *testing.T) {
+	t.Parallel()
+	for typ, want := range map[string]string{
+		notification.TypeSent: "notification.sent", notification.TypeRead: "notification.read",
+		notification.TypeUnread: "notification.unread", notification.TypeCanceled: "notification.canceled",
+		notification.TypeSeen: "notification.seen", notification.TypeArchived: "notification.archived",
+		notification.TypeUnarchived: "notification.unarchived",
+	} {
+		if names[typ] != want {
+			t.Errorf("names[%s] = %q, want %q", typ, names[typ], want)
+		}
+	}
+}

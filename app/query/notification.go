@@ -8,6 +8,7 @@ import (
 
 	"github.com/eventnotify/notify/app/eventstore"
 	"github.com/eventnotify/notify/domain/notification"
+	"github.com/eventnotify/notify/projections/inbox"
 )
 
 // StreamReader reads a notification's events from the event store.
@@ -68,4 +69,42 @@ func (q Notifications) History(ctx context.Context, id string) (*notification.No
 		out = append(out, h)
 	}
 	return n, out, nil
+}
+
+// View is one notification as GET /v1/notifications/:id shows it: the fields of the inbox's
+// view (inbox.View, in its order) and what issue #13 added, folded from its stream. The
+// optional fields are left out when the sender gave none; seenAt and archivedAt are null until
+// it is seen or while it is not archived. The seed's routes answer inbox.View and never show
+// these. (inbox.View is not embedded: its MarshalJSON would be promoted and drop the rest.)
+type View struct {
+	ID          string                `json:"id"`
+	RecipientID string                `json:"recipientId"`
+	Content     string                `json:"content"`
+	Category    string                `json:"category"`
+	Status      inbox.Status          `json:"status"`
+	ReadAt      *time.Time            `json:"readAt"`
+	CanceledAt  *time.Time            `json:"canceledAt"`
+	CreatedAt   time.Time             `json:"createdAt"`
+	Title       string                `json:"title,omitempty"`
+	Data        json.RawMessage       `json:"data,omitempty"`
+	ActionURL   string                `json:"actionUrl,omitempty"`
+	Actions     []notification.Action `json:"actions,omitempty"`
+	Tags        []string              `json:"tags,omitempty"`
+	SeenAt      *time.Time            `json:"seenAt"`
+	ArchivedAt  *time.Time            `json:"archivedAt"`
+}
+
+// ViewOf is n's view; seq is the position of its NotificationSent event.
+func ViewOf(n *notification.Notification, seq eventstore.Position) View {
+	iv, r := inbox.ViewOf(n, seq), n.Rich()
+	v := View{ID: iv.ID, RecipientID: iv.RecipientID, Content: iv.Content, Category: iv.Category, Status: iv.Status,
+		ReadAt: iv.ReadAt, CanceledAt: iv.CanceledAt, CreatedAt: iv.CreatedAt,
+		Title: r.Title, Data: r.Data, ActionURL: r.ActionURL, Actions: r.Actions, Tags: r.Tags}
+	if t := n.SeenAt(); !t.IsZero() {
+		v.SeenAt = &t
+	}
+	if t := n.ArchivedAt(); !t.IsZero() {
+		v.ArchivedAt = &t
+	}
+	return v
 }

@@ -221,7 +221,7 @@ func TestErrors_AreProblemDocuments(t *testing.T) {
 		headers                      []string
 	}{
 		{"unknown query parameter on a command", "POST", "/v1/recipients/r-3/notifications/read-all?category=b", jsonCT, `{}`, 400, "category", "not a parameter of this route (it takes none)", nil},
-		{"unknown query parameter on a page", "GET", "/v1/recipients/r-3/notifications?sort=asc", "", "", 400, "sort", "it takes category, cursor, limit, minPosition, status", nil},
+		{"unknown query parameter on a page", "GET", "/v1/recipients/r-3/notifications?sort=asc", "", "", 400, "sort", "it takes archived, category, cursor, limit, minPosition, status, tag", nil},
 		{"limit 0", "GET", "/v1/recipients/r-3/notifications?limit=0", "", "", 400, "limit", "from 1 to 100", nil},
 		{"limit over the maximum", "GET", "/v1/recipients/r-3/notifications?limit=101", "", "", 400, "limit", "from 1 to 100", nil},
 		{"Idempotency-Key too long", "POST", "/notifications", jsonCT, `{"recipientId":"r","content":"hello there","category":"c"}`, 400, "Idempotency-Key", "at most 200", []string{"Idempotency-Key", strings.Repeat("k", 201)}},

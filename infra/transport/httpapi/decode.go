@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"reflect"
 	"strings"
 	"unicode/utf8"
 
@@ -63,11 +64,27 @@ func unmarshalBody(body []byte, v any) error {
 		if typ.Field == "" {
 			return &bodyError{rule: fmt.Sprintf("the body must be a JSON object, not %s", typ.Value)}
 		}
-		return &bodyError{field: typ.Field, rule: fmt.Sprintf("must be a %s, not %s", typ.Type, typ.Value)}
+		return &bodyError{field: typ.Field, rule: fmt.Sprintf("must be %s, not %s", typeName(typ.Type), typ.Value)}
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return &bodyError{rule: "malformed JSON: the body ends too early"}
 	}
 	return &bodyError{rule: "malformed JSON: " + err.Error()}
+}
+
+// typeName names a Go type as the JSON a client should send: "a string", "an array".
+func typeName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8,
+		reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "a number"
+	}
+	return "a " + t.String()
 }
 
 // depth returns the deepest nesting of objects and arrays in body, skipping brackets inside

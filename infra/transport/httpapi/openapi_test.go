@@ -159,6 +159,8 @@ func TestOpenAPI_CheckRejectsDrift(t *testing.T) {
 	jsonHeader := http.Header{"Content-Type": {"application/json"}}
 	problem := http.Header{"Content-Type": {"application/problem+json"}}
 	pos := http.Header{"Content-Type": {"application/json"}, "Notify-Position": {"3"}}
+	item := `{"id":"00000000-0000-4000-8000-000000000000","recipientId":"r-1","content":"hello there","category":"c","status":"sent","readAt":null,"canceledAt":null,"createdAt":"2026-12-01T00:00:00Z"}`
+	item13 := strings.Replace(item, `"createdAt"`, `"title":"T","data":{"a":[1]},"actionUrl":"/a","actions":[{"label":"Go","url":"/go"}],"tags":["orders"],"seenAt":null,"archivedAt":"2026-12-01T00:00:01Z","createdAt"`, 1)
 	tests := []struct {
 		name, method, path string
 		status             int
@@ -170,6 +172,12 @@ func TestOpenAPI_CheckRejectsDrift(t *testing.T) {
 		{"an undocumented status", "GET", "/notifications/count/from/r-1", 418, problem, `{"type":"about:blank","title":"x","status":418}`, false},
 		{"a field of the wrong type", "GET", "/notifications/count/from/r-1", 200, jsonHeader, `{"count":"two"}`, false},
 		{"an extra field", "GET", "/v1/recipients/r-1/notifications/count", 200, jsonHeader, `{"total":1,"unread":0,"canceled":0}`, false},
+		// What the read side adds with issue #13, documented ahead of it; the seed's shapes gain nothing.
+		{"counts with unseen", "GET", "/v1/recipients/r-1/notifications/count", 200, jsonHeader, `{"total":1,"unread":0,"unseen":0}`, true},
+		{"a page item with the fields of #13", "GET", "/v1/recipients/r-1/notifications?archived=all&tag=orders", 200, jsonHeader, `{"notifications":[` + item13 + `]}`, true},
+		{"a page item with seenAt absent", "GET", "/v1/recipients/r-1/notifications?archived=true", 200, jsonHeader, `{"notifications":[` + item + `]}`, true},
+		{"a seed list item with a field of #13", "GET", "/notifications/from/r-1", 200, jsonHeader, `{"notifications":[` + item13 + `]}`, false},
+		{"a seed send with seenAt", "POST", "/notifications", 201, pos, `{"notification":` + strings.Replace(item, `}`, `,"seenAt":null}`, 1) + `}`, false},
 		{"a problem missing its title", "PATCH", "/notifications/00000000-0000-4000-8000-000000000000/read", 404, problem, `{"type":"about:blank","status":404}`, false},
 		{"a problem as plain JSON", "PATCH", "/notifications/00000000-0000-4000-8000-000000000000/read", 404, jsonHeader, `{"type":"about:blank","title":"x","status":404}`, false},
 		{"a command answer without Notify-Position", "PATCH", "/notifications/00000000-0000-4000-8000-000000000000/read", 200, http.Header{}, ``, false},

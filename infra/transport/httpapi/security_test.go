@@ -130,6 +130,9 @@ func TestAuthorization_Matrix(t *testing.T) {
 		{"POST", "/v1/notifications/{id}/read", change},
 		{"POST", "/v1/notifications/{id}/unread", change},
 		{"POST", "/v1/notifications/{id}/cancel", change},
+		{"POST", "/v1/notifications/{id}/seen", change},
+		{"POST", "/v1/notifications/{id}/archive", change},
+		{"POST", "/v1/notifications/{id}/unarchive", change},
 		{"GET", "/v1/projections", adminOnly},
 		{"POST", "/v1/projections/inbox/replay", adminReplay},
 		{"GET", "/v1/notifications/{id}", read},
@@ -192,8 +195,18 @@ func TestAuthorization_WrongRecipientLearnsNothing(t *testing.T) {
 			t.Fatalf("bob replaying a key = %d", replay.status)
 		}
 	}
+	for _, verb := range []string{"read", "seen", "archive", "unarchive", "cancel"} {
+		theirs := a.do(t, "POST", "/v1/notifications/"+id+"/"+verb, "", "", bob...)
+		none := a.do(t, "POST", "/v1/notifications/"+unknown+"/"+verb, "", "", bob...)
+		if theirs.status != 404 || strings.ReplaceAll(theirs.body, id, unknown) != none.body {
+			t.Fatalf("bob POST /v1 %s on alice's = %d %s, an unknown id = %d %s; want the same 404", verb, theirs.status, theirs.body, none.status, none.body)
+		}
+	}
 	if got := a.statusOf(t, "alice", id); got != "sent" {
 		t.Fatalf("alice's notification is %s after bob's attempts, want sent", got)
+	}
+	if h := a.do(t, "GET", "/v1/notifications/"+id+"/history", "", "", auth.HeaderAPIKey, adminKey); strings.Count(h.body, `"type":"Notification`) != 1 {
+		t.Fatalf("alice's history after bob's attempts = %s, want the send alone", h.body)
 	}
 	for _, path := range []string{"/notifications/from/alice", "/notifications/count/from/alice"} {
 		if r := a.do(t, "GET", path, "", "", bob...); r.status != 404 || strings.Contains(r.body, "hello") {

@@ -27,7 +27,9 @@ type sendBody struct {
 	Category    string `json:"category"`
 }
 
-// The commands as a request carries them; the seed and /v1 routes differ only in their answers.
+// The commands as a request carries them; the seed and /v1 routes differ in their answers,
+// and the /v1 send takes the optional fields of issue #13 (sendBodyV1), which the seed's
+// ignores as it ignores every unknown field.
 type runCommand func(deps, echo.Context) (command.Result, error)
 
 func runSend(d deps, c echo.Context) (command.Result, error) {
@@ -38,6 +40,18 @@ func runSend(d deps, c echo.Context) (command.Result, error) {
 	return d.Send.Handle(c.Request().Context(), command.SendNotification{
 		Meta: commandMeta(c), RecipientID: b.RecipientID, Content: b.Content, Category: b.Category,
 	})
+}
+
+func runSee(d deps, c echo.Context) (command.Result, error) {
+	return d.See.Handle(c.Request().Context(), command.SeeNotification{Meta: commandMeta(c), NotificationID: param(c, "id")})
+}
+
+func runArchive(d deps, c echo.Context) (command.Result, error) {
+	return d.Archive.Handle(c.Request().Context(), command.ArchiveNotification{Meta: commandMeta(c), NotificationID: param(c, "id")})
+}
+
+func runUnarchive(d deps, c echo.Context) (command.Result, error) {
+	return d.Unarchive.Handle(c.Request().Context(), command.UnarchiveNotification{Meta: commandMeta(c), NotificationID: param(c, "id")})
 }
 
 func runRead(d deps, c echo.Context) (command.Result, error) {

@@ -454,3 +454,61 @@ func TestStream_ShutdownClosesStreams(t *testing.T) {
 		}
 	}
 }
+
+// TestStream_SeenArchivedUnarchived: the changes of issue #13 arrive as notification.seen,
+// notification.archived and notification.unarchived with the stored event and its position,
+// each followed by counts; a client that left comes back with Last-Event-ID and gets exactly
+// the ones it missed, in order.
+func TestStream_SeenArchivedUnarchived(t *testing.T) {
+	t.Parallel()
+	a := startStream(t, streamSetup{hub: live.Options{Ring: 8}})
+	c, _ := a.open(t, "alice")
+	c.counts(t)
+	id, _ := a.send(t, "alice")
+	if f := c.nextChange(t); f.event != "notification.sent" {
+		t.Fatalf("first change = %+v", f)
+	}
+	change := func(verb string) string {
+		t.Helper()
+		r := a.do(t, "POST", "/v1/notifications/"+id+"/"+verb, "", "")
+		if r.status != 200 {
+			t.Fatalf("%s = %d %s", verb, r.status, r.body)
+		}
+		return r.header.Get(httpapi.HeaderPosition)
+	}
+	var last string
+	for _, step := range []struct{ verb, event, field string }{
+		{"seen", "notification.seen", "seenAt"},
+		{"archive", "notification.archived", "archivedAt"},
+		{"unarchive", "notification.unarchived", "unarchivedAt"},
+	} {
+		pos := change(step.verb)
+		f := c.nextChange(t)
+		var data map[string]any
+		if err := json.Unmarshal([]byte(f.data), &data); err != nil {
+			t.Fatal(err)
+		}
+		if f.event != step.event || f.id != pos || data["notificationId"] != id || data["recipientId"] != "alice" || data[step.field] == nil || fmt.Sprint(data["position"]) != pos {
+			t.Fatalf("%s frame = %+v, want %s at %s with %s", step.verb, f, step.event, pos, step.field)
+		}
+		if total, _ := c.counts(t); total != 1 {
+			t.Fatalf("counts after %s: total %d, want 1", step.verb, total)
+		}
+		last = f.id
+	}
+	c.close()
+
+	type missed struct{ event, id string }
+	var want []missed
+	for _, verb := range []string{"archive", "unarchive", "archive"} {
+		pos := change(verb)
+		want = append(want, missed{map[string]string{"archive": "notification.archived", "unarchive": "notification.unarchived"}[verb], pos})
+	}
+	again, _ := a.open(t, "alice", "Last-Event-ID", last)
+	want = append(want, missed{"notification.unarchived", change("unarchive")}) // live, after the missed ones
+	for i, w := range want {
+		if f := again.nextChange(t); f.event != w.event || f.id != w.id {
+			t.Fatalf("change %d after resuming from %s = %+v, want %s at %s", i, last, f, w.event, w.id)
+		}
+	}
+}

@@ -29,7 +29,7 @@ type accepted struct {
 }
 
 func (v v1) send(c echo.Context) error {
-	res, err := runSend(v.deps, c)
+	res, err := runSendV1(v.deps, c)
 	if err != nil {
 		return err
 	}
@@ -71,7 +71,7 @@ func (v v1) notification(c echo.Context) error {
 	}
 	last := history[len(history)-1].Position
 	c.Response().Header().Set(HeaderPosition, fmt.Sprint(uint64(last)))
-	return c.JSON(http.StatusOK, inbox.ViewOf(n, eventstore.Position(history[0].Position)))
+	return c.JSON(http.StatusOK, query.ViewOf(n, eventstore.Position(history[0].Position)))
 }
 
 func (v v1) history(c echo.Context) error {

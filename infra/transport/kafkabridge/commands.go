@@ -1,6 +1,7 @@
 package kafkabridge
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/eventnotify/notify/app"
 	"github.com/eventnotify/notify/app/command"
+	"github.com/eventnotify/notify/domain/notification"
 	"github.com/eventnotify/notify/infra/transport/kafkasub"
 )
 
@@ -24,17 +26,36 @@ const (
 	TypeRead   = "ReadNotification"
 	TypeUnread = "UnreadNotification"
 	TypeCancel = "CancelNotification"
+	// See, Archive and Unarchive came with issue #13.
+	TypeSee       = "SeeNotification"
+	TypeArchive   = "ArchiveNotification"
+	TypeUnarchive = "UnarchiveNotification"
 )
 
-// Envelope is a typed command on the commands topic.
+// Envelope is a typed command on the commands topic. The fields after Category are
+// SendNotification's optional ones (issue #13); a null is the same as absent.
 type Envelope struct {
-	Type           string `json:"type"`
-	CommandID      string `json:"commandId,omitempty"`
-	CorrelationID  string `json:"correlationId,omitempty"`
-	NotificationID string `json:"notificationId,omitempty"`
-	RecipientID    string `json:"recipientId,omitempty"`
-	Content        string `json:"content,omitempty"`
-	Category       string `json:"category,omitempty"`
+	Type           string                `json:"type"`
+	CommandID      string                `json:"commandId,omitempty"`
+	CorrelationID  string                `json:"correlationId,omitempty"`
+	NotificationID string                `json:"notificationId,omitempty"`
+	RecipientID    string                `json:"recipientId,omitempty"`
+	Content        string                `json:"content,omitempty"`
+	Category       string                `json:"category,omitempty"`
+	Title          string                `json:"title,omitempty"`
+	ActionURL      string                `json:"actionUrl,omitempty"`
+	Data           json.RawMessage       `json:"data,omitempty"`
+	Actions        []notification.Action `json:"actions,omitempty"`
+	Tags           []string              `json:"tags,omitempty"`
+}
+
+// rich returns the send's optional fields for the domain to validate.
+func (e Envelope) rich() notification.Rich {
+	r := notification.Rich{Title: e.Title, ActionURL: e.ActionURL, Actions: e.Actions, Tags: e.Tags}
+	if d := bytes.TrimSpace(e.Data); len(d) > 0 && !bytes.Equal(d, []byte("null")) {
+		r.Data = e.Data
+	}
+	return r
 }
 
 // SeedPayload is the original service's send message.
@@ -113,27 +134,41 @@ func (h commandHandlers) seed(msg *message.Message) error {
 	return err
 }
 
-var envelopeFields = []string{"type", "commandId", "correlationId", "notificationId", "recipientId", "content", "category"}
+// envelopeFields are the envelope's string fields, which the fast path reads (envelopeDst
+// lists them in this order); data, actions and tags are not strings, so a send with them
+// takes encoding/json.
+var envelopeFields = []string{"type", "commandId", "correlationId", "notificationId", "recipientId", "content", "category", "title", "actionUrl"}
+
+func envelopeDst(e *Envelope) []*string {
+	return []*string{&e.Type, &e.CommandID, &e.CorrelationID, &e.NotificationID, &e.RecipientID, &e.Content, &e.Category, &e.Title, &e.ActionURL}
+}
 
 // typed handles a command envelope.
 func (h commandHandlers) typed(msg *message.Message) error {
 	var e Envelope
-	if err := h.decode(msg, &e, envelopeFields, &e.Type, &e.CommandID, &e.CorrelationID, &e.NotificationID, &e.RecipientID, &e.Content, &e.Category); err != nil {
+	if err := h.decode(msg, &e, envelopeFields, envelopeDst(&e)...); err != nil {
 		return err
 	}
 	ctx, meta := msg.Context(), h.meta(msg, e)
 	var err error
 	switch e.Type {
 	case TypeSend:
-		_, err = h.cmds.Send.Handle(ctx, command.SendNotification{Meta: meta, NotificationID: e.NotificationID, RecipientID: e.RecipientID, Content: e.Content, Category: e.Category})
+		_, err = h.cmds.Send.Handle(ctx, command.SendNotification{Meta: meta, NotificationID: e.NotificationID, RecipientID: e.RecipientID, Content: e.Content, Category: e.Category, Rich: e.rich()})
 	case TypeRead:
 		_, err = h.cmds.Read.Handle(ctx, command.ReadNotification{Meta: meta, NotificationID: e.NotificationID})
 	case TypeUnread:
 		_, err = h.cmds.Unread.Handle(ctx, command.UnreadNotification{Meta: meta, NotificationID: e.NotificationID})
 	case TypeCancel:
 		_, err = h.cmds.Cancel.Handle(ctx, command.CancelNotification{Meta: meta, NotificationID: e.NotificationID})
+	case TypeSee:
+		_, err = h.cmds.See.Handle(ctx, command.SeeNotification{Meta: meta, NotificationID: e.NotificationID})
+	case TypeArchive:
+		_, err = h.cmds.Archive.Handle(ctx, command.ArchiveNotification{Meta: meta, NotificationID: e.NotificationID})
+	case TypeUnarchive:
+		_, err = h.cmds.Unarchive.Handle(ctx, command.UnarchiveNotification{Meta: meta, NotificationID: e.NotificationID})
 	default:
-		return refuse("unknown_type", fmt.Errorf("unknown command type %q: want %s, %s, %s or %s", e.Type, TypeSend, TypeRead, TypeUnread, TypeCancel))
+		return refuse("unknown_type", fmt.Errorf("unknown command type %q: want %s, %s, %s, %s, %s, %s or %s", e.Type,
+			TypeSend, TypeRead, TypeUnread, TypeCancel, TypeSee, TypeArchive, TypeUnarchive))
 	}
 	return err
 }

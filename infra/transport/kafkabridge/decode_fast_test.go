@@ -2,11 +2,12 @@ package kafkabridge
 
 import (
 	"encoding/json"
+	"reflect"
 	"testing"
 )
 
 func decodeBoth(payload []byte) (fastOK bool, fast, std Envelope, stdErr error) {
-	fastOK = decodeFlat(payload, envelopeFields, []*string{&fast.Type, &fast.CommandID, &fast.CorrelationID, &fast.NotificationID, &fast.RecipientID, &fast.Content, &fast.Category})
+	fastOK = decodeFlat(payload, envelopeFields, envelopeDst(&fast))
 	stdErr = json.Unmarshal(payload, &std)
 	return
 }
@@ -32,12 +33,17 @@ func TestDecodeFlat(t *testing.T) {
 		{`{"content":"a"} x`, false},
 		{`{"content":"a",}`, false},
 		{`[]`, false},
+		{`{"type":"SendNotification","title":"Shipped","actionUrl":"/orders/7"}`, true}, // #13's string fields
+		{`{"type":"SendNotification","data":{"a":1}}`, false},                           // an object: encoding/json's
+		{`{"type":"SendNotification","actions":[{"label":"a","url":"/a"}]}`, false},
+		{`{"type":"SendNotification","tags":["a"]}`, false},
+		{`{"type":"SeeNotification","notificationId":"x"}`, true},
 	} {
 		ok, fast, std, err := decodeBoth([]byte(c.payload))
 		if ok != c.fast {
 			t.Errorf("%s: fast path %v, want %v", c.payload, ok, c.fast)
 		}
-		if ok && (err != nil || fast != std) {
+		if ok && (err != nil || !reflect.DeepEqual(fast, std)) {
 			t.Errorf("%s: fast %+v, encoding/json %+v (%v)", c.payload, fast, std, err)
 		}
 	}
@@ -49,9 +55,11 @@ func FuzzDecodeFlatMatchesEncodingJSON(f *testing.F) {
 	f.Add([]byte(`{"type":"SendNotification","commandId":"c1","recipientId":"alice","content":"hello there","category":"c"}`))
 	f.Add([]byte(`{"recipientId":"4f1f5c8a","content":"Você recebeu uma solicitação de amizade","category":"social"}`))
 	f.Add([]byte(`{"content":"a","content":"b","Content":"c"}`))
+	f.Add([]byte(`{"type":"SendNotification","title":"t","actionUrl":"/a","data":{"k":[1]},"actions":[{"label":"a","url":"/a"}],"tags":["x"]}`))
+	f.Add([]byte(`{"type":"ArchiveNotification","notificationId":"n","title":"t"}`))
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		ok, fast, std, err := decodeBoth(payload)
-		if ok && (err != nil || fast != std) {
+		if ok && (err != nil || !reflect.DeepEqual(fast, std)) {
 			t.Fatalf("%q: fast %+v, encoding/json %+v (%v)", payload, fast, std, err)
 		}
 	})

@@ -19,6 +19,10 @@ import (
 // refused before decoding. The seed corpus is in testdata/fuzz/FuzzCommand.
 func FuzzCommand(f *testing.F) {
 	f.Add([]byte(`{"type":"SendNotification","recipientId":"alice","content":"hello there","category":"c"}`))
+	f.Add([]byte(`{"type":"SendNotification","recipientId":"alice","content":"hello there","category":"c","title":"t","data":{"k":1},"actionUrl":"/a","actions":[{"label":"Go","url":"/go"}],"tags":["x"]}`))
+	f.Add([]byte(`{"type":"SeeNotification","notificationId":"00000000-0000-4000-8000-000000000000"}`))
+	f.Add([]byte(`{"type":"ArchiveNotification","notificationId":"nope"}`))
+	f.Add([]byte(`{"type":"UnarchiveNotification"}`))
 	log, err := eventlog.Open(filepath.Join(f.TempDir(), "events.db"), eventlog.Options{})
 	if err != nil {
 		f.Fatal(err)
@@ -30,6 +34,10 @@ func FuzzCommand(f *testing.F) {
 		Read:   command.NewReadNotificationHandler(log, nil),
 		Unread: command.NewUnreadNotificationHandler(log, nil),
 		Cancel: command.NewCancelNotificationHandler(log, nil),
+
+		See:       command.NewSeeNotificationHandler(log, nil),
+		Archive:   command.NewArchiveNotificationHandler(log, nil),
+		Unarchive: command.NewUnarchiveNotificationHandler(log, nil),
 	}}
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		for name, handle := range map[string]func(*message.Message) error{"typed": h.typed, "seed": h.seed} {
