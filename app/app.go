@@ -28,6 +28,8 @@ type Commands struct {
 	See       command.Handler[command.SeeNotification, command.Result]
 	Archive   command.Handler[command.ArchiveNotification, command.Result]
 	Unarchive command.Handler[command.UnarchiveNotification, command.Result]
+	// Bulk changes many notifications of a recipient (HTTP only).
+	Bulk command.Handler[command.BulkChange, command.BulkResult]
 }
 
 // Queries answer from the read model (Inbox), the event store (Notifications), the live

@@ -140,6 +140,7 @@ func TestAuthorization_Matrix(t *testing.T) {
 		{"GET", "/v1/recipients/alice/notifications/count", read},
 		{"GET", "/v1/recipients/alice/notifications", read},
 		{"POST", "/v1/recipients/alice/notifications/read-all", readAll},
+		{"POST", "/v1/recipients/alice/notifications/bulk", readAll},
 		{"GET", "/healthz", health},
 		{"GET", "/readyz", health},
 		{"GET", "/openapi.json", health},
@@ -155,6 +156,9 @@ func TestAuthorization_Matrix(t *testing.T) {
 				}
 				if rt.method == "POST" {
 					body, ct = `{"recipientId":"alice","content":"hello there","category":"c"}`, jsonCT
+					if strings.HasSuffix(path, "/bulk") {
+						body = `{"action":"seen","filter":{}}`
+					}
 				}
 				r := a.do(t, rt.method, path, ct, body, cs[who]...)
 				if r.status != status {

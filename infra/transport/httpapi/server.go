@@ -111,6 +111,7 @@ func New(a app.Application, o Options) *echo.Echo {
 	e.GET("/v1/recipients/:recipientId/notifications/count", v.count, sec.allow(inboxReader))
 	e.GET("/v1/recipients/:recipientId/notifications", v.page, sec.allow(inboxReader))
 	e.POST("/v1/recipients/:recipientId/notifications/read-all", v.readAll, sec.allow(inboxChanger))
+	e.POST("/v1/recipients/:recipientId/notifications/bulk", v.bulk, sec.allow(inboxChanger))
 	e.GET(streamRoute, newStreamer(d).stream, sec.allow(inboxReader))
 
 	e.GET("/v1/projections", func(c echo.Context) error {

@@ -4,8 +4,10 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -175,4 +177,58 @@ func (v v1) readAll(c echo.Context) error {
 		c.Response().Header().Set(HeaderPosition, strconv.FormatUint(uint64(res.Position), 10))
 	}
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, fmt.Appendf(nil, `{"read":%d}`, res.Read))
+}
+
+// bulkRequest is the body of POST /v1/recipients/:recipientId/notifications/bulk: an action
+// and either ids or a filter.
+type bulkRequest struct {
+	Action string      `json:"action"`
+	IDs    []string    `json:"ids"`
+	Filter *bulkFilter `json:"filter"`
+}
+
+type bulkFilter struct {
+	Category string     `json:"category"`
+	Tag      string     `json:"tag"`
+	Status   string     `json:"status"`
+	Before   *time.Time `json:"before"`
+}
+
+// bulk answers a bulk change with {"matched","changed","more"} and the log position of the
+// last change.
+func (v v1) bulk(c echo.Context) error {
+	if v.Bulk == nil {
+		return echo.NewHTTPError(http.StatusNotFound, "bulk changes are not available")
+	}
+	var req bulkRequest
+	if err := decodeJSON(c, MaxBody, &req); err != nil {
+		return err
+	}
+	cmd := command.BulkChange{Meta: commandMeta(c), RecipientID: param(c, "recipientId"), Action: req.Action, IDs: req.IDs}
+	switch {
+	case len(req.IDs) > 0 && req.Filter != nil:
+		return &notification.ValidationError{Field: "filter", Rule: "give ids or a filter, not both"}
+	case len(req.IDs) == 0 && req.Filter == nil:
+		return &notification.ValidationError{Field: "ids", Rule: "give the ids to change, or a filter ({} selects every notification)"}
+	case req.Filter != nil:
+		f := req.Filter
+		if f.Status != "" && !slices.Contains([]string{"unread", "sent", "read", "canceled"}, f.Status) {
+			return &notification.ValidationError{Field: "filter.status", Rule: "must be unread, sent, read or canceled"}
+		}
+		if f.Tag != "" && !notification.ValidTag(f.Tag) {
+			return &notification.ValidationError{Field: "filter.tag", Rule: "must be a tag: 1 to 32 characters of a-z, 0-9, - and _"}
+		}
+		cmd.Filter = command.BulkFilter{Category: f.Category, Tag: f.Tag, Status: f.Status}
+		if f.Before != nil {
+			cmd.Filter.Before = *f.Before
+		}
+	}
+	res, err := v.Bulk.Handle(c.Request().Context(), cmd)
+	if err != nil {
+		return err
+	}
+	if res.Position > 0 {
+		c.Response().Header().Set(HeaderPosition, strconv.FormatUint(uint64(res.Position), 10))
+	}
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, fmt.Appendf(nil, `{"matched":%d,"changed":%d,"more":%t}`, res.Matched, res.Changed, res.More))
 }
