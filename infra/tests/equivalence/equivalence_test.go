@@ -121,7 +121,7 @@ func testReplayEquivalence(t *testing.T, b backend) {
 				}
 				if err == nil {
 					var p inbox.Page
-					p, err = rm.Page(ctx, inbox.PageQuery{Recipient: r, Limit: 20})
+					p, err = rm.Page(ctx, inbox.PageQuery{Recipient: r, Limit: 20, Archived: inbox.ArchivedAll})
 					if err == nil && len(p.Items) != min(20, snapshot[r].Total) {
 						err = fmt.Errorf("first page of %s has %d items, want %d", r, len(p.Items), min(20, snapshot[r].Total))
 					}

@@ -188,11 +188,11 @@ func testCounts(t *testing.T, s Store) {
 		event notification.Event
 		want  inbox.Counts
 	}{
-		{notification.Read{NotificationID: a, RecipientID: r, ReadAt: t0}, inbox.Counts{Total: 3, Unread: 2}},
-		{notification.Read{NotificationID: b, RecipientID: r, ReadAt: t0}, inbox.Counts{Total: 3, Unread: 1}},
-		{notification.Unread{NotificationID: a, RecipientID: r, UnreadAt: t0}, inbox.Counts{Total: 3, Unread: 2}},
-		{notification.Canceled{NotificationID: a, RecipientID: r, CanceledAt: t0}, inbox.Counts{Total: 3, Unread: 1, Canceled: 1}},
-		{notification.Canceled{NotificationID: b, RecipientID: r, CanceledAt: t0}, inbox.Counts{Total: 3, Unread: 1, Canceled: 2}},
+		{notification.Read{NotificationID: a, RecipientID: r, ReadAt: t0}, inbox.Counts{Total: 3, Unread: 2, Unseen: 2}},
+		{notification.Read{NotificationID: b, RecipientID: r, ReadAt: t0}, inbox.Counts{Total: 3, Unread: 1, Unseen: 1}},
+		{notification.Unread{NotificationID: a, RecipientID: r, UnreadAt: t0}, inbox.Counts{Total: 3, Unread: 2, Unseen: 1}},
+		{notification.Canceled{NotificationID: a, RecipientID: r, CanceledAt: t0}, inbox.Counts{Total: 3, Unread: 1, Unseen: 1, Canceled: 1}},
+		{notification.Canceled{NotificationID: b, RecipientID: r, CanceledAt: t0}, inbox.Counts{Total: 3, Unread: 1, Unseen: 1, Canceled: 2}},
 	}
 	for _, st := range steps {
 		f.add(st.event)
@@ -528,8 +528,8 @@ func testTxLoad(t *testing.T, s Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := count(t, s, r); c != (inbox.Counts{Total: 3, Unread: 2}) {
-		t.Fatalf("counts after the batch = %+v, want total 3, unread 2", c)
+	if c := count(t, s, r); c != (inbox.Counts{Total: 3, Unread: 2, Unseen: 2}) {
+		t.Fatalf("counts after the batch = %+v, want total 3, unread and unseen 2 (the read one is seen)", c)
 	}
 	if got := list(t, s, r, 10); len(got) != 3 || got[0].ID != late || got[1].ID != absent || got[2].ID != have {
 		t.Fatalf("after the batch the inbox lists %+v; want the late, the put and the first", got)
