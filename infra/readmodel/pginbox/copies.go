@@ -74,7 +74,8 @@ func createCopy(ctx context.Context, tx pgx.Tx, gen int64) error {
 	) WITH (fillfactor = 50);
 	CREATE %[4]s TABLE %[3]s (
 		name     text COLLATE "C" PRIMARY KEY,
-		position bigint NOT NULL
+		position bigint NOT NULL,
+		layout   smallint NOT NULL
 	) WITH (fillfactor = 50);`, t.notes, t.counts, t.cps, unlogged))
 	return err
 }

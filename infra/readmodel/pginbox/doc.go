@@ -60,10 +60,11 @@
 // the documents' seenAt backfilled from readAt (a notification read and then marked unread
 // before the upgrade stays unseen until a replay: the old read model did not keep that it was
 // seen), unseen counted from the rows, a partial GIN index on tags, the views extended. It
-// holds the tables for the length of its backfill. counts.unseen is NOT NULL without a
-// default, so an instance of the previous version still projecting has its batches refused
-// (their counts upsert leaves it null): it stalls, writing nothing, rather than miscount,
-// until this version leads and resumes from the checkpoint. Its replay fails as safely.
+// holds the tables for the length of its backfill. The checkpoints' layout and the counts'
+// unseen are NOT NULL without a default: an instance of the previous version still projecting
+// has every batch refused (its checkpoint write leaves layout null), so it stalls, writing
+// nothing, rather than skip the new events or miscount, until this version leads and resumes
+// from the checkpoint. Its replay fails as safely.
 //
 // # The former name
 //

@@ -18,7 +18,7 @@ import (
 // wrote, migrates in place: read notifications seen when read (their documents gain seenAt,
 // nothing else changes), none archived, unseen counted; the projection goes on from its
 // checkpoint and folds the new events. An instance of the previous version still writing
-// fails instead of miscounting.
+// fails instead of skipping the new events or miscounting.
 func TestOpen_Migrates13InPlace(t *testing.T) {
 	t.Parallel()
 	schema := freshSchema(t)
@@ -106,4 +106,14 @@ func TestOpen_Migrates13InPlace(t *testing.T) {
 		t.Fatal("the previous version's counts upsert succeeded after the migration; it must fail rather than leave unseen behind")
 	}
 	t.Logf("the previous version's counts upsert: %v", err)
+	// Its checkpoint write (every batch's, even one that only skips events it does not know)
+	// is refused too.
+	_, err = conn.Exec(ctx, `INSERT INTO inbox_checkpoints_g1 (name, position) VALUES ('inbox', 8)
+		ON CONFLICT (name) DO UPDATE SET position = excluded.position`)
+	if err == nil {
+		t.Fatal("the previous version's checkpoint write succeeded after the migration; it would move past events it skipped")
+	}
+	if p, err := s.Checkpoint(ctx, inbox.Name); err != nil || p != 7 {
+		t.Fatalf("checkpoint %d, %v; want 7, this version's", p, err)
+	}
 }

@@ -127,12 +127,13 @@ var migrations = []string{
 // so far seen when they were read (seen_at and the document's seenAt: a notification read and
 // then marked unread before the upgrade counts as unseen, as the old read model did not keep
 // that it was seen; a replay makes it exact), none archived, none tagged; unseen counted from
-// the rows; the views extended (columns appended, as CREATE OR REPLACE VIEW allows). unseen
-// is NOT NULL without a default, so an instance of the previous version still projecting
-// fails its batches (its counts upsert leaves unseen null) rather than keep counts that are
-// wrong: it writes nothing, and the projection resumes from its checkpoint when this version
-// leads. Its replay fails as safely: finishing the copy (unseen null again) or promoting it
-// (its views would drop columns).
+// the rows; the views extended (columns appended, as CREATE OR REPLACE VIEW allows). The
+// checkpoints' layout and the counts' unseen are NOT NULL without a default, and only this
+// version writes them: an instance of the previous version still projecting has every batch
+// refused (its checkpoint write leaves layout null) rather than skip the new events, which it
+// does not know, or miscount. It writes nothing, and the projection resumes from its
+// checkpoint when this version leads. Its replay fails as safely: finishing its copy leaves
+// unseen null, and promoting it would drop the views' new columns, which PostgreSQL refuses.
 const migration4 = `DO $m$
 DECLARE
 	lv   bigint;
@@ -141,7 +142,10 @@ BEGIN
 	SELECT live INTO lv FROM generations;
 	FOR g IN SELECT lv UNION SELECT building FROM generations WHERE building IS NOT NULL LOOP
 		EXECUTE format('ALTER TABLE inbox_notifications_g%1$s ADD COLUMN seen_at timestamptz, ADD COLUMN archived_at timestamptz, ADD COLUMN tags text[];
-			ALTER TABLE inbox_counts_g%1$s ADD COLUMN unseen bigint', g);
+			ALTER TABLE inbox_counts_g%1$s ADD COLUMN unseen bigint;
+			ALTER TABLE inbox_checkpoints_g%1$s ADD COLUMN layout smallint;
+			UPDATE inbox_checkpoints_g%1$s SET layout = 4;
+			ALTER TABLE inbox_checkpoints_g%1$s ALTER COLUMN layout SET NOT NULL', g);
 	END LOOP;
 	EXECUTE format($q$
 		UPDATE inbox_notifications_g%1$s SET seen_at = substring(doc from '"readAt":"([^"]*)"')::timestamptz,

@@ -316,8 +316,10 @@ func (t *txn) flush(name string, to int64) error {
 				rs, total, unread, canceled, unseen)
 		}
 	}
-	b.Queue(`INSERT INTO `+t.tab.cps+` (name, position) VALUES ($1, $2)
-		ON CONFLICT (name) DO UPDATE SET position = excluded.position`, name, to)
+	// layout is migration 4's: a writer of the previous version, which does not set it, is
+	// refused (see migration4).
+	b.Queue(`INSERT INTO `+t.tab.cps+` (name, position, layout) VALUES ($1, $2, 4)
+		ON CONFLICT (name) DO UPDATE SET position = excluded.position, layout = excluded.layout`, name, to)
 	if err := t.tx.SendBatch(t.ctx, b).Close(); err != nil {
 		return fmt.Errorf("pginbox: write %d notifications and checkpoint %s: %w", n, name, err)
 	}
