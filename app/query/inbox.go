@@ -41,7 +41,9 @@ func NewInbox(rm ReadModel) Inbox {
 	return Inbox{rm: rm}
 }
 
-// List returns the recipient's newest notifications (at most MaxList) as published JSON.
+// List returns the recipient's newest notifications (at most MaxList), every one (archived
+// too: the seed API has no archive), in the seed service's shape (inbox.SeedJSON: the
+// published JSON without the fields issue #13 added), which the seed routes serve unchanged.
 func (q Inbox) List(ctx context.Context, recipient string, limit int) ([]json.RawMessage, error) {
 	if err := notification.ValidateRecipient(recipient); err != nil {
 		return nil, err
@@ -52,6 +54,9 @@ func (q Inbox) List(ctx context.Context, recipient string, limit int) ([]json.Ra
 	docs, err := q.rm.List(ctx, recipient, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list inbox of %s: %w", recipient, err)
+	}
+	for i, d := range docs {
+		docs[i] = inbox.SeedJSON(d)
 	}
 	return docs, nil
 }
@@ -68,10 +73,18 @@ func (q Inbox) Count(ctx context.Context, recipient string) (inbox.Counts, error
 	return c, nil
 }
 
-// Page returns a page of the recipient's inbox; a zero limit means DefaultPage.
+// Page returns a page of the recipient's inbox; a zero limit means DefaultPage. The filters
+// are pq's: status, category, archive (by default archived notifications are left out) and
+// tag (a tag as notifications carry them: ValidTag). Counts ignore every filter.
 func (q Inbox) Page(ctx context.Context, pq inbox.PageQuery) (inbox.Page, error) {
 	if err := notification.ValidateRecipient(pq.Recipient); err != nil {
 		return inbox.Page{}, err
+	}
+	if pq.Tag != "" && !notification.ValidTag(pq.Tag) {
+		return inbox.Page{}, &notification.ValidationError{Field: "tag", Rule: fmt.Sprintf("must be a tag: 1 to %d characters of a-z, 0-9, _ and -, the first a letter or digit", notification.MaxTag)}
+	}
+	if pq.Archived > inbox.ArchivedAll {
+		return inbox.Page{}, &notification.ValidationError{Field: "archived", Rule: "must be true, false or all"}
 	}
 	switch {
 	case pq.Limit == 0:
@@ -84,6 +97,21 @@ func (q Inbox) Page(ctx context.Context, pq inbox.PageQuery) (inbox.Page, error)
 		return page, fmt.Errorf("inbox page of %s: %w", pq.Recipient, err)
 	}
 	return page, nil
+}
+
+// ParseArchived reads an archive filter as /v1 takes it (?archived=): "" and "false" leave
+// archived notifications out (the default), "true" keeps only them, "all" keeps both.
+// Anything else is a validation error of the field archived.
+func ParseArchived(s string) (inbox.Archived, error) {
+	switch s {
+	case "", "false":
+		return inbox.ArchivedHidden, nil
+	case "true":
+		return inbox.ArchivedOnly, nil
+	case "all":
+		return inbox.ArchivedAll, nil
+	}
+	return inbox.ArchivedHidden, &notification.ValidationError{Field: "archived", Rule: "must be true, false (the default) or all"}
 }
 
 // MaxReadAll caps how many notifications one read-all marks read.

@@ -97,8 +97,8 @@ func TestRunner_ResumesFromCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c != (inbox.Counts{Total: 50, Unread: 49}) {
-		t.Fatalf("counts after restart = %+v, want total 50 unread 49", c)
+	if c != (inbox.Counts{Total: 50, Unread: 49, Unseen: 49}) {
+		t.Fatalf("counts after restart = %+v, want total 50, unread and unseen 49", c)
 	}
 	docs, _ := rm.List(ctx, "alice", 100)
 	if len(docs) != 50 {

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/eventnotify/notify/app/eventstore"
+	"github.com/eventnotify/notify/domain/notification"
 	"github.com/eventnotify/notify/projections/inbox"
 )
 
@@ -25,6 +26,8 @@ type memCopy struct {
 	arena []byte            // contents, back to back
 	strs  []string          // interned recipients and categories
 	ref   map[string]uint32 // string → index in strs
+	// rich holds the optional fields of the rows that have any (few do), by row.
+	rich map[uint32]*richFields
 	// counts by recipient (an index in strs)
 	counts      map[uint32]inbox.Counts
 	checkpoints map[string]eventstore.Position
@@ -38,7 +41,29 @@ type row struct {
 	contentAt, contentN uint32
 	created             stamp
 	read, canceled      stamp
+	seen, archived      stamp
 	status              uint8 // an index in statuses
+}
+
+// richFields are a row's optional fields (issue #13), kept beside the rows: most
+// notifications have none, and the rows stay free of pointers.
+type richFields struct {
+	title, actionURL string
+	data             []byte
+	actions          []notification.Action
+	tags             []string
+}
+
+func richOf(v *inbox.View) *richFields {
+	if v.Title == "" && len(v.Data) == 0 && v.ActionURL == "" && len(v.Actions) == 0 && len(v.Tags) == 0 {
+		return nil
+	}
+	return &richFields{title: v.Title, actionURL: v.ActionURL, data: v.Data, actions: v.Actions, tags: v.Tags}
+}
+
+// standing is what the row counts as (inbox.StandingOf its view, without building it).
+func (r *row) standing() inbox.Standing {
+	return inbox.StandingOf(inbox.View{Status: statuses[r.status], SeenAt: r.seen.mark(), ArchivedAt: r.archived.mark()})
 }
 
 // statuses are the row status codes; the zero code is no row.
@@ -76,6 +101,16 @@ func (s stamp) time() time.Time {
 	return t
 }
 
+// someTime stands for a set time where only whether it is set matters.
+var someTime = new(time.Time)
+
+func (s stamp) mark() *time.Time {
+	if !s.set {
+		return nil
+	}
+	return someTime
+}
+
 func (s stamp) ptr() *time.Time {
 	if !s.set {
 		return nil
@@ -85,7 +120,7 @@ func (s stamp) ptr() *time.Time {
 }
 
 func newMemCopy() *memCopy {
-	return &memCopy{index: map[uuid.UUID]uint32{}, ref: map[string]uint32{},
+	return &memCopy{index: map[uuid.UUID]uint32{}, ref: map[string]uint32{}, rich: map[uint32]*richFields{},
 		counts: map[uint32]inbox.Counts{}, checkpoints: map[string]eventstore.Position{}}
 }
 
@@ -123,10 +158,18 @@ func canonical(id string) (uuid.UUID, bool) {
 	return u, err == nil
 }
 
-func (m *memCopy) view(r *row) inbox.View {
+// view returns the view of row i.
+func (m *memCopy) view(i uint32) inbox.View {
+	r := &m.rows[i]
 	v := inbox.View{
 		ID: r.id.String(), RecipientID: m.strs[r.recipient], Category: m.strs[r.category],
 		Status: statuses[r.status], ReadAt: r.read.ptr(), CanceledAt: r.canceled.ptr(), CreatedAt: r.created.time(), Seq: r.seq,
+		SeenAt: r.seen.ptr(), ArchivedAt: r.archived.ptr(),
+	}
+	if len(m.rich) > 0 {
+		if x := m.rich[i]; x != nil {
+			v.Title, v.ActionURL, v.Data, v.Actions, v.Tags = x.title, x.actionURL, x.data, x.actions, x.tags
+		}
 	}
 	if r.contentN > 0 {
 		// The arena's bytes never change once written (growing it copies them elsewhere and
@@ -136,20 +179,21 @@ func (m *memCopy) view(r *row) inbox.View {
 	return v
 }
 
-// put stores v, returning the status it replaces ("" if new) and its recipient's index. e is
-// what the transaction found for v's id.
-func (m *memCopy) put(e *txEntry) (inbox.Status, uint32, error) {
+// put stores v, returning the standing it replaces (zero if new) and its recipient's index. e
+// is what the transaction found for v's id.
+func (m *memCopy) put(e *txEntry) (inbox.Standing, uint32, error) {
 	v := e.view
 	code, err := statusCode(v.Status)
 	if err != nil {
-		return "", 0, err
+		return inbox.Standing{}, 0, err
 	}
 	r := row{id: e.key, seq: v.Seq, recipient: m.intern(v.RecipientID), category: m.intern(v.Category),
-		created: stampOf(&v.CreatedAt), read: stampOf(v.ReadAt), canceled: stampOf(v.CanceledAt), status: code}
-	var old inbox.Status
+		created: stampOf(&v.CreatedAt), read: stampOf(v.ReadAt), canceled: stampOf(v.CanceledAt),
+		seen: stampOf(v.SeenAt), archived: stampOf(v.ArchivedAt), status: code}
+	var old inbox.Standing
 	if e.row >= 0 {
 		prev := &m.rows[e.row]
-		old = statuses[prev.status]
+		old = prev.standing()
 		if string(m.arena[prev.contentAt:prev.contentAt+prev.contentN]) == v.Content {
 			r.contentAt, r.contentN = prev.contentAt, prev.contentN
 		}
@@ -161,14 +205,21 @@ func (m *memCopy) put(e *txEntry) (inbox.Status, uint32, error) {
 		}
 		m.arena = append(m.arena, v.Content...)
 	}
+	at := uint32(e.row)
 	if e.row >= 0 {
 		m.rows[e.row] = r
 	} else {
-		m.index[e.key] = uint32(len(m.rows))
+		at = uint32(len(m.rows))
+		m.index[e.key] = at
 		if len(m.rows) == cap(m.rows) {
 			m.rows = slices.Grow(m.rows, max(len(m.rows), 1024))
 		}
 		m.rows = append(m.rows, r)
+	}
+	if x := richOf(&v); x != nil {
+		m.rich[at] = x
+	} else if len(m.rich) > 0 {
+		delete(m.rich, at)
 	}
 	return old, r.recipient, nil
 }

@@ -35,7 +35,7 @@ func (m *memCopy) apply(name string, from, to eventstore.Position, fn func(inbox
 		}
 		old, r, _ := m.put(e)
 		c := m.counts[r]
-		c.Change(old, e.view.Status)
+		c.Change(old, inbox.StandingOf(e.view))
 		m.counts[r] = c
 	}
 	m.checkpoints[name] = to
@@ -93,7 +93,7 @@ func (t *memTxn) Get(id string) (inbox.View, bool, error) {
 	case e.put:
 		return e.view, true, nil
 	case e.row >= 0:
-		return t.base.view(&t.base.rows[e.row]), true, nil
+		return t.base.view(uint32(e.row)), true, nil
 	case !e.canonical:
 		return inbox.View{}, false, errNotCanonical
 	}

@@ -16,6 +16,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -45,12 +46,14 @@ var (
 	// In a copy:
 	bucketDocs   = []byte("docs")        // recipient 0x00 ^seq → sealed view JSON (newest first)
 	bucketByID   = []byte("byid")        // notification id → docs key
-	bucketCounts = []byte("counts")      // recipient → sealed total, unread, canceled (3 × uint64)
+	bucketCounts = []byte("counts")      // recipient → sealed total, unread, unseen, canceled (4 × uint64)
 	bucketCPs    = []byte("checkpoints") // projection name → position
 )
 
-// LayoutVersion names the layout this build writes; a read model of another is rebuilt.
-const LayoutVersion = "2"
+// LayoutVersion names the layout this build writes; a read model of another is rebuilt from
+// the log. 3 (issue #13): documents with seenAt, archivedAt and the rich fields, counts with
+// unseen; a read model of layout 2 never folded the events that set them.
+const LayoutVersion = "3"
 
 // Store is the embedded inbox read model. It is safe for concurrent use.
 type Store struct {
@@ -427,8 +430,8 @@ func (s *Store) List(_ context.Context, recipient string, limit int) ([]json.Raw
 	return out, err
 }
 
-// Page returns a page of the recipient's notifications, newest first, filtered by status and
-// category.
+// Page returns a page of the recipient's notifications, newest first, filtered by status,
+// category, archive and tag.
 func (s *Store) Page(_ context.Context, q inbox.PageQuery) (inbox.Page, error) {
 	var page inbox.Page
 	prefix := recipientPrefix(q.Recipient)
@@ -436,14 +439,19 @@ func (s *Store) Page(_ context.Context, q inbox.PageQuery) (inbox.Page, error) {
 	if q.Before > 0 {
 		start = docKey(q.Recipient, q.Before-1)
 	}
-	// The filters match the documents' bytes: they are json.Marshal's output, in which a
-	// quote inside a value is escaped, so `"status":"read"` can only be the status field.
+	// The filters match the documents' bytes: they are AppendJSON's output, in which a
+	// quote inside a string is escaped, so `"status":"read"` can only be the status field,
+	// provided it is looked for before the data (see head).
 	var needles [][]byte
 	if q.Status != "" {
 		needles = append(needles, fieldNeedle("status", string(q.Status)))
 	}
 	if q.Category != "" {
 		needles = append(needles, fieldNeedle("category", q.Category))
+	}
+	var tag []byte
+	if q.Tag != "" {
+		tag, _ = json.Marshal(q.Tag) // a string always encodes
 	}
 	err := s.view(func(tx *bolt.Tx) error {
 		c := live(tx).Bucket(bucketDocs).Cursor()
@@ -453,9 +461,20 @@ func (s *Store) Page(_ context.Context, q inbox.PageQuery) (inbox.Page, error) {
 			if err != nil {
 				return err
 			}
+			h := head(doc)
 			for _, n := range needles {
-				if !bytes.Contains(doc, n) {
+				if !bytes.Contains(h, n) {
 					continue docs
+				}
+			}
+			if !q.Archived.Keeps(bytes.Contains(h, archivedNeedle)) {
+				continue
+			}
+			if tag != nil {
+				if ok, err := hasTag(doc, tag, q.Tag); err != nil {
+					return fmt.Errorf("%w: document %x: %v", ErrDamaged, k, err)
+				} else if !ok {
+					continue
 				}
 			}
 			page.Items = append(page.Items, bytes.Clone(doc))
@@ -467,6 +486,37 @@ func (s *Store) Page(_ context.Context, q inbox.PageQuery) (inbox.Page, error) {
 		return nil
 	})
 	return page, err
+}
+
+// head is the part of a document before its data, where every field the filters read lies
+// (AppendJSON writes them first). `,"data":` first appears as the data field's key: all
+// that comes before it are strings, in which a quote is escaped, times and nulls. The data,
+// the sender's JSON object, could hold anything.
+func head(doc []byte) []byte {
+	if i := bytes.Index(doc, dataKey); i >= 0 {
+		return doc[:i]
+	}
+	return doc
+}
+
+var (
+	dataKey        = []byte(`,"data":`)
+	archivedNeedle = []byte(`,"archivedAt":"`)
+)
+
+// hasTag reports whether the document's tags hold tag (quoted: its JSON). A document that
+// does not contain the quoted tag anywhere cannot; one that does is decoded to be sure.
+func hasTag(doc, quoted []byte, tag string) (bool, error) {
+	if !bytes.Contains(doc, quoted) {
+		return false, nil
+	}
+	var v struct {
+		Tags []string `json:"tags"`
+	}
+	if err := json.Unmarshal(doc, &v); err != nil {
+		return false, err
+	}
+	return slices.Contains(v.Tags, tag), nil
 }
 
 // UnreadIDs returns the ids of up to limit of the recipient's unread notifications, newest
@@ -483,7 +533,7 @@ func (s *Store) UnreadIDs(_ context.Context, recipient string, limit int) ([]str
 			if err != nil {
 				return err
 			}
-			if !bytes.Contains(doc, unread) {
+			if !bytes.Contains(head(doc), unread) {
 				continue
 			}
 			id, err := docID(doc)
@@ -615,16 +665,16 @@ func (t *txn) Put(v inbox.View) error {
 	if err != nil {
 		return err
 	}
-	var before inbox.Status
+	var before inbox.Standing
 	if prev.key != nil {
 		if !bytes.Equal(prev.key, key) {
 			return fmt.Errorf("inboxdb: notification %s cannot move between recipients or positions", v.ID)
 		}
-		before = prev.view.Status
+		before = inbox.StandingOf(prev.view)
 	} else if err := t.byID.Put([]byte(v.ID), key); err != nil {
 		return err
 	}
-	c.Change(before, v.Status)
+	c.Change(before, inbox.StandingOf(v))
 	doc, err := inbox.AppendJSON(make([]byte, sealLen, 320), v)
 	if err != nil {
 		return fmt.Errorf("inboxdb: encode %s: %w", v.ID, err)
@@ -666,20 +716,22 @@ func decodeCounts(v []byte) (inbox.Counts, error) {
 		return inbox.Counts{}, nil
 	}
 	b, err := unseal(v)
-	if err != nil || len(b) != 24 {
+	if err != nil || len(b) != 32 {
 		return inbox.Counts{}, errDamagedValue
 	}
 	return inbox.Counts{
 		Total:    int(binary.BigEndian.Uint64(b)),
 		Unread:   int(binary.BigEndian.Uint64(b[8:])),
-		Canceled: int(binary.BigEndian.Uint64(b[16:])),
+		Unseen:   int(binary.BigEndian.Uint64(b[16:])),
+		Canceled: int(binary.BigEndian.Uint64(b[24:])),
 	}, nil
 }
 
 func encodeCounts(c inbox.Counts) []byte {
-	b := make([]byte, sealLen, sealLen+24)
+	b := make([]byte, sealLen, sealLen+32)
 	b = binary.BigEndian.AppendUint64(b, uint64(c.Total))
 	b = binary.BigEndian.AppendUint64(b, uint64(c.Unread))
+	b = binary.BigEndian.AppendUint64(b, uint64(c.Unseen))
 	return sealed(binary.BigEndian.AppendUint64(b, uint64(c.Canceled)))
 }
 

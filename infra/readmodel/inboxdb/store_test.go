@@ -167,7 +167,7 @@ func TestCopy_NonCanonicalIDsGoOnInTheFile(t *testing.T) {
 	if err != nil || len(docs) != 3 {
 		t.Fatalf("list = %d, %v; want 3", len(docs), err)
 	}
-	if got, _ := s.Count(ctx, "r"); got != (inbox.Counts{Total: 3, Unread: 2}) {
+	if got, _ := s.Count(ctx, "r"); got != (inbox.Counts{Total: 3, Unread: 2, Unseen: 2}) {
 		t.Fatalf("counts %+v, want 3 total, 2 unread", got)
 	}
 }

@@ -68,7 +68,7 @@ func (c *Copy) writeOut() error {
 			}
 			start = len(buf)
 			var err error
-			if buf, err = inbox.AppendJSON(append(buf, make([]byte, sealLen)...), m.view(r)); err != nil {
+			if buf, err = inbox.AppendJSON(append(buf, make([]byte, sealLen)...), m.view(o.row)); err != nil {
 				ch.err = fmt.Errorf("inboxdb: encode %s: %w", r.id, err)
 				return
 			}

@@ -60,17 +60,22 @@ func createCopy(ctx context.Context, tx pgx.Tx, gen int64) error {
 		recipient_id text COLLATE "C" NOT NULL,
 		seq          bigint NOT NULL,
 		status       text   NOT NULL CHECK (status IN ('sent', 'read', 'canceled')),
-		doc          text   NOT NULL
+		doc          text   NOT NULL,
+		seen_at      timestamptz,
+		archived_at  timestamptz,
+		tags         text[]
 	) WITH (fillfactor = 80);
 	CREATE %[4]s TABLE %[2]s (
 		recipient_id text COLLATE "C" PRIMARY KEY,
 		total        bigint NOT NULL,
 		unread       bigint NOT NULL,
-		canceled     bigint NOT NULL
+		canceled     bigint NOT NULL,
+		unseen       bigint NOT NULL
 	) WITH (fillfactor = 50);
 	CREATE %[4]s TABLE %[3]s (
 		name     text COLLATE "C" PRIMARY KEY,
-		position bigint NOT NULL
+		position bigint NOT NULL,
+		layout   smallint NOT NULL
 	) WITH (fillfactor = 50);`, t.notes, t.counts, t.cps, unlogged))
 	return err
 }
@@ -84,14 +89,20 @@ func finishCopy(ctx context.Context, tx pgx.Tx, gen int64) error {
 		// The index build sorts every row: in memory rather than in temporary files.
 		`SET LOCAL maintenance_work_mem = '256MB'`,
 		`SET LOCAL work_mem = '64MB'`,
-		`INSERT INTO ` + t.counts + ` (recipient_id, total, unread, canceled)
-			SELECT recipient_id, count(*), count(*) FILTER (WHERE status = 'sent'), count(*) FILTER (WHERE status = 'canceled')
+		// What inbox.Counts.Add decides, summed; the copies contract compares it with the
+		// counts the live model keeps through Add.
+		`INSERT INTO ` + t.counts + ` (recipient_id, total, unread, canceled, unseen)
+			SELECT recipient_id, count(*),
+				count(*) FILTER (WHERE status = 'sent' AND archived_at IS NULL),
+				count(*) FILTER (WHERE status = 'canceled'),
+				count(*) FILTER (WHERE status = 'sent' AND archived_at IS NULL AND seen_at IS NULL)
 			FROM ` + t.notes + ` GROUP BY recipient_id`,
 	}
 	if buildUnlogged {
 		stmts = append(stmts, `ALTER TABLE `+t.notes+` SET LOGGED`, `ALTER TABLE `+t.counts+` SET LOGGED`, `ALTER TABLE `+t.cps+` SET LOGGED`)
 	}
-	stmts = append(stmts, `CREATE INDEX `+t.notes+`_recipient_seq ON `+t.notes+` (recipient_id, seq DESC)`, `ANALYZE `+t.notes, `ANALYZE `+t.counts)
+	stmts = append(stmts, `CREATE INDEX `+t.notes+`_recipient_seq ON `+t.notes+` (recipient_id, seq DESC)`,
+		`CREATE INDEX `+t.notes+`_tags ON `+t.notes+` USING gin (tags) WHERE tags IS NOT NULL`, `ANALYZE `+t.notes, `ANALYZE `+t.counts)
 	for _, q := range stmts {
 		if _, err := tx.Exec(ctx, q); err != nil {
 			return err
@@ -378,8 +389,8 @@ func (c *Copy) Promote(ctx context.Context) error {
 		if have < want {
 			return fmt.Errorf("%w: copy at %d, live at %d", projections.ErrBehind, have, want)
 		}
-		_, err = tx.Exec(ctx, `CREATE OR REPLACE VIEW inbox_notifications AS SELECT id, recipient_id, seq, status, doc FROM `+c.tab.notes+`;
-			CREATE OR REPLACE VIEW inbox_counts AS SELECT recipient_id, total, unread, canceled FROM `+c.tab.counts+`;
+		_, err = tx.Exec(ctx, `CREATE OR REPLACE VIEW inbox_notifications AS SELECT id, recipient_id, seq, status, doc, seen_at, archived_at, tags FROM `+c.tab.notes+`;
+			CREATE OR REPLACE VIEW inbox_counts AS SELECT recipient_id, total, unread, canceled, unseen FROM `+c.tab.counts+`;
 			CREATE OR REPLACE VIEW projection_checkpoints AS SELECT name, position FROM `+c.tab.cps+`;
 			UPDATE generations SET live = building, building = NULL;
 			DROP TABLE `+old.notes+`, `+old.counts+`, `+old.cps)

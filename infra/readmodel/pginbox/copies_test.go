@@ -519,7 +519,7 @@ func TestCopy_ReadsBackAfterAFailedBatch(t *testing.T) {
 	if err := c.Promote(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := s.Count(ctx, "r-back"); err != nil || n != (inbox.Counts{Total: 40, Unread: 10}) {
+	if n, err := s.Count(ctx, "r-back"); err != nil || n != (inbox.Counts{Total: 40, Unread: 10, Unseen: 10}) {
 		t.Fatalf("counts %+v, %v; want 40 of which 10 unread", n, err)
 	}
 }

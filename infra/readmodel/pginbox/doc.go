@@ -53,6 +53,19 @@
 // Migration 2 moved an existing read model into generation 1 by dropping its rows (they are
 // derived from the log): the projection rebuilds it from position 0 after the upgrade.
 //
+// # Migration 4
+//
+// Issue #13 (seen, archived, tags, unseen counts) migrates in place, online: nullable columns
+// (no table rewrite) on the live generation's tables and on a copy being built, seen_at and
+// the documents' seenAt backfilled from readAt (a notification read and then marked unread
+// before the upgrade stays unseen until a replay: the old read model did not keep that it was
+// seen), unseen counted from the rows, a partial GIN index on tags, the views extended. It
+// holds the tables for the length of its backfill. The checkpoints' layout and the counts'
+// unseen are NOT NULL without a default: an instance of the previous version still projecting
+// has every batch refused (its checkpoint write leaves layout null), so it stalls, writing
+// nothing, rather than skip the new events or miscount, until this version leads and resumes
+// from the checkpoint. Its replay fails as safely.
+//
 // # The former name
 //
 // The package was called pgread. The table recording the schema version, pgread_schema, and

@@ -20,3 +20,6 @@ func SetKnownBuild(v bool) (undo func()) {
 	knownBuild = v
 	return func() { knownBuild = prev }
 }
+
+// Migrations are the schema migrations, for tests that build an older schema.
+var Migrations = migrations

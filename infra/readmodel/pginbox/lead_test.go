@@ -306,6 +306,9 @@ func TestInstances_ProjectorDies_NoEventLostOrAppliedTwice(t *testing.T) {
 			c.Canceled++
 		} else if !read {
 			c.Unread++
+			if i%3 != 0 { // read and then unread: seen
+				c.Unseen++
+			}
 		}
 		want[r] = c
 	}

@@ -118,7 +118,51 @@ var migrations = []string{
 	CREATE VIEW projection_checkpoints AS SELECT name, position FROM inbox_checkpoints_g1;`,
 	// The identity of the event log the read model is built from (one row once bound).
 	`CREATE TABLE read_model_log (one boolean PRIMARY KEY DEFAULT true CHECK (one), log_id text NOT NULL);`,
+	// Issue #13, seen, archived and tags, in place: see "Migration 4" in the package doc.
+	migration4,
 }
+
+// migration4 adds what issue #13 folds, in place and online: nullable columns (no table
+// rewrite) on the live generation's tables and on a copy being built, the notifications read
+// so far seen when they were read (seen_at and the document's seenAt: a notification read and
+// then marked unread before the upgrade counts as unseen, as the old read model did not keep
+// that it was seen; a replay makes it exact), none archived, none tagged; unseen counted from
+// the rows; the views extended (columns appended, as CREATE OR REPLACE VIEW allows). The
+// checkpoints' layout and the counts' unseen are NOT NULL without a default, and only this
+// version writes them: an instance of the previous version still projecting has every batch
+// refused (its checkpoint write leaves layout null) rather than skip the new events, which it
+// does not know, or miscount. It writes nothing, and the projection resumes from its
+// checkpoint when this version leads. Its replay fails as safely: finishing its copy leaves
+// unseen null, and promoting it would drop the views' new columns, which PostgreSQL refuses.
+const migration4 = `DO $m$
+DECLARE
+	lv   bigint;
+	g    bigint;
+BEGIN
+	SELECT live INTO lv FROM generations;
+	FOR g IN SELECT lv UNION SELECT building FROM generations WHERE building IS NOT NULL LOOP
+		EXECUTE format('ALTER TABLE inbox_notifications_g%1$s ADD COLUMN seen_at timestamptz, ADD COLUMN archived_at timestamptz, ADD COLUMN tags text[];
+			ALTER TABLE inbox_counts_g%1$s ADD COLUMN unseen bigint;
+			ALTER TABLE inbox_checkpoints_g%1$s ADD COLUMN layout smallint;
+			UPDATE inbox_checkpoints_g%1$s SET layout = 4;
+			ALTER TABLE inbox_checkpoints_g%1$s ALTER COLUMN layout SET NOT NULL', g);
+	END LOOP;
+	EXECUTE format($q$
+		UPDATE inbox_notifications_g%1$s SET seen_at = substring(doc from '"readAt":"([^"]*)"')::timestamptz,
+			doc = left(doc, -1) || ',"seenAt":' || substring(doc from '"readAt":("[^"]*")') || '}'
+		WHERE status = 'read';
+		UPDATE inbox_counts_g%1$s AS c SET unseen = (SELECT count(*) FROM inbox_notifications_g%1$s AS n
+			WHERE n.recipient_id = c.recipient_id AND n.status <> 'canceled' AND n.seen_at IS NULL AND n.archived_at IS NULL);
+		ALTER TABLE inbox_counts_g%1$s ALTER COLUMN unseen SET NOT NULL;
+		CREATE INDEX inbox_notifications_g%1$s_tags ON inbox_notifications_g%1$s USING gin (tags) WHERE tags IS NOT NULL;
+		CREATE OR REPLACE VIEW inbox_notifications AS SELECT id, recipient_id, seq, status, doc, seen_at, archived_at, tags FROM inbox_notifications_g%1$s;
+		CREATE OR REPLACE VIEW inbox_counts AS SELECT recipient_id, total, unread, canceled, unseen FROM inbox_counts_g%1$s;
+	$q$, lv);
+	FOR g IN SELECT building FROM generations WHERE building IS NOT NULL LOOP
+		EXECUTE format('ALTER TABLE inbox_counts_g%1$s ALTER COLUMN unseen SET NOT NULL', g);
+	END LOOP;
+END
+$m$;`
 
 // Open connects to the database at url (postgres://…) and creates or migrates the schema.
 // Concurrent Opens of one schema are safe: migrations run under a database lock.
@@ -428,8 +472,9 @@ func (s *Store) List(ctx context.Context, recipient string, limit int) ([]json.R
 	return out, nil
 }
 
-// Page returns a page of the recipient's notifications, newest first, filtered by status and
-// category, along the (recipient_id, seq) index.
+// Page returns a page of the recipient's notifications, newest first, filtered by status,
+// category, archive and tag, along the (recipient_id, seq) index (or the tags index, should
+// the planner prefer it for a rare tag).
 func (s *Store) Page(ctx context.Context, q inbox.PageQuery) (inbox.Page, error) {
 	if err := s.up(); err != nil {
 		return inbox.Page{}, err
@@ -438,10 +483,25 @@ func (s *Store) Page(ctx context.Context, q inbox.PageQuery) (inbox.Page, error)
 	if q.Limit <= 0 {
 		return page, nil
 	}
-	rows, err := s.pool.Query(ctx, `SELECT doc, seq FROM inbox_notifications
+	// One statement per filter combination, so that each is planned for what it filters.
+	sql := `SELECT doc, seq FROM inbox_notifications
 		WHERE recipient_id = $1 AND ($2 = 0 OR seq < $2) AND ($3 = '' OR status = $3)
-		  AND ($4 = '' OR (doc::jsonb)->>'category' = $4)
-		ORDER BY seq DESC LIMIT $5`, q.Recipient, int64(q.Before), string(q.Status), q.Category, q.Limit)
+		  AND ($4 = '' OR (doc::jsonb)->>'category' = $4)`
+	args := []any{q.Recipient, int64(q.Before), string(q.Status), q.Category, q.Limit}
+	switch q.Archived {
+	case inbox.ArchivedHidden:
+		sql += ` AND archived_at IS NULL`
+	case inbox.ArchivedOnly:
+		sql += ` AND archived_at IS NOT NULL`
+	case inbox.ArchivedAll:
+	default:
+		return page, fmt.Errorf("pginbox: page of %s: unknown archive filter %d", q.Recipient, q.Archived)
+	}
+	if q.Tag != "" {
+		sql += ` AND tags @> ARRAY[$6::text]`
+		args = append(args, q.Tag)
+	}
+	rows, err := s.pool.Query(ctx, sql+` ORDER BY seq DESC LIMIT $5`, args...)
 	if err != nil {
 		return page, fmt.Errorf("pginbox: page of %s: %w", q.Recipient, unavailable(err))
 	}
@@ -490,8 +550,8 @@ func (s *Store) Count(ctx context.Context, recipient string) (inbox.Counts, erro
 		return inbox.Counts{}, err
 	}
 	var c inbox.Counts
-	err := s.pool.QueryRow(ctx, `SELECT total, unread, canceled FROM inbox_counts WHERE recipient_id = $1`, recipient).
-		Scan(&c.Total, &c.Unread, &c.Canceled)
+	err := s.pool.QueryRow(ctx, `SELECT total, unread, unseen, canceled FROM inbox_counts WHERE recipient_id = $1`, recipient).
+		Scan(&c.Total, &c.Unread, &c.Unseen, &c.Canceled)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return inbox.Counts{}, nil
 	}

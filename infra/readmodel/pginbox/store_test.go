@@ -205,7 +205,7 @@ func TestPut_WithoutGetKeepsCounts(t *testing.T) {
 		wantErr bool
 		want    inbox.Counts
 	}{
-		{"insert", func(v inbox.View) inbox.View { return v }, false, inbox.Counts{Total: 1, Unread: 1}},
+		{"insert", func(v inbox.View) inbox.View { return v }, false, inbox.Counts{Total: 1, Unread: 1, Unseen: 1}},
 		{"replace as read", func(v inbox.View) inbox.View { v.Status, v.ReadAt = inbox.StatusRead, &at; return v }, false, inbox.Counts{Total: 1}},
 		{"replace as canceled", func(v inbox.View) inbox.View { v.Status, v.CanceledAt = inbox.StatusCanceled, &at; return v }, false, inbox.Counts{Total: 1, Canceled: 1}},
 		{"move recipient", func(v inbox.View) inbox.View { v.RecipientID = "r2"; return v }, true, inbox.Counts{Total: 1, Canceled: 1}},

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -47,7 +48,12 @@ type stored struct {
 	exists    bool
 	recipient string
 	seq       eventstore.Position
-	status    inbox.Status
+	standing  inbox.Standing
+	tags      []string
+}
+
+func storedOf(v inbox.View) stored {
+	return stored{exists: true, recipient: v.RecipientID, seq: v.Seq, standing: inbox.StandingOf(v), tags: v.Tags}
 }
 
 func newTxn(ctx context.Context, tab tables, building bool) *txn {
@@ -137,7 +143,7 @@ func (t *txn) found(id string, seq int64, doc []byte) error {
 		return fmt.Errorf("pginbox: decode notification %s: %w", id, err)
 	}
 	v.Seq = eventstore.Position(seq)
-	t.before[id] = stored{exists: true, recipient: v.RecipientID, seq: v.Seq, status: v.Status}
+	t.before[id] = storedOf(v)
 	t.current[id] = v
 	return nil
 }
@@ -174,7 +180,7 @@ func (t *txn) resolve(id string) bool {
 		return false
 	}
 	if exists {
-		t.before[id] = stored{exists: true, recipient: v.RecipientID, seq: v.Seq, status: v.Status}
+		t.before[id] = storedOf(v)
 		t.current[id] = v
 	} else {
 		t.before[id] = stored{}
@@ -231,6 +237,8 @@ func (t *txn) flush(name string, to int64) error {
 	n := len(t.written)
 	var inserts [][]any // rows the table does not hold yet
 	var upIDs, upStatuses, upDocs []string
+	var upSeen, upArchived []*time.Time
+	var retagged [][]any // rows whose tags change (never, from the fold: a notification's tags are its send's)
 	deltas := map[string]*inbox.Counts{}
 	var order []string
 	for _, id := range t.written {
@@ -244,8 +252,12 @@ func (t *txn) flush(name string, to int64) error {
 		}
 		if was.exists {
 			upIDs, upStatuses, upDocs = append(upIDs, id), append(upStatuses, string(v.Status)), append(upDocs, string(doc))
+			upSeen, upArchived = append(upSeen, v.SeenAt), append(upArchived, v.ArchivedAt)
+			if !slices.Equal(was.tags, v.Tags) {
+				retagged = append(retagged, []any{id, tagsOf(v)})
+			}
 		} else {
-			inserts = append(inserts, []any{id, v.RecipientID, int64(v.Seq), string(v.Status), string(doc)})
+			inserts = append(inserts, []any{id, v.RecipientID, int64(v.Seq), string(v.Status), string(doc), v.SeenAt, v.ArchivedAt, tagsOf(v)})
 		}
 
 		d := deltas[v.RecipientID]
@@ -254,7 +266,7 @@ func (t *txn) flush(name string, to int64) error {
 			deltas[v.RecipientID] = d
 			order = append(order, v.RecipientID)
 		}
-		d.Change(was.status, v.Status)
+		d.Change(was.standing, inbox.StandingOf(v))
 	}
 
 	// New rows are inserted plainly, without ON CONFLICT: the transaction has read that they
@@ -267,22 +279,25 @@ func (t *txn) flush(name string, to int64) error {
 	// checkpoint goes with them, so the projection applies them again; nothing is torn.
 	b.Queue(`SET LOCAL synchronous_commit = off`)
 	if len(inserts) >= copyFrom {
-		if _, err := t.tx.CopyFrom(t.ctx, pgx.Identifier{t.tab.notes}, []string{"id", "recipient_id", "seq", "status", "doc"}, pgx.CopyFromRows(inserts)); err != nil {
+		if _, err := t.tx.CopyFrom(t.ctx, pgx.Identifier{t.tab.notes}, []string{"id", "recipient_id", "seq", "status", "doc", "seen_at", "archived_at", "tags"}, pgx.CopyFromRows(inserts)); err != nil {
 			return fmt.Errorf("pginbox: copy %d notifications: %w", len(inserts), err)
 		}
 	} else {
 		for _, row := range inserts {
-			b.Queue(`INSERT INTO `+t.tab.notes+` (id, recipient_id, seq, status, doc) VALUES ($1, $2, $3, $4, $5)`, row...)
+			b.Queue(`INSERT INTO `+t.tab.notes+` (id, recipient_id, seq, status, doc, seen_at, archived_at, tags) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, row...)
 		}
 	}
 	if len(upIDs) > 0 {
-		b.Queue(`UPDATE `+t.tab.notes+` AS n SET status = u.st, doc = u.d
-			FROM unnest($1::text[], $2::text[], $3::text[]) AS u(i, st, d) WHERE n.id = u.i`,
-			upIDs, upStatuses, upDocs)
+		b.Queue(`UPDATE `+t.tab.notes+` AS n SET status = u.st, doc = u.d, seen_at = u.s, archived_at = u.a
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[]) AS u(i, st, d, s, a) WHERE n.id = u.i`,
+			upIDs, upStatuses, upDocs, upSeen, upArchived)
+	}
+	for _, row := range retagged {
+		b.Queue(`UPDATE `+t.tab.notes+` SET tags = $2 WHERE id = $1`, row...)
 	}
 	if n > 0 && !t.building {
 		var rs []string
-		var total, unread, canceled []int64
+		var total, unread, unseen, canceled []int64
 		slices.Sort(order)
 		for _, r := range order {
 			d := deltas[r]
@@ -291,21 +306,32 @@ func (t *txn) flush(name string, to int64) error {
 			}
 			rs = append(rs, r)
 			total, unread, canceled = append(total, int64(d.Total)), append(unread, int64(d.Unread)), append(canceled, int64(d.Canceled))
+			unseen = append(unseen, int64(d.Unseen))
 		}
 		if len(rs) > 0 {
-			b.Queue(`INSERT INTO `+t.tab.counts+` AS c (recipient_id, total, unread, canceled)
-				SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[])
+			b.Queue(`INSERT INTO `+t.tab.counts+` AS c (recipient_id, total, unread, canceled, unseen)
+				SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[], $5::int8[])
 				ON CONFLICT (recipient_id) DO UPDATE SET total = c.total + excluded.total,
-					unread = c.unread + excluded.unread, canceled = c.canceled + excluded.canceled`,
-				rs, total, unread, canceled)
+					unread = c.unread + excluded.unread, canceled = c.canceled + excluded.canceled, unseen = c.unseen + excluded.unseen`,
+				rs, total, unread, canceled, unseen)
 		}
 	}
-	b.Queue(`INSERT INTO `+t.tab.cps+` (name, position) VALUES ($1, $2)
-		ON CONFLICT (name) DO UPDATE SET position = excluded.position`, name, to)
+	// layout is migration 4's: a writer of the previous version, which does not set it, is
+	// refused (see migration4).
+	b.Queue(`INSERT INTO `+t.tab.cps+` (name, position, layout) VALUES ($1, $2, 4)
+		ON CONFLICT (name) DO UPDATE SET position = excluded.position, layout = excluded.layout`, name, to)
 	if err := t.tx.SendBatch(t.ctx, b).Close(); err != nil {
 		return fmt.Errorf("pginbox: write %d notifications and checkpoint %s: %w", n, name, err)
 	}
 	return nil
+}
+
+// tagsOf is the tags column of v: NULL when it has none (the tags index leaves those out).
+func tagsOf(v inbox.View) []string {
+	if len(v.Tags) == 0 {
+		return nil
+	}
+	return v.Tags
 }
 
 // copyFrom is how many new rows make COPY, with its extra round trip, worth it.

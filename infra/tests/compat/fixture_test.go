@@ -30,7 +30,7 @@ import (
 const (
 	fileLog        = "events.db"         // the embedded event log (infra/store/eventlog)
 	fileExport     = "esdb-export.jsonl" // the events as the EventStoreDB double held them
-	fileCanonical  = "inbox.txt"         // the inbox's canonical form (inboxhash.Write)
+	fileCanonical  = "inbox.txt"         // the inbox's canonical form (inboxhash.Write of the day; WriteV1 for v1)
 	fileHash       = "inbox.sha256"      // its SHA-256, as sha256sum writes it
 	fileRecipients = "recipients.txt"    // the recipients hashed, one a line
 )
@@ -235,10 +235,11 @@ func quiet() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 }
 
-// canonicalForm is the inbox's canonical form (inboxhash.Write).
-func canonicalForm(ctx context.Context, rm inboxhash.Reader, recipients []string) ([]byte, error) {
+// canonicalForm is the inbox's canonical form, as write (inboxhash.Write, the form of the day,
+// or inboxhash.WriteV1, that of testdata/v1) writes it.
+func canonicalForm(ctx context.Context, rm inboxhash.Reader, recipients []string, write func(context.Context, io.Writer, inboxhash.Reader, []string) (map[string]inbox.Counts, error)) ([]byte, error) {
 	var b bytes.Buffer
-	if _, err := inboxhash.Write(ctx, &b, rm, recipients); err != nil {
+	if _, err := write(ctx, &b, rm, recipients); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil

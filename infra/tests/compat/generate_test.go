@@ -22,6 +22,7 @@ import (
 	"github.com/eventnotify/notify/infra/store/esdb"
 	"github.com/eventnotify/notify/infra/store/esdb/esdbtest"
 	"github.com/eventnotify/notify/infra/store/eventlog"
+	"github.com/eventnotify/notify/infra/tests/inboxhash"
 	"github.com/eventnotify/notify/projections/inbox"
 )
 
@@ -87,7 +88,7 @@ func TestGenerateFixture(t *testing.T) {
 	if err := esProj.caughtUp(ctx, head); err != nil {
 		t.Fatal(err)
 	}
-	esCanonical, err := canonicalForm(ctx, esRM, recipients)
+	esCanonical, err := canonicalForm(ctx, esRM, recipients, inboxhash.Write)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +177,7 @@ func runEmbedded(t *testing.T, ctx context.Context, recipients []string) run {
 	if err := p.caughtUp(ctx, log.Head()); err != nil {
 		t.Fatal(err)
 	}
-	canonical, err := canonicalForm(ctx, rm, recipients)
+	canonical, err := canonicalForm(ctx, rm, recipients, inboxhash.Write)
 	if err != nil {
 		t.Fatal(err)
 	}

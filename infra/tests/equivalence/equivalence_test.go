@@ -2,6 +2,7 @@ package equivalence_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -121,7 +122,7 @@ func testReplayEquivalence(t *testing.T, b backend) {
 				}
 				if err == nil {
 					var p inbox.Page
-					p, err = rm.Page(ctx, inbox.PageQuery{Recipient: r, Limit: 20})
+					p, err = rm.Page(ctx, inbox.PageQuery{Recipient: r, Limit: 20, Archived: inbox.ArchivedAll})
 					if err == nil && len(p.Items) != min(20, snapshot[r].Total) {
 						err = fmt.Errorf("first page of %s has %d items, want %d", r, len(p.Items), min(20, snapshot[r].Total))
 					}
@@ -195,10 +196,11 @@ func testReplayEquivalence(t *testing.T, b backend) {
 }
 
 type workloadStats struct {
-	Sent, Read, Unread, Canceled, ReadAll, Redelivered, Rejected, Conflicts int64
+	Sent, Rich, Read, Unread, Canceled, Seen, Archived, Unarchived, ReadAll, Redelivered, Rejected, Conflicts int64
 }
 
-// workload runs n commands from 16 workers: sends, reads, unreads, cancels, read-alls,
+// workload runs n commands from 16 workers: sends (a third of them with a title, data, an
+// action and tags), reads, unreads, cancels, sees, archives, unarchives, read-alls,
 // redeliveries of earlier commands (no-ops) and invalid commands (rejected).
 func workload(t *testing.T, ctx context.Context, log *eventlog.Store, rm readModel, recipients []string, n int) workloadStats {
 	t.Helper()
@@ -206,6 +208,9 @@ func workload(t *testing.T, ctx context.Context, log *eventlog.Store, rm readMod
 	read := command.NewReadNotificationHandler(log, nil)
 	unread := command.NewUnreadNotificationHandler(log, nil)
 	cancel := command.NewCancelNotificationHandler(log, nil)
+	see := command.NewSeeNotificationHandler(log, nil)
+	archive := command.NewArchiveNotificationHandler(log, nil)
+	unarchive := command.NewUnarchiveNotificationHandler(log, nil)
 	readAll := command.NewReadAllNotificationsHandler(read, query.NewInbox(rm))
 
 	var (
@@ -234,29 +239,52 @@ func workload(t *testing.T, ctx context.Context, log *eventlog.Store, rm readMod
 			for next.Add(1) <= int64(n) {
 				var err error
 				switch op := rng.IntN(100); {
-				case op < 45 || pick() == "":
+				case op < 40 || pick() == "":
 					cmd := command.SendNotification{
 						Meta:        command.Meta{CommandID: fmt.Sprintf("w%d-%d", w, rng.Uint64())},
 						RecipientID: recipients[rng.IntN(len(recipients))],
 						Content:     fmt.Sprintf("notification %d of worker %d", rng.IntN(1e6), w),
 						Category:    []string{"sales", "billing", "social", "system"}[rng.IntN(4)],
 					}
+					rich := rng.IntN(3) == 0
+					if rich {
+						tags := []string{"urgent", "billing", "team-a", "weekly"}
+						cmd.Rich = notification.Rich{
+							Title:     fmt.Sprintf("Title <%d> & more", rng.IntN(100)),
+							Data:      json.RawMessage(fmt.Sprintf(`{"order": %d, "lines": [{"sku": "a&b"}], "note": "\u00e9"}`, rng.IntN(1e6))),
+							ActionURL: "/orders/" + strconv.Itoa(rng.IntN(1e6)),
+							Actions:   []notification.Action{{Label: "Open", URL: "https://example.com/o"}},
+							Tags:      []string{tags[rng.IntN(2)], tags[2+rng.IntN(2)]},
+						}
+					}
 					var res command.Result
 					if res, err = send.Handle(ctx, cmd); err == nil {
 						mu.Lock()
 						ids, sends = append(ids, res.Notification.ID()), append(sends, cmd)
 						stats.Sent++
+						if rich {
+							stats.Rich++
+						}
 						mu.Unlock()
 					}
-				case op < 65:
+				case op < 55:
 					_, err = read.Handle(ctx, command.ReadNotification{NotificationID: pick()})
 					count(&stats.Read)
-				case op < 75:
+				case op < 62:
 					_, err = unread.Handle(ctx, command.UnreadNotification{NotificationID: pick()})
 					count(&stats.Unread)
-				case op < 83:
+				case op < 68:
 					_, err = cancel.Handle(ctx, command.CancelNotification{NotificationID: pick()})
 					count(&stats.Canceled)
+				case op < 74:
+					_, err = see.Handle(ctx, command.SeeNotification{NotificationID: pick()})
+					count(&stats.Seen)
+				case op < 80:
+					_, err = archive.Handle(ctx, command.ArchiveNotification{NotificationID: pick()})
+					count(&stats.Archived)
+				case op < 84:
+					_, err = unarchive.Handle(ctx, command.UnarchiveNotification{NotificationID: pick()})
+					count(&stats.Unarchived)
 				case op < 86:
 					_, err = readAll.Handle(ctx, command.ReadAllNotifications{RecipientID: recipients[rng.IntN(len(recipients))]})
 					count(&stats.ReadAll)

@@ -48,6 +48,9 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"TestLog_BoundOnceThenChecked", testLogBinding},
 		{"TestUnreadIDs_NewestFirstUpToLimit", testUnreadIDs},
 		{"TestTx_LoadedViewsServeTheBatch", testTxLoad},
+		{"TestCounts_SeenArchivedExact", testCountsSeenArchived},
+		{"TestPage_ArchivedAndTagFilters", testPageArchivedTags},
+		{"TestView_RichDocument", testRichDocument},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -188,11 +191,11 @@ func testCounts(t *testing.T, s Store) {
 		event notification.Event
 		want  inbox.Counts
 	}{
-		{notification.Read{NotificationID: a, RecipientID: r, ReadAt: t0}, inbox.Counts{Total: 3, Unread: 2}},
-		{notification.Read{NotificationID: b, RecipientID: r, ReadAt: t0}, inbox.Counts{Total: 3, Unread: 1}},
-		{notification.Unread{NotificationID: a, RecipientID: r, UnreadAt: t0}, inbox.Counts{Total: 3, Unread: 2}},
-		{notification.Canceled{NotificationID: a, RecipientID: r, CanceledAt: t0}, inbox.Counts{Total: 3, Unread: 1, Canceled: 1}},
-		{notification.Canceled{NotificationID: b, RecipientID: r, CanceledAt: t0}, inbox.Counts{Total: 3, Unread: 1, Canceled: 2}},
+		{notification.Read{NotificationID: a, RecipientID: r, ReadAt: t0}, inbox.Counts{Total: 3, Unread: 2, Unseen: 2}},
+		{notification.Read{NotificationID: b, RecipientID: r, ReadAt: t0}, inbox.Counts{Total: 3, Unread: 1, Unseen: 1}},
+		{notification.Unread{NotificationID: a, RecipientID: r, UnreadAt: t0}, inbox.Counts{Total: 3, Unread: 2, Unseen: 1}},
+		{notification.Canceled{NotificationID: a, RecipientID: r, CanceledAt: t0}, inbox.Counts{Total: 3, Unread: 1, Unseen: 1, Canceled: 1}},
+		{notification.Canceled{NotificationID: b, RecipientID: r, CanceledAt: t0}, inbox.Counts{Total: 3, Unread: 1, Unseen: 1, Canceled: 2}},
 	}
 	for _, st := range steps {
 		f.add(st.event)
@@ -528,10 +531,238 @@ func testTxLoad(t *testing.T, s Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := count(t, s, r); c != (inbox.Counts{Total: 3, Unread: 2}) {
-		t.Fatalf("counts after the batch = %+v, want total 3, unread 2", c)
+	if c := count(t, s, r); c != (inbox.Counts{Total: 3, Unread: 2, Unseen: 2}) {
+		t.Fatalf("counts after the batch = %+v, want total 3, unread and unseen 2 (the read one is seen)", c)
 	}
 	if got := list(t, s, r, 10); len(got) != 3 || got[0].ID != late || got[1].ID != absent || got[2].ID != have {
 		t.Fatalf("after the batch the inbox lists %+v; want the late, the put and the first", got)
+	}
+}
+
+func at(sec int) time.Time { return t0.Add(time.Duration(sec) * time.Second) }
+
+// Unread and unseen leave out archived and canceled notifications, exactly, whatever the order
+// of events: each step's counts are checked, and the views at the end.
+func testCountsSeenArchived(t *testing.T, s Store) {
+	r := recipient()
+	name := "p-" + r
+	f := &feed{}
+	a, b, c, d := f.sent(r, 1), f.sent(r, 2), f.sent(r, 3), f.sent(r, 4)
+	apply(t, s, name, f)
+	if got := count(t, s, r); got != (inbox.Counts{Total: 4, Unread: 4, Unseen: 4}) {
+		t.Fatalf("after four sends: %+v", got)
+	}
+	steps := []struct {
+		what  string
+		event notification.Event
+		want  inbox.Counts
+	}{
+		{"a seen", notification.Seen{NotificationID: a, RecipientID: r, SeenAt: at(10)}, inbox.Counts{Total: 4, Unread: 4, Unseen: 3}},
+		{"a read once seen", notification.Read{NotificationID: a, RecipientID: r, ReadAt: at(11)}, inbox.Counts{Total: 4, Unread: 3, Unseen: 3}},
+		{"a unread: still seen", notification.Unread{NotificationID: a, RecipientID: r, UnreadAt: at(12)}, inbox.Counts{Total: 4, Unread: 4, Unseen: 3}},
+		{"b archived, unread and unseen", notification.Archived{NotificationID: b, RecipientID: r, ArchivedAt: at(13)}, inbox.Counts{Total: 4, Unread: 3, Unseen: 2}},
+		{"b read while archived", notification.Read{NotificationID: b, RecipientID: r, ReadAt: at(14)}, inbox.Counts{Total: 4, Unread: 3, Unseen: 2}},
+		{"b unread while archived", notification.Unread{NotificationID: b, RecipientID: r, UnreadAt: at(15)}, inbox.Counts{Total: 4, Unread: 3, Unseen: 2}},
+		{"b unarchived: unread, seen", notification.Unarchived{NotificationID: b, RecipientID: r, UnarchivedAt: at(16)}, inbox.Counts{Total: 4, Unread: 4, Unseen: 2}},
+		{"c archived", notification.Archived{NotificationID: c, RecipientID: r, ArchivedAt: at(17)}, inbox.Counts{Total: 4, Unread: 3, Unseen: 1}},
+		{"c canceled while archived", notification.Canceled{NotificationID: c, RecipientID: r, CanceledAt: at(18)}, inbox.Counts{Total: 4, Unread: 3, Unseen: 1, Canceled: 1}},
+		{"c unarchived, canceled", notification.Unarchived{NotificationID: c, RecipientID: r, UnarchivedAt: at(19)}, inbox.Counts{Total: 4, Unread: 3, Unseen: 1, Canceled: 1}},
+		{"d canceled, unread and unseen", notification.Canceled{NotificationID: d, RecipientID: r, CanceledAt: at(20)}, inbox.Counts{Total: 4, Unread: 2, Unseen: 0, Canceled: 2}},
+		{"d archived once canceled", notification.Archived{NotificationID: d, RecipientID: r, ArchivedAt: at(21)}, inbox.Counts{Total: 4, Unread: 2, Unseen: 0, Canceled: 2}},
+		{"a archived: unread, seen", notification.Archived{NotificationID: a, RecipientID: r, ArchivedAt: at(22)}, inbox.Counts{Total: 4, Unread: 1, Unseen: 0, Canceled: 2}},
+		{"a read while archived", notification.Read{NotificationID: a, RecipientID: r, ReadAt: at(23)}, inbox.Counts{Total: 4, Unread: 1, Unseen: 0, Canceled: 2}},
+		{"a unarchived, read", notification.Unarchived{NotificationID: a, RecipientID: r, UnarchivedAt: at(24)}, inbox.Counts{Total: 4, Unread: 1, Unseen: 0, Canceled: 2}},
+	}
+	for _, st := range steps {
+		f.add(st.event)
+		apply(t, s, name, f)
+		if got := count(t, s, r); got != st.want {
+			t.Fatalf("after %s: counts %+v, want %+v", st.what, got, st.want)
+		}
+	}
+	// The same events in one batch count the same.
+	r2 := recipient()
+	one := &feed{}
+	ids := map[string]string{a: one.sent(r2, 1), b: one.sent(r2, 2), c: one.sent(r2, 3), d: one.sent(r2, 4)}
+	for _, st := range steps {
+		e := retarget(st.event, ids[st.event.Notification()], r2)
+		one.add(e)
+	}
+	apply(t, s, "p-"+r2, one)
+	if got, want := count(t, s, r2), steps[len(steps)-1].want; got != want {
+		t.Fatalf("the same events in one batch: counts %+v, want %+v", got, want)
+	}
+
+	views := map[string]inbox.View{}
+	for _, v := range list(t, s, r, 10) {
+		views[v.ID] = v
+	}
+	check := func(id, what string, ok bool) {
+		t.Helper()
+		if !ok {
+			t.Errorf("%s: %+v", what, views[id])
+		}
+	}
+	va, vb, vc, vd := views[a], views[b], views[c], views[d]
+	check(a, "a: read at 23, seen at 10 (its first seen), not archived", va.Status == inbox.StatusRead && va.ReadAt.Equal(at(23)) && va.SeenAt.Equal(at(10)) && va.ArchivedAt == nil)
+	check(b, "b: unread, seen when first read (14), not archived", vb.Status == inbox.StatusSent && vb.ReadAt == nil && vb.SeenAt.Equal(at(14)) && vb.ArchivedAt == nil)
+	check(c, "c: canceled, never seen, not archived", vc.Status == inbox.StatusCanceled && vc.SeenAt == nil && vc.ArchivedAt == nil)
+	check(d, "d: canceled and archived at 21", vd.Status == inbox.StatusCanceled && vd.ArchivedAt.Equal(at(21)))
+}
+
+// retarget returns e about notification id of recipient r instead.
+func retarget(e notification.Event, id, r string) notification.Event {
+	switch e := e.(type) {
+	case notification.Read:
+		e.NotificationID, e.RecipientID = id, r
+		return e
+	case notification.Unread:
+		e.NotificationID, e.RecipientID = id, r
+		return e
+	case notification.Canceled:
+		e.NotificationID, e.RecipientID = id, r
+		return e
+	case notification.Seen:
+		e.NotificationID, e.RecipientID = id, r
+		return e
+	case notification.Archived:
+		e.NotificationID, e.RecipientID = id, r
+		return e
+	case notification.Unarchived:
+		e.NotificationID, e.RecipientID = id, r
+		return e
+	}
+	panic(fmt.Sprintf("retarget %T", e))
+}
+
+// Pages leave archived notifications out unless asked (only them, or all), keep only those of
+// a tag when asked, never on content or data that only looks like it, and combine with the
+// other filters and the cursor; counts ignore every filter.
+func testPageArchivedTags(t *testing.T, s Store) {
+	r := recipient()
+	f := &feed{}
+	var ids []string // oldest first
+	for i := range 8 {
+		id := uuid.NewString()
+		e := notification.Sent{NotificationID: id, RecipientID: r, Content: fmt.Sprintf("message %d", i), Category: "c", SentAt: at(i)}
+		switch i % 3 {
+		case 0:
+			e.Tags = []string{"billing", "urgent"}
+		case 1:
+			e.Tags = []string{"urgent"}
+		}
+		ids = append(ids, id)
+		f.add(e)
+	}
+	// Lookalikes: the tag, quoted, in content and in data; archivedAt in data.
+	fake := uuid.NewString()
+	f.add(notification.Sent{NotificationID: fake, RecipientID: r, Content: `"billing" "tags":["billing"]`, Category: "c", SentAt: at(9),
+		Data: json.RawMessage(`{"tags":["billing"],"archivedAt":"2026-01-01T00:00:00Z","status":"read"}`), Title: `"billing"`})
+	f.add(notification.Archived{NotificationID: ids[0], RecipientID: r, ArchivedAt: at(20)})
+	f.add(notification.Archived{NotificationID: ids[4], RecipientID: r, ArchivedAt: at(21)})
+	f.add(notification.Archived{NotificationID: ids[5], RecipientID: r, ArchivedAt: at(22)})
+	f.add(notification.Unarchived{NotificationID: ids[5], RecipientID: r, UnarchivedAt: at(23)})
+	f.add(notification.Read{NotificationID: ids[3], RecipientID: r, ReadAt: at(24)})
+	f.add(notification.Read{NotificationID: ids[4], RecipientID: r, ReadAt: at(25)})
+	apply(t, s, "p-"+r, f)
+	before := count(t, s, r)
+
+	page := func(q inbox.PageQuery) ([]string, inbox.Page) {
+		t.Helper()
+		q.Recipient = r
+		if q.Limit == 0 {
+			q.Limit = 20
+		}
+		p, err := s.Page(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, raw := range p.Items {
+			var v inbox.View
+			if err := json.Unmarshal(raw, &v); err != nil {
+				t.Fatalf("page item %s: %v", raw, err)
+			}
+			got = append(got, v.ID)
+		}
+		return got, p
+	}
+	tests := []struct {
+		name string
+		q    inbox.PageQuery
+		want []string
+	}{
+		{"default: archived left out", inbox.PageQuery{}, []string{fake, ids[7], ids[6], ids[5], ids[3], ids[2], ids[1]}},
+		{"archived only", inbox.PageQuery{Archived: inbox.ArchivedOnly}, []string{ids[4], ids[0]}},
+		{"all", inbox.PageQuery{Archived: inbox.ArchivedAll}, []string{fake, ids[7], ids[6], ids[5], ids[4], ids[3], ids[2], ids[1], ids[0]}},
+		{"tag billing", inbox.PageQuery{Tag: "billing"}, []string{ids[6], ids[3]}},
+		{"tag billing, all", inbox.PageQuery{Tag: "billing", Archived: inbox.ArchivedAll}, []string{ids[6], ids[3], ids[0]}},
+		{"tag urgent, archived only", inbox.PageQuery{Tag: "urgent", Archived: inbox.ArchivedOnly}, []string{ids[4], ids[0]}},
+		{"tag urgent, unread", inbox.PageQuery{Tag: "urgent", Status: inbox.StatusSent}, []string{ids[7], ids[6], ids[1]}},
+		{"tag urgent, read, all", inbox.PageQuery{Tag: "urgent", Status: inbox.StatusRead, Archived: inbox.ArchivedAll}, []string{ids[4], ids[3]}},
+		{"a tag no one has", inbox.PageQuery{Tag: "none", Archived: inbox.ArchivedAll}, nil},
+		{"a tag's prefix", inbox.PageQuery{Tag: "bill", Archived: inbox.ArchivedAll}, nil},
+		{"read: not the data's status", inbox.PageQuery{Status: inbox.StatusRead}, []string{ids[3]}},
+	}
+	for _, tt := range tests {
+		if got, _ := page(tt.q); fmt.Sprint(got) != fmt.Sprint(tt.want) {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	// Filtered pages of 2 walk on with the cursor.
+	var walked []string
+	q := inbox.PageQuery{Tag: "urgent", Archived: inbox.ArchivedAll, Limit: 2}
+	for range 5 {
+		got, p := page(q)
+		walked = append(walked, got...)
+		if p.Next == 0 {
+			break
+		}
+		q.Before = p.Next
+	}
+	if want := []string{ids[7], ids[6], ids[4], ids[3], ids[1], ids[0]}; fmt.Sprint(walked) != fmt.Sprint(want) {
+		t.Errorf("tag urgent, all, 2 at a time: %v, want %v", walked, want)
+	}
+	if after := count(t, s, r); after != before || after != (inbox.Counts{Total: 9, Unread: 6, Unseen: 6}) {
+		t.Errorf("counts %+v (before the pages %+v), want total 9, unread and unseen 6 (two archived, two read, one of them both)", after, before)
+	}
+}
+
+// A rich notification's document holds its fields after the seed's, as AppendJSON writes
+// them, byte for byte; seen and archived ones show when.
+func testRichDocument(t *testing.T, s Store) {
+	r := recipient()
+	f := &feed{}
+	id := uuid.NewString()
+	sent := notification.Sent{NotificationID: id, RecipientID: r, Content: "Your invoice is ready", Category: "billing", SentAt: at(1),
+		Title: "Invoice <42>", Data: json.RawMessage(`{"amount":12.5,"lines":[{"sku":"a&b"}]}`), ActionURL: "/invoices/42",
+		Actions: []notification.Action{{Label: "Pay", URL: "https://pay.example.com/42"}, {Label: "Later", URL: "/later"}}, Tags: []string{"billing", "q4"}}
+	f.add(sent)
+	f.add(notification.Seen{NotificationID: id, RecipientID: r, SeenAt: at(2)})
+	f.add(notification.Archived{NotificationID: id, RecipientID: r, ArchivedAt: at(3)})
+	apply(t, s, "p-"+r, f)
+	want := `{"id":"` + id + `","recipientId":"` + r + `","content":"Your invoice is ready","category":"billing","status":"sent","readAt":null,"canceledAt":null,` +
+		`"createdAt":"2026-05-06T07:08:10Z","seenAt":"2026-05-06T07:08:11Z","archivedAt":"2026-05-06T07:08:12Z","title":"Invoice \u003c42\u003e",` +
+		`"data":{"amount":12.5,"lines":[{"sku":"a\u0026b"}]},"actionUrl":"/invoices/42",` +
+		`"actions":[{"label":"Pay","url":"https://pay.example.com/42"},{"label":"Later","url":"/later"}],"tags":["billing","q4"]}`
+	raw, err := s.List(context.Background(), r, 1)
+	if err != nil || len(raw) != 1 {
+		t.Fatalf("list = %d, %v", len(raw), err)
+	}
+	if string(raw[0]) != want {
+		t.Fatalf("document\n%s\nwant\n%s", raw[0], want)
+	}
+	// Read and unarchived in a later batch: the rich fields stay, seenAt too.
+	f.add(notification.Read{NotificationID: id, RecipientID: r, ReadAt: at(4)})
+	f.add(notification.Unarchived{NotificationID: id, RecipientID: r, UnarchivedAt: at(5)})
+	apply(t, s, "p-"+r, f)
+	v := list(t, s, r, 1)[0]
+	if v.Title != sent.Title || string(v.Data) != `{"amount":12.5,"lines":[{"sku":"a\u0026b"}]}` || v.ActionURL != sent.ActionURL ||
+		fmt.Sprint(v.Actions) != fmt.Sprint(sent.Actions) || fmt.Sprint(v.Tags) != fmt.Sprint(sent.Tags) ||
+		!v.SeenAt.Equal(at(2)) || v.ArchivedAt != nil || v.Status != inbox.StatusRead {
+		t.Fatalf("after read and unarchive: %+v", v)
+	}
+	if c := count(t, s, r); c != (inbox.Counts{Total: 1}) {
+		t.Fatalf("counts %+v, want one, read", c)
 	}
 }
