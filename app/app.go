@@ -61,17 +61,22 @@ type Deps struct {
 func New(d Deps) Application {
 	inbox := query.NewInbox(d.ReadModel)
 	read := command.NewReadNotificationHandler(d.Log, nil)
+	see := command.NewSeeNotificationHandler(d.Log, nil)
+	unread := command.NewUnreadNotificationHandler(d.Log, nil)
+	archive := command.NewArchiveNotificationHandler(d.Log, nil)
+	unarchive := command.NewUnarchiveNotificationHandler(d.Log, nil)
 	return Application{
 		Commands: Commands{
 			Send:    wrap(d, "send", command.NewSendNotificationHandler(d.Log, nil)),
 			Read:    wrap(d, "read", read),
-			Unread:  wrap(d, "unread", command.NewUnreadNotificationHandler(d.Log, nil)),
+			Unread:  wrap(d, "unread", unread),
 			Cancel:  wrap(d, "cancel", command.NewCancelNotificationHandler(d.Log, nil)),
 			ReadAll: wrap(d, "read_all", command.NewReadAllNotificationsHandler(read, inbox)),
 
-			See:       wrap(d, "see", command.NewSeeNotificationHandler(d.Log, nil)),
-			Archive:   wrap(d, "archive", command.NewArchiveNotificationHandler(d.Log, nil)),
-			Unarchive: wrap(d, "unarchive", command.NewUnarchiveNotificationHandler(d.Log, nil)),
+			See:       wrap(d, "see", see),
+			Archive:   wrap(d, "archive", archive),
+			Unarchive: wrap(d, "unarchive", unarchive),
+			Bulk:      wrap(d, "bulk", command.NewBulkChangeHandler(see, read, unread, archive, unarchive, inbox)),
 		},
 		Queries: Queries{Inbox: inbox, Notifications: query.NewNotifications(d.Log), Status: d.Status, Live: d.Live},
 	}

@@ -48,6 +48,15 @@ func testBulkAfterKill(t *testing.T, b backend) {
 		ids = append(ids, a.ID)
 	}
 	req := `{"action":"archive","ids":["` + strings.Join(ids, `","`) + `"]}`
+	all := fmt.Sprintf(`"total":%d,"unread":%d,`, n, n)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(2 * time.Millisecond) {
+		if code, _, body, _ := s.try("GET", "/v1/recipients/bulk-r/notifications/count", ""); code == 200 && strings.Contains(string(body), all) {
+			break // every send is in the read model
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the sends did not reach the read model")
+		}
+	}
 
 	// The request runs; the service is killed once some of it is done.
 	answered := make(chan string, 1)
@@ -57,7 +66,7 @@ func testBulkAfterKill(t *testing.T, b backend) {
 	}()
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(2 * time.Millisecond) {
 		code, _, body, _ := s.try("GET", "/v1/recipients/bulk-r/notifications/count", "")
-		if code == 200 && !strings.Contains(string(body), fmt.Sprintf(`"total":%d,"unread":%d`, n, n)) {
+		if code == 200 && !strings.Contains(string(body), all) {
 			break // the unread count moved: archiving has begun
 		}
 		if time.Now().After(deadline) {

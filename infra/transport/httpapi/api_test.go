@@ -425,7 +425,7 @@ func TestV1_NotificationHistoryAndCounts(t *testing.T) {
 	}
 	unread := a.do(t, "POST", "/notifications", jsonCT, `{"recipientId":"v1","content":"Still unread one","category":"c"}`)
 	c := a.do(t, "GET", "/v1/recipients/v1/notifications/count", "", "", httpapi.HeaderMinPosition, unread.header.Get(httpapi.HeaderPosition))
-	if c.status != 200 || c.body != `{"total":2,"unread":1}` {
+	if c.status != 200 || c.body != `{"total":2,"unread":1,"unseen":1}` {
 		t.Fatalf("counts = %d %s, want total 2 unread 1", c.status, c.body)
 	}
 }
@@ -513,7 +513,7 @@ func TestV1_ReadAll(t *testing.T) {
 		t.Fatalf("read-all = %d %s, want {\"read\":2}", r.status, r.body)
 	}
 	c := a.do(t, "GET", "/v1/recipients/reader/notifications/count", "", "", httpapi.HeaderMinPosition, r.header.Get(httpapi.HeaderPosition))
-	if c.body != `{"total":4,"unread":0}` {
+	if c.body != `{"total":4,"unread":0,"unseen":0}` {
 		t.Fatalf("counts after read-all = %s", c.body)
 	}
 	// New mail, then the same read-all retried: it re-reads nothing it read, and the new one
@@ -595,5 +595,72 @@ func TestV1_Commands(t *testing.T) {
 	}
 	if r := a.do(t, "POST", "/v1/notifications", jsonCT, `{"recipientId":"","content":"x"}`); r.status != 400 || !strings.Contains(r.body, `"field":"recipientId"`) {
 		t.Fatalf("invalid send = %d %s", r.status, r.body)
+	}
+}
+
+// TestV1_BulkByFilter: a bulk change selects from the read model as the list does (by tag,
+// status, time; archived ones only for unarchive), answers how many it matched and changed,
+// and the lists and counts follow.
+func TestV1_BulkByFilter(t *testing.T) {
+	t.Parallel()
+	a := start(t)
+	var last reply
+	for i, tags := range []string{`["orders"]`, `["orders","eu"]`, `["news"]`} {
+		last = a.do(t, "POST", "/v1/notifications", jsonCT, fmt.Sprintf(`{"recipientId":"bulky","content":"Bulk number %d","category":"c","tags":%s}`, i, tags))
+		if last.status != 201 {
+			t.Fatalf("send: %d %s", last.status, last.body)
+		}
+	}
+	a.waitFor(t, last)
+	bulk := func(body, key string) reply {
+		t.Helper()
+		r := a.do(t, "POST", "/v1/recipients/bulky/notifications/bulk", jsonCT, body, "Idempotency-Key", key)
+		if r.status == 200 && r.header.Get(httpapi.HeaderPosition) != "" {
+			a.waitFor(t, r)
+		}
+		return r
+	}
+	count := func() string {
+		return a.do(t, "GET", "/v1/recipients/bulky/notifications/count", "", "").body
+	}
+	listed := func(query string) int {
+		var p struct{ Notifications []json.RawMessage }
+		json.Unmarshal([]byte(a.do(t, "GET", "/v1/recipients/bulky/notifications"+query, "", "").body), &p)
+		return len(p.Notifications)
+	}
+	steps := []struct {
+		name, body, key string
+		status          int
+		want            string
+		counts          string
+	}{
+		{"archive by tag", `{"action":"archive","filter":{"tag":"orders"}}`, "b-1", 200, `{"matched":2,"changed":2,"more":false}`, `{"total":3,"unread":1,"unseen":1}`},
+		{"the same again", `{"action":"archive","filter":{"tag":"orders"}}`, "b-1", 200, `{"matched":0,"changed":0,"more":false}`, `{"total":3,"unread":1,"unseen":1}`},
+		{"read what is unread and not archived", `{"action":"read","filter":{"status":"unread"}}`, "b-2", 200, `{"matched":1,"changed":1,"more":false}`, `{"total":3,"unread":0,"unseen":0}`},
+		{"unarchive takes the archived ones", `{"action":"unarchive","filter":{}}`, "b-3", 200, `{"matched":2,"changed":2,"more":false}`, `{"total":3,"unread":2,"unseen":2}`},
+		{"seen of those sent before the epoch: none", `{"action":"seen","filter":{"before":"1970-01-02T00:00:00Z"}}`, "b-4", 200, `{"matched":0,"changed":0,"more":false}`, `{"total":3,"unread":2,"unseen":2}`},
+		{"ids and a filter", `{"action":"seen","ids":["00000000-0000-4000-8000-000000000000"],"filter":{}}`, "b-5", 400, "give ids or a filter, not both", ""},
+		{"neither", `{"action":"seen"}`, "b-6", 400, "give the ids to change", ""},
+		{"unknown action", `{"action":"delete","filter":{}}`, "b-7", 400, "must be one of seen, read, unread, archive, unarchive", ""},
+		{"bad tag", `{"action":"seen","filter":{"tag":"Orders"}}`, "b-8", 400, "filter.tag", ""},
+	}
+	for _, s := range steps {
+		r := bulk(s.body, s.key)
+		if r.status != s.status || !strings.Contains(r.body, s.want) {
+			t.Fatalf("%s: %d %s, want %d with %s", s.name, r.status, r.body, s.status, s.want)
+		}
+		if s.counts != "" {
+			if c := count(); c != s.counts {
+				t.Fatalf("%s: counts %s, want %s", s.name, c, s.counts)
+			}
+		}
+		if s.name == "archive by tag" {
+			if n, arch, every := listed(""), listed("?archived=true"), listed("?archived=all"); n != 1 || arch != 2 || every != 3 {
+				t.Fatalf("after archiving: %d listed, %d archived, %d in all; want 1, 2, 3", n, arch, every)
+			}
+			if n := listed("?tag=eu&archived=all"); n != 1 {
+				t.Fatalf("tag eu: %d listed, want 1", n)
+			}
+		}
 	}
 }

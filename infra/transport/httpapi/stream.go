@@ -151,7 +151,7 @@ func truncate(s string, n int) string {
 
 // stream serves GET /v1/recipients/:recipientId/stream: the recipient's inbox changes as
 // Server-Sent Events. Each change is an event named for it (notification.sent, …) whose id is
-// its log position; after each run of changes an event counts carries {total, unread} read
+// its log position; after each run of changes an event counts carries {total, unread, unseen} read
 // once the read model has reached them. Resuming with Last-Event-ID: N sends every change
 // after N, then live ones.
 func (v streamer) stream(c echo.Context) error {
@@ -301,7 +301,7 @@ func (v streamer) appendCounts(ctx context.Context, buf []byte, recipient string
 		buf = strconv.AppendUint(append(buf, "id: "...), uint64(p), 10)
 		buf = append(buf, '\n')
 	}
-	return fmt.Appendf(buf, "event: counts\ndata: {\"total\":%d,\"unread\":%d,\"position\":%d}\n\n", counts.Total, counts.Unread, uint64(p)), true
+	return fmt.Appendf(buf, "event: counts\ndata: {\"total\":%d,\"unread\":%d,\"unseen\":%d,\"position\":%d}\n\n", counts.Total, counts.Unread, counts.Unseen, uint64(p)), true
 }
 
 func appendEvent(buf []byte, ev *live.Event) []byte {

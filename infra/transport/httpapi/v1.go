@@ -84,7 +84,7 @@ func (v v1) history(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"events": history})
 }
 
-// count answers {"total","unread"} for a recipient.
+// count answers {"total","unread","unseen"} for a recipient.
 func (v v1) count(c echo.Context) error {
 	if err := seed(v).awaitPosition(c); err != nil {
 		return err
@@ -93,16 +93,21 @@ func (v v1) count(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, fmt.Appendf(nil, `{"total":%d,"unread":%d}`, counts.Total, counts.Unread))
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, fmt.Appendf(nil, `{"total":%d,"unread":%d,"unseen":%d}`, counts.Total, counts.Unread, counts.Unseen))
 }
 
-// page answers GET /v1/recipients/:recipientId/notifications?status=&category=&limit=&cursor=
+// page answers GET /v1/recipients/:recipientId/notifications?status=&category=&tag=&archived=&limit=&cursor=
 // with {"notifications":[…],"nextCursor":"…"}; the cursor is opaque to clients.
 func (v v1) page(c echo.Context) error {
 	if err := seed(v).awaitPosition(c); err != nil {
 		return err
 	}
-	q := inbox.PageQuery{Recipient: param(c, "recipientId"), Category: c.QueryParam("category")}
+	q := inbox.PageQuery{Recipient: param(c, "recipientId"), Category: c.QueryParam("category"), Tag: c.QueryParam("tag")}
+	arch, err := query.ParseArchived(c.QueryParam("archived"))
+	if err != nil {
+		return err
+	}
+	q.Archived = arch
 	switch st := c.QueryParam("status"); st {
 	case "", "all":
 	case "unread", "sent": // a notification's status field says sent

@@ -1,0 +1,59 @@
+package query
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/eventnotify/notify/app/command"
+	"github.com/eventnotify/notify/projections/inbox"
+)
+
+// SelectIDs finds the notifications of recipient that a bulk change's filter matches, newest
+// first, at most limit (command.BulkSelector): the inbox pages with the filter's status,
+// category, tag and archive state, and the sent-before time checked on each.
+func (q Inbox) SelectIDs(ctx context.Context, recipient string, f command.BulkFilter, limit int) ([]string, error) {
+	pq := inbox.PageQuery{Recipient: recipient, Category: f.Category, Tag: f.Tag, Limit: MaxPage}
+	switch f.Status {
+	case "":
+	case "unread", "sent":
+		pq.Status = inbox.StatusSent
+	case "read":
+		pq.Status = inbox.StatusRead
+	case "canceled":
+		pq.Status = inbox.StatusCanceled
+	default:
+		return nil, fmt.Errorf("bulk filter: unknown status %q", f.Status)
+	}
+	if f.Archived {
+		pq.Archived = inbox.ArchivedOnly
+	}
+	var ids []string
+	for len(ids) < limit {
+		page, err := q.Page(ctx, pq)
+		if err != nil {
+			return ids, err
+		}
+		for _, item := range page.Items {
+			var v struct {
+				ID        string    `json:"id"`
+				CreatedAt time.Time `json:"createdAt"`
+			}
+			if err := json.Unmarshal(item, &v); err != nil {
+				return ids, fmt.Errorf("bulk filter: an inbox item does not decode: %w", err)
+			}
+			if !f.Before.IsZero() && !v.CreatedAt.Before(f.Before) {
+				continue
+			}
+			if ids = append(ids, v.ID); len(ids) == limit {
+				break
+			}
+		}
+		if page.Next == 0 {
+			break
+		}
+		pq.Before = page.Next
+	}
+	return ids, nil
+}
