@@ -196,11 +196,12 @@ func testReplayEquivalence(t *testing.T, b backend) {
 }
 
 type workloadStats struct {
-	Sent, Rich, Read, Unread, Canceled, Seen, Archived, Unarchived, ReadAll, Redelivered, Rejected, Conflicts int64
+	Sent, Rich, Read, Unread, Canceled, Seen, Archived, Unarchived, ReadAll, Bulk, Redelivered, Rejected, Conflicts int64
 }
 
 // workload runs n commands from 16 workers: sends (a third of them with a title, data, an
-// action and tags), reads, unreads, cancels, sees, archives, unarchives, read-alls,
+// action and tags), reads, unreads, cancels, sees, archives, unarchives, read-alls, bulk
+// changes (by tag or status, one action each),
 // redeliveries of earlier commands (no-ops) and invalid commands (rejected).
 func workload(t *testing.T, ctx context.Context, log *eventlog.Store, rm readModel, recipients []string, n int) workloadStats {
 	t.Helper()
@@ -212,6 +213,7 @@ func workload(t *testing.T, ctx context.Context, log *eventlog.Store, rm readMod
 	archive := command.NewArchiveNotificationHandler(log, nil)
 	unarchive := command.NewUnarchiveNotificationHandler(log, nil)
 	readAll := command.NewReadAllNotificationsHandler(read, query.NewInbox(rm))
+	bulk := command.NewBulkChangeHandler(see, read, unread, archive, unarchive, query.NewInbox(rm))
 
 	var (
 		mu    sync.Mutex
@@ -288,7 +290,11 @@ func workload(t *testing.T, ctx context.Context, log *eventlog.Store, rm readMod
 				case op < 86:
 					_, err = readAll.Handle(ctx, command.ReadAllNotifications{RecipientID: recipients[rng.IntN(len(recipients))]})
 					count(&stats.ReadAll)
-				case op < 95:
+				case op < 88:
+					f := []command.BulkFilter{{Tag: "urgent"}, {Tag: "team-a"}, {Status: "unread"}, {Category: "billing"}}[rng.IntN(4)]
+					_, err = bulk.Handle(ctx, command.BulkChange{RecipientID: recipients[rng.IntN(len(recipients))], Action: command.BulkActions[rng.IntN(len(command.BulkActions))], Filter: f})
+					count(&stats.Bulk)
+				case op < 96:
 					mu.Lock()
 					cmd := sends[rng.IntN(len(sends))]
 					mu.Unlock()
