@@ -512,3 +512,46 @@ func TestStream_SeenArchivedUnarchived(t *testing.T) {
 		}
 	}
 }
+
+// TestStream_SeenAndArchivedMoveUnseen: the counts frame carries unseen; seeing a
+// notification and archiving one move it as the count route does.
+func TestStream_SeenAndArchivedMoveUnseen(t *testing.T) {
+	t.Parallel()
+	a := startStream(t, streamSetup{})
+	c, _ := a.open(t, "carol")
+	countsFrame := func() string {
+		t.Helper()
+		f := c.next(t)
+		if f.event != "counts" {
+			t.Fatalf("got %s %s, want a counts frame", f.event, f.data)
+		}
+		var v struct{ Total, Unread, Unseen int }
+		if err := json.Unmarshal([]byte(f.data), &v); err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprintf("%d/%d/%d", v.Total, v.Unread, v.Unseen)
+	}
+	if got := countsFrame(); got != "0/0/0" {
+		t.Fatalf("opening counts %s, want 0/0/0", got)
+	}
+	var one, two string
+	for _, step := range []struct {
+		do     func()
+		event  string
+		counts string
+	}{
+		{func() { one, _ = a.send(t, "carol") }, "notification.sent", "1/1/1"},
+		{func() { two, _ = a.send(t, "carol") }, "notification.sent", "2/2/2"},
+		{func() { a.do(t, "POST", "/v1/notifications/"+one+"/seen", "", "") }, "notification.seen", "2/2/1"},
+		{func() { a.do(t, "POST", "/v1/notifications/"+two+"/archive", "", "") }, "notification.archived", "2/1/0"},
+		{func() { a.do(t, "POST", "/v1/notifications/"+two+"/unarchive", "", "") }, "notification.unarchived", "2/2/1"},
+	} {
+		step.do()
+		if f := c.nextChange(t); f.event != step.event {
+			t.Fatalf("frame %s %s, want %s", f.event, f.data, step.event)
+		}
+		if got := countsFrame(); got != step.counts {
+			t.Fatalf("after %s: counts %s, want %s", step.event, got, step.counts)
+		}
+	}
+}
