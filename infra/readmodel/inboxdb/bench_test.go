@@ -150,6 +150,8 @@ func readBatch() int {
 //
 //	INBOXDB_BENCH_ROWS=10000 go test -run '^$' -bench InboxPage -benchtime 20000x ./infra/readmodel/inboxdb/
 //	INBOXDB_BENCH_ROWS=1000000 go test -run '^$' -bench InboxPage -benchtime 20000x ./infra/readmodel/inboxdb/
+//
+// INBOX_BENCH_RICH=1 stores #13's shapes instead (inboxtest.RichWorkload).
 func BenchmarkInboxPage(b *testing.B) {
 	rows := 100_000
 	if v, err := strconv.Atoi(os.Getenv("INBOXDB_BENCH_ROWS")); err == nil && v > 0 {
@@ -164,6 +166,9 @@ func BenchmarkInboxPage(b *testing.B) {
 	ctx := context.Background()
 	start := time.Now()
 	events := inboxtest.Workload(rows, recipients)
+	if os.Getenv("INBOX_BENCH_RICH") != "" { // #13's fields on every notification, some seen or archived
+		events = inboxtest.RichWorkload(rows, recipients)
+	}
 	var at eventstore.Position
 	for i := 0; i < len(events); i += 4096 {
 		batch := events[i:min(i+4096, len(events))]

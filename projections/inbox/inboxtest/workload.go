@@ -17,7 +17,14 @@ import (
 // Workload returns n recorded events at positions 1…n for benchmarks: notifications sent to
 // recipients r-0…r-(recipients-1), of which 30 % are read and 10 % canceled 200–600 events
 // later. It is deterministic.
-func Workload(n, recipients int) []eventstore.RecordedEvent {
+func Workload(n, recipients int) []eventstore.RecordedEvent { return workload(n, recipients, false) }
+
+// RichWorkload is Workload with #13's shapes: every notification carries a title, data, an
+// action URL, two actions and two tags; 10 % are later seen, 10 % archived, 10 % read and
+// 10 % canceled.
+func RichWorkload(n, recipients int) []eventstore.RecordedEvent { return workload(n, recipients, true) }
+
+func workload(n, recipients int, rich bool) []eventstore.RecordedEvent {
 	rng := rand.New(rand.NewPCG(1, 2))
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	type pending struct {
@@ -38,9 +45,21 @@ func Workload(n, recipients int) []eventstore.RecordedEvent {
 		}
 		id, r := uuid.NewString(), "r-"+strconv.Itoa(rng.IntN(recipients))
 		at := t0.Add(time.Duration(len(out)) * time.Millisecond)
-		add(notification.Sent{NotificationID: id, RecipientID: r, Content: fmt.Sprintf("You have a new follower number %d", len(out)), Category: "social", SentAt: at})
+		sent := notification.Sent{NotificationID: id, RecipientID: r, Content: fmt.Sprintf("You have a new follower number %d", len(out)), Category: "social", SentAt: at}
+		if rich {
+			sent.Title = fmt.Sprintf("New follower #%d", len(out))
+			sent.Data = json.RawMessage(fmt.Sprintf(`{"follower":{"id":%d,"name":"user %d"},"source":"web"}`, len(out), len(out)))
+			sent.ActionURL = "/followers/" + strconv.Itoa(len(out))
+			sent.Actions = []notification.Action{{Label: "Follow back", URL: "/follow/" + strconv.Itoa(len(out))}, {Label: "Dismiss", URL: "/dismiss"}}
+			sent.Tags = []string{"social", []string{"web", "mobile"}[rng.IntN(2)]}
+		}
+		add(sent)
 		var e notification.Event
 		switch x := rng.IntN(100); {
+		case rich && x < 10:
+			e = notification.Seen{NotificationID: id, RecipientID: r, SeenAt: at.Add(time.Minute)}
+		case rich && x < 20:
+			e = notification.Archived{NotificationID: id, RecipientID: r, ArchivedAt: at.Add(time.Minute)}
 		case x < 30:
 			e = notification.Read{NotificationID: id, RecipientID: r, ReadAt: at.Add(time.Minute)}
 		case x < 40:
