@@ -7,10 +7,10 @@ import (
 	"time"
 )
 
-// ErrUnknownEvent is matched by Decode's error for an event type this version does not know:
-// one a newer version wrote, read here during a rolling deploy or after a rollback. What each
-// reader of the log does with such an event is decided here, once, and each reader's tests
-// hold it to that:
+// ErrUnknownEvent is matched by DecodeStored's (and Decode's) error for an event type this
+// version does not know: one a newer version wrote, read here during a rolling deploy or after
+// a rollback. What each reader of the log does with such an event is decided here, once, and
+// each reader's tests hold it to that:
 //
 //   - The command load (app/command) refuses: a decision taken on a history that misses an
 //     event could break a rule, so the command fails, and succeeds once an upgraded process

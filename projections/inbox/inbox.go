@@ -249,7 +249,7 @@ func touched(decoded []any) []string {
 // version does not know, which the inbox skips without parking it (the policy of
 // notification.ErrUnknownEvent). Any other failure parks the event.
 func decode(rec eventstore.RecordedEvent) (any, error) {
-	e, err := notification.Decode(rec.Type, rec.Data)
+	e, err := notification.DecodeStored(rec.Type, eventstore.SchemaVersionOf(rec.Metadata), rec.Data)
 	if errors.Is(err, notification.ErrUnknownEvent) {
 		return nil, nil
 	}
