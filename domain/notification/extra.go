@@ -10,6 +10,12 @@ import (
 // a field of eventType's struct: whether it matches one of the field names, case folded as
 // encoding/json folds them (bytes.EqualFold). The members that do not are the event's Extra.
 func knownField(eventType string, key []byte) bool {
+	switch string(key) { // the names as written: no folding needed
+	case "notificationId", "recipientId", "content", "category", "title", "data", "actionUrl", "actions", "tags":
+		if eventType == TypeSent || string(key) == "notificationId" || string(key) == "recipientId" {
+			return true
+		}
+	}
 	if fold(key, "notificationId") || fold(key, "recipientId") {
 		return true
 	}
@@ -36,12 +42,18 @@ func knownField(eventType string, key []byte) bool {
 func fold(key []byte, name string) bool { return bytes.EqualFold(key, []byte(name)) }
 
 // extraMembers returns the members of the JSON object data that eventType's struct does not
-// have, as a JSON object of them in their order, each key and value in its bytes as stored;
-// nil when there are none, or when decoding failed (err).
+// have (UnknownMembers); nil when decoding failed (err).
 func extraMembers(eventType string, data []byte, err error) json.RawMessage {
 	if err != nil {
 		return nil
 	}
+	return UnknownMembers(data, func(key []byte) bool { return knownField(eventType, key) })
+}
+
+// UnknownMembers returns the members of data, a JSON object that encoding/json has read, whose
+// (unescaped) names known reports false for: a JSON object of them in their order, each key
+// and value in its bytes as stored; nil when there are none. It is how an Extra is found.
+func UnknownMembers(data []byte, known func(key []byte) bool) json.RawMessage {
 	var extra []byte
 	members(data, func(rawKey, value []byte) {
 		key := rawKey[1 : len(rawKey)-1]
@@ -52,7 +64,7 @@ func extraMembers(eventType string, data []byte, err error) json.RawMessage {
 			}
 			key = []byte(s)
 		}
-		if !knownField(eventType, key) {
+		if !known(key) {
 			extra = appendMember(extra, rawKey, value)
 		}
 	})
@@ -121,13 +133,20 @@ func valueEnd(data []byte, i int) (int, bool) {
 	for j := i; j < len(data); j++ {
 		switch data[j] {
 		case '"':
-			for j++; j < len(data) && data[j] != '"'; j++ {
-				if data[j] == '\\' {
-					j++
+			open := j
+			for { // to the next quote not escaped: one after an even run of backslashes
+				k := bytes.IndexByte(data[j+1:], '"')
+				if k < 0 {
+					return 0, false
 				}
-			}
-			if j >= len(data) {
-				return 0, false
+				j += 1 + k
+				n := 0
+				for p := j - 1; p > open && data[p] == '\\'; p-- {
+					n++
+				}
+				if n%2 == 0 {
+					break
+				}
 			}
 			if depth == 0 {
 				return j + 1, true
@@ -153,9 +172,10 @@ func valueEnd(data []byte, i int) (int, bool) {
 // errExtra is AppendJSON's error for an Extra that is not a JSON object.
 var errExtra = errors.New("notification: an event's Extra is not a JSON object")
 
-// appendExtra appends the members of extra (a JSON object, or empty) to an object being
-// written: a comma and them, before its closing brace, which the caller writes.
-func appendExtra(b []byte, extra json.RawMessage) ([]byte, error) {
+// AppendMembers appends the members of extra (a JSON object, or empty) to an object being
+// written after at least one member: a comma and them, before its closing brace, which the
+// caller writes. An extra that is not a JSON object is an error.
+func AppendMembers(b []byte, extra json.RawMessage) ([]byte, error) {
 	if len(extra) == 0 {
 		return b, nil
 	}

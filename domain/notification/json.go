@@ -23,7 +23,7 @@ func AppendJSON(b []byte, e Event) ([]byte, error) {
 			if err != nil {
 				return b, err
 			}
-			b, err = appendExtra(append(b, data[:len(data)-1]...), e.Extra)
+			b, err = AppendMembers(append(b, data[:len(data)-1]...), e.Extra)
 			return append(b, '}'), err
 		}
 		extra = e.Extra
@@ -66,7 +66,7 @@ func AppendJSON(b []byte, e Event) ([]byte, error) {
 	if err != nil {
 		return b, err
 	}
-	b, err = appendExtra(b, extra)
+	b, err = AppendMembers(b, extra)
 	return append(b, '}'), err
 }
 
