@@ -124,7 +124,7 @@ func TestSend_DerivesIDFromCommandAndIsIdempotent(t *testing.T) {
 	if err := json.Unmarshal(recs[0].Metadata, &md); err != nil {
 		t.Fatal(err)
 	}
-	if md["commandId"] != "order-42" || md["correlationId"] != "order-42" || md["schemaVersion"] != float64(1) {
+	if md["commandId"] != "order-42" || md["correlationId"] != "order-42" || md["schemaVersion"] != float64(notification.SchemaVersion) {
 		t.Fatalf("metadata = %v", md)
 	}
 	other := sendCmd("order-42")

@@ -23,9 +23,6 @@ type EventStore interface {
 // and event ids derived from command id + index.
 var Namespace = uuid.MustParse("6f1d1c1e-5b7a-4b8e-9a43-0c1e6c3b8a52")
 
-// SchemaVersion is written in every event's metadata.
-const SchemaVersion = 1
-
 // maxAttempts bounds load-decide-append rounds when another writer got in first.
 const maxAttempts = 5
 
@@ -144,7 +141,7 @@ func (r repository) load(ctx context.Context, id, commandID string) (*notificati
 		md      eventstore.Metadata
 	)
 	for _, rec := range recs {
-		e, err := notification.Decode(rec.Type, rec.Data)
+		e, err := notification.DecodeStored(rec.Type, eventstore.SchemaVersionOf(rec.Metadata), rec.Data)
 		if err != nil { // an unknown type too: a decision needs every event (notification.ErrUnknownEvent)
 			return nil, 0, false, fmt.Errorf("load notification %s at revision %d: %w", id, rec.Revision, err)
 		}
@@ -165,7 +162,7 @@ func encode(ctx context.Context, events []notification.Event, meta Meta) ([]even
 		CommandID:     meta.CommandID,
 		CorrelationID: orDefault(meta.CorrelationID, meta.CommandID),
 		CausationID:   orDefault(meta.CausationID, meta.CommandID),
-		SchemaVersion: SchemaVersion,
+		SchemaVersion: notification.SchemaVersion,
 		Tenant:        meta.Tenant,
 	})
 	out := make([]eventstore.EventData, len(events))

@@ -231,7 +231,7 @@ func (h *Hub) push(ev *Event) {
 // at a cost; decoding only finds the recipient and proves the event readable. Events of
 // unknown types are skipped as notification.ErrUnknownEvent says; undecodable ones too, logged.
 func (h *Hub) decode(rec eventstore.RecordedEvent) (*Event, bool) {
-	e, err := notification.Decode(rec.Type, rec.Data)
+	e, err := notification.DecodeStored(rec.Type, eventstore.SchemaVersionOf(rec.Metadata), rec.Data)
 	switch {
 	case errors.Is(err, notification.ErrUnknownEvent):
 		return nil, false // a newer version's event: live streams show what this one knows

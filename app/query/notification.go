@@ -57,7 +57,7 @@ func (q Notifications) History(ctx context.Context, id string) (*notification.No
 	n := notification.New(id)
 	out := make([]HistoryEntry, 0, len(recs))
 	for _, r := range recs {
-		e, err := notification.Decode(r.Type, r.Data)
+		e, err := notification.DecodeStored(r.Type, eventstore.SchemaVersionOf(r.Metadata), r.Data)
 		if err != nil { // an unknown type too: the state must fold every event (notification.ErrUnknownEvent)
 			return nil, nil, fmt.Errorf("notification %s at revision %d: %w", id, r.Revision, err)
 		}

@@ -1,18 +1,24 @@
 package notification
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // decodeFast decodes the events as this service writes them, several times faster than
 // encoding/json: one flat object of string fields, with exactly the field names of the event,
 // ASCII only and no escapes; a sent notification's optional fields (title, data, …) are
-// left to encoding/json too. It reports ok=false for anything else (another spelling of a
+// left to encoding/json too. A member the event does not have (a newer version's field: a
+// name no field of the type matches, even case folded) goes to Extra as it is, its value
+// checked by json.Valid. It reports ok=false for anything else (another spelling of a
 // name, an escape, a non-ASCII byte, a value that is not a string, a malformed time), and
-// Decode then uses encoding/json, so the result is always what encoding/json gives.
+// Decode then uses encoding/json, so the result is always what decodeJSON gives.
 func decodeFast(eventType string, data []byte) (Event, bool) {
 	var (
 		id, recipient, content, category string
 		at                               time.Time
 		timeField                        string
+		extra                            []byte
 	)
 	switch eventType {
 	case TypeSent:
@@ -41,10 +47,12 @@ func decodeFast(eventType string, data []byte) (Event, bool) {
 		i++
 	} else {
 		for {
-			key, next, ok := plainString(data, i)
+			keyStart := i
+			key, keyEnd, ok := plainString(data, i)
 			if !ok {
 				return nil, false
 			}
+			next := keyEnd
 			i = skipSpace(data, next)
 			if i >= len(data) || data[i] != ':' {
 				return nil, false
@@ -52,30 +60,30 @@ func decodeFast(eventType string, data []byte) (Event, bool) {
 			i = skipSpace(data, i+1)
 			start := i
 			value, next, ok := plainString(data, i)
-			if !ok {
+			switch {
+			case !ok && knownField(eventType, key):
 				return nil, false
-			}
-			switch string(key) { // compared without a copy
-			case "notificationId":
+			case !ok: // a newer version's member, not a plain string: kept in Extra
+				if next, ok = valueEnd(data, i); !ok || !json.Valid(data[i:next]) {
+					return nil, false
+				}
+				extra = appendMember(extra, data[keyStart:keyEnd], data[i:next])
+			case string(key) == "notificationId": // compared without a copy
 				id = string(value)
-			case "recipientId":
+			case string(key) == "recipientId":
 				recipient = string(value)
-			case "content":
-				if eventType != TypeSent {
-					return nil, false
-				}
+			case string(key) == "content" && eventType == TypeSent:
 				content = string(value)
-			case "category":
-				if eventType != TypeSent {
-					return nil, false
-				}
+			case string(key) == "category" && eventType == TypeSent:
 				category = string(value)
-			case timeField:
+			case string(key) == timeField:
 				if err := at.UnmarshalJSON(data[start:next]); err != nil {
 					return nil, false
 				}
-			default:
+			case knownField(eventType, key):
 				return nil, false // encoding/json matches names case-insensitively: let it
+			default: // a newer version's member: kept in Extra
+				extra = appendMember(extra, data[keyStart:keyEnd], data[start:next])
 			}
 			i = skipSpace(data, next)
 			if i < len(data) && data[i] == ',' {
@@ -92,21 +100,24 @@ func decodeFast(eventType string, data []byte) (Event, bool) {
 	if skipSpace(data, i) != len(data) {
 		return nil, false
 	}
+	if extra != nil {
+		extra = append(extra, '}')
+	}
 	switch eventType {
 	case TypeSent:
-		return Sent{NotificationID: id, RecipientID: recipient, Content: content, Category: category, SentAt: at}, true
+		return Sent{NotificationID: id, RecipientID: recipient, Content: content, Category: category, SentAt: at, Extra: extra}, true
 	case TypeRead:
-		return Read{NotificationID: id, RecipientID: recipient, ReadAt: at}, true
+		return Read{NotificationID: id, RecipientID: recipient, ReadAt: at, Extra: extra}, true
 	case TypeUnread:
-		return Unread{NotificationID: id, RecipientID: recipient, UnreadAt: at}, true
+		return Unread{NotificationID: id, RecipientID: recipient, UnreadAt: at, Extra: extra}, true
 	case TypeSeen:
-		return Seen{NotificationID: id, RecipientID: recipient, SeenAt: at}, true
+		return Seen{NotificationID: id, RecipientID: recipient, SeenAt: at, Extra: extra}, true
 	case TypeArchived:
-		return Archived{NotificationID: id, RecipientID: recipient, ArchivedAt: at}, true
+		return Archived{NotificationID: id, RecipientID: recipient, ArchivedAt: at, Extra: extra}, true
 	case TypeUnarchived:
-		return Unarchived{NotificationID: id, RecipientID: recipient, UnarchivedAt: at}, true
+		return Unarchived{NotificationID: id, RecipientID: recipient, UnarchivedAt: at, Extra: extra}, true
 	default:
-		return Canceled{NotificationID: id, RecipientID: recipient, CanceledAt: at}, true
+		return Canceled{NotificationID: id, RecipientID: recipient, CanceledAt: at, Extra: extra}, true
 	}
 }
 

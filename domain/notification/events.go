@@ -7,10 +7,10 @@ import (
 	"time"
 )
 
-// ErrUnknownEvent is matched by Decode's error for an event type this version does not know:
-// one a newer version wrote, read here during a rolling deploy or after a rollback. What each
-// reader of the log does with such an event is decided here, once, and each reader's tests
-// hold it to that:
+// ErrUnknownEvent is matched by DecodeStored's (and Decode's) error for an event type this
+// version does not know: one a newer version wrote, read here during a rolling deploy or after
+// a rollback. What each reader of the log does with such an event is decided here, once, and
+// each reader's tests hold it to that:
 //
 //   - The command load (app/command) refuses: a decision taken on a history that misses an
 //     event could break a rule, so the command fails, and succeeds once an upgraded process
@@ -64,6 +64,11 @@ type Sent struct {
 	ActionURL string          `json:"actionUrl,omitempty"`
 	Actions   []Action        `json:"actions,omitempty"`
 	Tags      []string        `json:"tags,omitempty"`
+	// Extra holds the members of the stored JSON that this version does not know (a newer
+	// version's fields): a JSON object of them, each in its order and bytes as stored, nil
+	// when there are none. Decode fills it; AppendJSON writes them back after the known
+	// fields, so an event read and written again keeps them. Every event type has it.
+	Extra json.RawMessage `json:"-"`
 }
 
 // Action is a button a notification offers: its label and where it leads.
@@ -79,45 +84,51 @@ func (e Sent) rich() bool {
 
 // Read records that the recipient read the notification.
 type Read struct {
-	NotificationID string    `json:"notificationId"`
-	RecipientID    string    `json:"recipientId"`
-	ReadAt         time.Time `json:"readAt"`
+	NotificationID string          `json:"notificationId"`
+	RecipientID    string          `json:"recipientId"`
+	ReadAt         time.Time       `json:"readAt"`
+	Extra          json.RawMessage `json:"-"` // as Sent.Extra
 }
 
 // Unread records that the recipient marked the notification unread again.
 type Unread struct {
-	NotificationID string    `json:"notificationId"`
-	RecipientID    string    `json:"recipientId"`
-	UnreadAt       time.Time `json:"unreadAt"`
+	NotificationID string          `json:"notificationId"`
+	RecipientID    string          `json:"recipientId"`
+	UnreadAt       time.Time       `json:"unreadAt"`
+	Extra          json.RawMessage `json:"-"` // as Sent.Extra
 }
 
 // Canceled records that the notification was withdrawn; canceled is final.
 type Canceled struct {
-	NotificationID string    `json:"notificationId"`
-	RecipientID    string    `json:"recipientId"`
-	CanceledAt     time.Time `json:"canceledAt"`
+	NotificationID string          `json:"notificationId"`
+	RecipientID    string          `json:"recipientId"`
+	CanceledAt     time.Time       `json:"canceledAt"`
+	Extra          json.RawMessage `json:"-"` // as Sent.Extra
 }
 
 // Seen records that the notification was shown to the recipient (reading implies it).
 type Seen struct {
-	NotificationID string    `json:"notificationId"`
-	RecipientID    string    `json:"recipientId"`
-	SeenAt         time.Time `json:"seenAt"`
+	NotificationID string          `json:"notificationId"`
+	RecipientID    string          `json:"recipientId"`
+	SeenAt         time.Time       `json:"seenAt"`
+	Extra          json.RawMessage `json:"-"` // as Sent.Extra
 }
 
 // Archived records that the recipient put the notification away: it leaves the default
 // lists and the unread and unseen counts.
 type Archived struct {
-	NotificationID string    `json:"notificationId"`
-	RecipientID    string    `json:"recipientId"`
-	ArchivedAt     time.Time `json:"archivedAt"`
+	NotificationID string          `json:"notificationId"`
+	RecipientID    string          `json:"recipientId"`
+	ArchivedAt     time.Time       `json:"archivedAt"`
+	Extra          json.RawMessage `json:"-"` // as Sent.Extra
 }
 
 // Unarchived records that the recipient took the notification out of the archive.
 type Unarchived struct {
-	NotificationID string    `json:"notificationId"`
-	RecipientID    string    `json:"recipientId"`
-	UnarchivedAt   time.Time `json:"unarchivedAt"`
+	NotificationID string          `json:"notificationId"`
+	RecipientID    string          `json:"recipientId"`
+	UnarchivedAt   time.Time       `json:"unarchivedAt"`
+	Extra          json.RawMessage `json:"-"` // as Sent.Extra
 }
 
 // Type returns the stored event type name.
@@ -183,14 +194,21 @@ func (e Unread) Recipient() string { return e.RecipientID }
 // Recipient returns the recipient id.
 func (e Canceled) Recipient() string { return e.RecipientID }
 
-// Decode turns a stored event (type name + JSON data) back into an Event: the one decoder of
-// stored events. An unknown type fails with an error matching ErrUnknownEvent, whose doc says
-// what each reader does with it. The events as this service writes them take a fast path
-// (decodeFast); anything else is left to encoding/json, with the same result.
+// Decode turns an event's data, of the current SchemaVersion, back into an Event. Readers of
+// stored events call DecodeStored, which brings older data up to date first. An unknown type
+// fails with an error matching ErrUnknownEvent, whose doc says what each reader does with it.
+// Members of the data that the type does not have (a newer version's fields) are kept in the
+// event's Extra. The events as this service writes them take a fast path (decodeFast); anything
+// else is left to encoding/json, with the same result.
 func Decode(eventType string, data []byte) (Event, error) {
 	if e, ok := decodeFast(eventType, data); ok {
 		return e, nil
 	}
+	return decodeJSON(eventType, data)
+}
+
+// decodeJSON is Decode by encoding/json, and Extra by extraMembers.
+func decodeJSON(eventType string, data []byte) (Event, error) {
 	var (
 		ev  Event
 		err error
@@ -199,30 +217,37 @@ func Decode(eventType string, data []byte) (Event, error) {
 	case TypeSent:
 		var e Sent
 		err = json.Unmarshal(data, &e)
+		e.Extra = extraMembers(eventType, data, err)
 		ev = e
 	case TypeRead:
 		var e Read
 		err = json.Unmarshal(data, &e)
+		e.Extra = extraMembers(eventType, data, err)
 		ev = e
 	case TypeUnread:
 		var e Unread
 		err = json.Unmarshal(data, &e)
+		e.Extra = extraMembers(eventType, data, err)
 		ev = e
 	case TypeCanceled:
 		var e Canceled
 		err = json.Unmarshal(data, &e)
+		e.Extra = extraMembers(eventType, data, err)
 		ev = e
 	case TypeSeen:
 		var e Seen
 		err = json.Unmarshal(data, &e)
+		e.Extra = extraMembers(eventType, data, err)
 		ev = e
 	case TypeArchived:
 		var e Archived
 		err = json.Unmarshal(data, &e)
+		e.Extra = extraMembers(eventType, data, err)
 		ev = e
 	case TypeUnarchived:
 		var e Unarchived
 		err = json.Unmarshal(data, &e)
+		e.Extra = extraMembers(eventType, data, err)
 		ev = e
 	default:
 		return nil, fmt.Errorf("%w %q", ErrUnknownEvent, eventType)

@@ -35,6 +35,7 @@ type Notification struct {
 	content     string
 	category    string
 	rich        Rich
+	extra       json.RawMessage
 	createdAt   time.Time
 	readAt      time.Time
 	seenAt      time.Time
@@ -75,6 +76,10 @@ func (n *Notification) Category() string { return n.category }
 // Rich returns the optional fields it was sent with.
 func (n *Notification) Rich() Rich { return n.rich }
 
+// Extra returns the members its Sent event had that this version does not know (Sent.Extra):
+// a newer version's fields, nil when none.
+func (n *Notification) Extra() json.RawMessage { return n.extra }
+
 // SeenAt returns when it was first seen (reading it counts), or the zero time.
 func (n *Notification) SeenAt() time.Time { return n.seenAt }
 
@@ -102,6 +107,7 @@ func (n *Notification) Apply(e Event) {
 	case Sent:
 		n.recipientID, n.content, n.category, n.createdAt = e.RecipientID, e.Content, e.Category, e.SentAt
 		n.rich = Rich{Title: e.Title, Data: e.Data, ActionURL: e.ActionURL, Actions: e.Actions, Tags: e.Tags}
+		n.extra = e.Extra
 	case Read:
 		n.readAt = e.ReadAt
 		if n.seenAt.IsZero() { // reading implies seeing

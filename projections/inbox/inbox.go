@@ -52,6 +52,12 @@ type View struct {
 	ActionURL string                `json:"actionUrl,omitempty"`
 	Actions   []notification.Action `json:"actions,omitempty"`
 	Tags      []string              `json:"tags,omitempty"`
+	// Extra holds the members of its NotificationSent that this version does not know (a
+	// newer version's fields, notification.Sent.Extra), less any named as a field of View: a
+	// JSON object, written after the fields above as it was stored, so that a field a newer
+	// writer added survives this version's projection and shows in the document. DecodeView
+	// reads it back; json.Unmarshal leaves it nil.
+	Extra json.RawMessage `json:"-"`
 	// Seq orders the inbox: the log position of the NotificationSent event.
 	Seq eventstore.Position `json:"-"`
 }
@@ -180,7 +186,7 @@ type Tx interface {
 func ViewOf(n *notification.Notification, seq eventstore.Position) View {
 	r := n.Rich()
 	v := View{ID: n.ID(), RecipientID: n.RecipientID(), Content: n.Content(), Category: n.Category(), CreatedAt: n.CreatedAt(), Seq: seq,
-		Title: r.Title, Data: r.Data, ActionURL: r.ActionURL, Actions: r.Actions, Tags: r.Tags}
+		Title: r.Title, Data: r.Data, ActionURL: r.ActionURL, Actions: r.Actions, Tags: r.Tags, Extra: ExtraOf(n.Extra())}
 	v.ReadAt = timePtr(n.ReadAt())
 	v.CanceledAt = timePtr(n.CanceledAt())
 	v.SeenAt = timePtr(n.SeenAt())
@@ -249,7 +255,7 @@ func touched(decoded []any) []string {
 // version does not know, which the inbox skips without parking it (the policy of
 // notification.ErrUnknownEvent). Any other failure parks the event.
 func decode(rec eventstore.RecordedEvent) (any, error) {
-	e, err := notification.Decode(rec.Type, rec.Data)
+	e, err := notification.DecodeStored(rec.Type, eventstore.SchemaVersionOf(rec.Metadata), rec.Data)
 	if errors.Is(err, notification.ErrUnknownEvent) {
 		return nil, nil
 	}
@@ -269,7 +275,7 @@ func fold(tx Tx, rec eventstore.RecordedEvent, decoded any) error {
 			return err // a second Sent on one stream cannot happen; keep the first
 		}
 		return tx.Put(View{ID: s.NotificationID, RecipientID: s.RecipientID, Content: s.Content, Category: s.Category, Status: StatusSent, CreatedAt: s.SentAt, Seq: rec.Position,
-			Title: s.Title, Data: s.Data, ActionURL: s.ActionURL, Actions: s.Actions, Tags: s.Tags})
+			Title: s.Title, Data: s.Data, ActionURL: s.ActionURL, Actions: s.Actions, Tags: s.Tags, Extra: ExtraOf(s.Extra)})
 	}
 	v, ok, err := tx.Get(e.Notification())
 	if err != nil {

@@ -211,3 +211,49 @@ func TestRunner_SkipsUnknownEventTypes(t *testing.T) {
 		t.Fatalf("carol's counts = %+v, %v; want both notifications, unread", c, err)
 	}
 }
+
+// A NotificationSent of a newer schema version with a field this version does not know is
+// projected with the field kept: the document shows it after the known fields, as stored, and
+// it survives a later event's fold (the document read back and written again). A member named
+// as a field of the view is not taken.
+func TestRunner_KeepsANewerVersionsFields(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	log, err := eventlog.Open(filepath.Join(dir, "events.db"), eventlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	ctx := context.Background()
+	id := "5f0c2a3e-1111-4a4a-9b9b-000000000077"
+	md := []byte(fmt.Sprintf(`{"commandId":"c","correlationId":"c","causationId":"c","schemaVersion":%d}`, notification.SchemaVersion+1))
+	sent, err := log.Append(ctx, notification.Stream(id), eventstore.NoStream, eventstore.EventData{ID: uuid.New(), Type: notification.TypeSent, Metadata: md,
+		Data: []byte(`{"notificationId":"` + id + `","recipientId":"dana","content":"hello there","category":"c","sentAt":"2026-01-02T03:04:05Z","priority":{"level":2},"status":"bogus"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rm := openInbox(t, dir)
+	if err := project(t, log, rm, nil, sent.Position); err != nil { // the Sent in a batch of its own
+		t.Fatal(err)
+	}
+	read := command.NewReadNotificationHandler(log, nil)
+	res, err := read.Handle(ctx, command.ReadNotification{NotificationID: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(res.Notification.Extra()); got != `{"priority":{"level":2},"status":"bogus"}` {
+		t.Fatalf("the command load's notification has Extra %s", got)
+	}
+	if err := project(t, log, rm, nil, res.Position); err != nil {
+		t.Fatal(err)
+	}
+	page, err := rm.Page(ctx, inbox.PageQuery{Recipient: "dana", Limit: 10})
+	if err != nil || len(page.Items) != 1 {
+		t.Fatalf("page %v, %v", page, err)
+	}
+	doc := string(page.Items[0])
+	if !bytes.HasSuffix([]byte(doc), []byte(`"createdAt":"2026-01-02T03:04:05Z","seenAt":"`+res.Notification.ReadAt().Format(time.RFC3339Nano)+`","priority":{"level":2}}`)) ||
+		!bytes.Contains([]byte(doc), []byte(`"status":"read"`)) {
+		t.Fatalf("document %s: want status read and the newer field kept last", doc)
+	}
+}

@@ -52,13 +52,14 @@ type richFields struct {
 	data             []byte
 	actions          []notification.Action
 	tags             []string
+	extra            []byte
 }
 
 func richOf(v *inbox.View) *richFields {
-	if v.Title == "" && len(v.Data) == 0 && v.ActionURL == "" && len(v.Actions) == 0 && len(v.Tags) == 0 {
+	if v.Title == "" && len(v.Data) == 0 && v.ActionURL == "" && len(v.Actions) == 0 && len(v.Tags) == 0 && len(v.Extra) == 0 {
 		return nil
 	}
-	return &richFields{title: v.Title, actionURL: v.ActionURL, data: v.Data, actions: v.Actions, tags: v.Tags}
+	return &richFields{title: v.Title, actionURL: v.ActionURL, data: v.Data, actions: v.Actions, tags: v.Tags, extra: v.Extra}
 }
 
 // standing is what the row counts as (inbox.StandingOf its view, without building it).
@@ -168,7 +169,7 @@ func (m *memCopy) view(i uint32) inbox.View {
 	}
 	if len(m.rich) > 0 {
 		if x := m.rich[i]; x != nil {
-			v.Title, v.ActionURL, v.Data, v.Actions, v.Tags = x.title, x.actionURL, x.data, x.actions, x.tags
+			v.Title, v.ActionURL, v.Data, v.Actions, v.Tags, v.Extra = x.title, x.actionURL, x.data, x.actions, x.tags, x.extra
 		}
 	}
 	if r.contentN > 0 {

@@ -645,7 +645,7 @@ func (t *txn) doc(key []byte) (inbox.View, error) {
 	if err != nil {
 		return v, err
 	}
-	if err := json.Unmarshal(doc, &v); err != nil {
+	if err := inbox.DecodeView(doc, &v); err != nil {
 		return v, fmt.Errorf("%w: a document does not decode: %v", ErrDamaged, err)
 	}
 	v.Seq = eventstore.Position(^binary.BigEndian.Uint64(key[len(key)-8:]))

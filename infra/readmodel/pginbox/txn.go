@@ -2,7 +2,6 @@ package pginbox
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -139,7 +138,7 @@ func (t *txn) load(ids []string) error {
 
 func (t *txn) found(id string, seq int64, doc []byte) error {
 	var v inbox.View
-	if err := json.Unmarshal(doc, &v); err != nil {
+	if err := inbox.DecodeView(doc, &v); err != nil {
 		return fmt.Errorf("pginbox: decode notification %s: %w", id, err)
 	}
 	v.Seq = eventstore.Position(seq)

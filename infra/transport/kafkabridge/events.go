@@ -215,16 +215,17 @@ func batchToKafka(msg *message.Message, topic string, tracer trace.Tracer) ([]*m
 		if md.CorrelationID != "" {
 			m.Metadata.Set(HeaderCorrelationID, md.CorrelationID)
 		}
-		m.Metadata.Set(keyMetadata, recipientOf(e))
+		m.Metadata.Set(keyMetadata, recipientOf(e, md.SchemaVersion))
 		publishSpan(tracer, topic, e, m)
 		out = append(out, m)
 	}
 	return out, nil
 }
 
-// recipientOf is the recipient an event is about: every notification event carries it.
-func recipientOf(e eventstore.RecordedEvent) string {
-	if ev, err := notification.Decode(e.Type, e.Data); err == nil {
+// recipientOf is the recipient an event is about: every notification event carries it. version
+// is the schemaVersion of its metadata.
+func recipientOf(e eventstore.RecordedEvent, version int) string {
+	if ev, err := notification.DecodeStored(e.Type, version, e.Data); err == nil {
 		return ev.Recipient()
 	}
 	var data struct {
