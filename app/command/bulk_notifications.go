@@ -38,8 +38,11 @@ type BulkFilter struct {
 	Tag      string
 	Status   string
 	Before   time.Time
-	// Archived selects archived ones instead of the others (unarchive takes archived ones).
-	Archived bool
+	// Action is the bulk action, set by the handler: the selector takes only notifications
+	// it would change (unseen ones to see, unread ones to read, read ones to unread, archived
+	// ones to unarchive, the others to archive), so a filter matching more than MaxBulk
+	// reaches the rest when sent again.
+	Action string
 }
 
 // BulkSelector finds the notifications of a recipient a filter matches, newest first, at
@@ -137,7 +140,7 @@ func (h BulkChangeHandler) Handle(ctx context.Context, cmd BulkChange) (BulkResu
 		ids = slices.Compact(norm)
 	} else {
 		f := cmd.Filter
-		f.Archived = cmd.Action == BulkUnarchive
+		f.Action = cmd.Action
 		var err error
 		if ids, err = h.sel.SelectIDs(ctx, cmd.RecipientID, f, MaxBulk+1); err != nil {
 			return BulkResult{}, fmt.Errorf("select notifications of %s: %w", cmd.RecipientID, err)

@@ -98,8 +98,8 @@ func TestBulk_FilterIsBounded(t *testing.T) {
 	if err != nil || res.Matched != command.MaxBulk || !res.More || res.Changed != 0 {
 		t.Fatalf("%+v, %v; want %d matched, more, none changed", res, err, command.MaxBulk)
 	}
-	if len(sel.asked) != 1 || !sel.asked[0].Archived || sel.asked[0].Tag != "orders" {
-		t.Fatalf("the selector was asked %+v, want one archived filter by tag", sel.asked)
+	if len(sel.asked) != 1 || sel.asked[0].Action != command.BulkUnarchive || sel.asked[0].Tag != "orders" {
+		t.Fatalf("the selector was asked %+v, want one unarchive filter by tag", sel.asked)
 	}
 	ids := make([]string, command.MaxBulk+1)
 	for i := range ids {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -16,8 +17,8 @@ func (r Rich) validate() (Rich, []error) {
 	r.Title = strings.TrimSpace(r.Title)
 	if c := utf8.RuneCountInString(r.Title); c > MaxTitle {
 		errs = append(errs, invalid("title", "must be at most 120 characters after trimming"))
-	} else if !printable(r.Title, false) {
-		errs = append(errs, invalid("title", "must be valid UTF-8 without control characters"))
+	} else if !printable(r.Title, false) || hasFormat(r.Title) {
+		errs = append(errs, invalid("title", "must be valid UTF-8 without control or format characters (such as bidirectional overrides)"))
 	}
 	if len(r.Data) > 0 {
 		var err error
@@ -44,8 +45,8 @@ func (r Rich) validate() (Rich, []error) {
 		a := &r.Actions[i]
 		a.Label, a.URL = strings.TrimSpace(a.Label), strings.TrimSpace(a.URL)
 		field := fmt.Sprintf("actions[%d]", i)
-		if c := utf8.RuneCountInString(a.Label); c < 1 || c > MaxLabel || !printable(a.Label, false) {
-			errs = append(errs, invalid(field+".label", "must be 1 to 40 characters without control characters"))
+		if c := utf8.RuneCountInString(a.Label); c < 1 || c > MaxLabel || !printable(a.Label, false) || hasFormat(a.Label) {
+			errs = append(errs, invalid(field+".label", "must be 1 to 40 characters without control or format characters"))
 		}
 		if err := validURL(field+".url", a.URL); err != nil {
 			errs = append(errs, err)
@@ -93,11 +94,14 @@ func validData(data []byte) (json.RawMessage, error) {
 	if len(data) > MaxDataBytes*2 { // before compacting: whitespace is not the sender's data
 		return nil, invalid("data", "must be at most 4096 bytes of JSON")
 	}
-	var buf bytes.Buffer
+	var buf, esc bytes.Buffer
 	if err := json.Compact(&buf, data); err != nil {
 		return nil, invalid("data", "must be a JSON object")
 	}
-	c := buf.Bytes()
+	// As encoding/json stores it (it escapes <, >, & and U+2028/9 in a RawMessage): a
+	// redelivered send compares equal to the stored one.
+	json.HTMLEscape(&esc, buf.Bytes())
+	c := esc.Bytes()
 	switch {
 	case len(c) == 0 || c[0] != '{':
 		return nil, invalid("data", "must be a JSON object")
@@ -129,12 +133,19 @@ func depth(c []byte) int {
 	return most
 }
 
-// validURL accepts an absolute http(s) URL with a host, or a path on the recipient's site
-// ("/orders/7"; not "//host", which browsers read as another host).
+// validURL accepts an absolute http(s) URL with a host and no user info, or a path on the
+// recipient's site ("/orders/7"; not "//host", which browsers read as another host), in
+// printable ASCII (an international host in its punycode form; other characters
+// percent-encoded): what a recipient sees of a link is then what it opens.
 func validURL(field, s string) error {
-	bad := invalid(field, "must be an absolute http(s) URL or a path starting with /, at most 2048 characters")
-	if len(s) > MaxURL || !printable(s, false) || strings.ContainsAny(s, " \\") {
+	bad := invalid(field, "must be an absolute http(s) URL without user info, or a path starting with /, in printable ASCII (percent-encode the rest), at most 2048 characters")
+	if len(s) > MaxURL || strings.ContainsAny(s, " \\") {
 		return bad
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= 0x20 || s[i] >= 0x7f {
+			return bad
+		}
 	}
 	if strings.HasPrefix(s, "/") {
 		if strings.HasPrefix(s, "//") {
@@ -143,8 +154,20 @@ func validURL(field, s string) error {
 		return nil
 	}
 	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
 		return bad
 	}
 	return nil
+}
+
+// hasFormat reports whether s holds a format character (Unicode Cf: bidirectional overrides
+// and isolates, zero-width spaces and joiners), which can make a short label read as
+// something else.
+func hasFormat(s string) bool {
+	for _, r := range s {
+		if unicode.Is(unicode.Cf, r) {
+			return true
+		}
+	}
+	return false
 }

@@ -488,19 +488,36 @@ func (s *Store) Page(_ context.Context, q inbox.PageQuery) (inbox.Page, error) {
 	return page, err
 }
 
-// head is the part of a document before its data, where every field the filters read lies
-// (AppendJSON writes them first). `,"data":` first appears as the data field's key: all
-// that comes before it are strings, in which a quote is escaped, times and nulls. The data,
-// the sender's JSON object, could hold anything.
+// head is the part of a document that holds every field the filters read: up to createdAt,
+// then seenAt and archivedAt when present (inbox.AppendJSON writes them first, in that
+// order). Before it are strings, in which a quote is escaped, times and nulls; after it come
+// the sender's data and a newer version's unknown members, which could hold anything (a
+// nested "status":"read" among them must not match a filter).
 func head(doc []byte) []byte {
-	if i := bytes.Index(doc, dataKey); i >= 0 {
-		return doc[:i]
+	i := bytes.Index(doc, createdAtKey)
+	if i < 0 {
+		return doc
 	}
-	return doc
+	end := i + len(createdAtKey)
+	for _, key := range [][]byte{nil, seenKey, archivedNeedle} {
+		if key != nil {
+			if !bytes.HasPrefix(doc[end:], key) {
+				continue
+			}
+			end += len(key)
+		}
+		q := bytes.IndexByte(doc[end:], '"') // the time's closing quote
+		if q < 0 {
+			return doc
+		}
+		end += q + 1
+	}
+	return doc[:end]
 }
 
 var (
-	dataKey        = []byte(`,"data":`)
+	createdAtKey   = []byte(`,"createdAt":"`)
+	seenKey        = []byte(`,"seenAt":"`)
 	archivedNeedle = []byte(`,"archivedAt":"`)
 )
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -661,6 +662,40 @@ func TestV1_BulkByFilter(t *testing.T) {
 			if n := listed("?tag=eu&archived=all"); n != 1 {
 				t.Fatalf("tag eu: %d listed, want 1", n)
 			}
+		}
+	}
+}
+
+// TestV1_BulkSelectsWhatTheActionChanges: a filter takes only notifications the action would
+// change (unseen ones to see, unread ones to read, read ones to unread), so sending it again
+// matches nothing, and a filter larger than the bound reaches the rest; a misspelt filter
+// field is refused rather than read as "every notification".
+func TestV1_BulkSelectsWhatTheActionChanges(t *testing.T) {
+	t.Parallel()
+	a := start(t)
+	var ids []string
+	var last reply
+	for i := range 4 {
+		last = a.do(t, "POST", "/v1/notifications", jsonCT, fmt.Sprintf(`{"recipientId":"sel","content":"Select number %d","category":"c"}`, i))
+		ids = append(ids, regexp.MustCompile(`"id":"([^"]+)"`).FindStringSubmatch(last.body)[1])
+	}
+	a.do(t, "POST", "/v1/notifications/"+ids[0]+"/seen", "", "")
+	last = a.do(t, "POST", "/v1/notifications/"+ids[1]+"/cancel", "", "")
+	a.waitFor(t, last)
+	for _, s := range []struct{ name, body, key, want string }{
+		{"see: the seen and the canceled ones are left out", `{"action":"seen","filter":{}}`, "s-1", `{"matched":2,"changed":2,"more":false}`},
+		{"see again: nothing left to see", `{"action":"seen","filter":{}}`, "s-2", `{"matched":0,"changed":0,"more":false}`},
+		{"unread what is unread: nothing", `{"action":"unread","filter":{"status":"unread"}}`, "s-3", `{"matched":0,"changed":0,"more":false}`},
+		{"read: the three unread ones", `{"action":"read","filter":{}}`, "s-4", `{"matched":3,"changed":3,"more":false}`},
+		{"unread: the three read ones", `{"action":"unread","filter":{}}`, "s-5", `{"matched":3,"changed":3,"more":false}`},
+		{"a misspelt filter field", `{"action":"archive","filter":{"tags":"zz"}}`, "s-6", `has no field \"tags\"`},
+	} {
+		r := a.do(t, "POST", "/v1/recipients/sel/notifications/bulk", jsonCT, s.body, "Idempotency-Key", s.key)
+		if !strings.Contains(r.body, s.want) {
+			t.Fatalf("%s: %d %s, want %s", s.name, r.status, r.body, s.want)
+		}
+		if r.status == 200 && r.header.Get(httpapi.HeaderPosition) != "" {
+			a.waitFor(t, r)
 		}
 	}
 }

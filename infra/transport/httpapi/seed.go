@@ -71,12 +71,13 @@ func (s seed) send(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	body, err := json.Marshal(struct {
-		Notification inbox.View `json:"notification"`
-	}{inbox.ViewOf(res.Notification, res.Position)})
+	// The seed's shape: the view cut back after createdAt (a retried send of a notification
+	// seen, archived or sent with #13's fields answers what the seed answered).
+	view, err := json.Marshal(inbox.ViewOf(res.Notification, res.Position))
 	if err != nil {
 		return err
 	}
+	body := append(append([]byte(`{"notification":`), inbox.SeedJSON(view)...), '}')
 	setPosition(c, res)
 	return c.Blob(http.StatusCreated, echo.MIMEApplicationJSON, body)
 }

@@ -98,7 +98,13 @@ func TestSeedRoutes_Golden(t *testing.T) {
 	step("encoded recipient", "GET", "/notifications/count/from/user%40example.com", "", "")
 	step("unknown query parameter", "GET", "/notifications/from/golden?status=read", "", "")
 	step("wrong method", "DELETE", "/notifications", "", "")
-	step("id of the rich send", "PATCH", "/notifications/"+id(rich)+"/read", "", "", "Idempotency-Key", "golden-3")
+	r := step("id of the rich send", "PATCH", "/notifications/"+id(rich)+"/read", "", "", "Idempotency-Key", "golden-3")
+	wait(r)
+	// A retried send answers the notification as it is now: read, in the seed's shape.
+	step("send retried after a read", "POST", "/notifications", ct,
+		`{"recipientId":"golden","content":"Rich fields are not seed fields","category":"c","title":"T","data":{"a":1},"actionUrl":"/x","actions":[{"label":"Go","url":"/go"}],"tags":["t"]}`,
+		"Idempotency-Key", "golden-2")
+	step("send retried after a cancel", "POST", "/notifications", ct, `{"recipientId":"golden","content":"You have a new sale","category":"sales"}`, "Idempotency-Key", "golden-1")
 
 	path := filepath.Join("testdata", "seed_routes.golden")
 	if *updateGolden {

@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -187,9 +189,9 @@ func (v v1) readAll(c echo.Context) error {
 // bulkRequest is the body of POST /v1/recipients/:recipientId/notifications/bulk: an action
 // and either ids or a filter.
 type bulkRequest struct {
-	Action string      `json:"action"`
-	IDs    []string    `json:"ids"`
-	Filter *bulkFilter `json:"filter"`
+	Action string          `json:"action"`
+	IDs    []string        `json:"ids"`
+	Filter json.RawMessage `json:"filter"`
 }
 
 type bulkFilter struct {
@@ -209,14 +211,30 @@ func (v v1) bulk(c echo.Context) error {
 	if err := decodeJSON(c, MaxBody, &req); err != nil {
 		return err
 	}
+	// Read your writes: a filter sent right after a send selects it too.
+	if err := seed(v).awaitPosition(c); err != nil {
+		return err
+	}
 	cmd := command.BulkChange{Meta: commandMeta(c), RecipientID: param(c, "recipientId"), Action: req.Action, IDs: req.IDs}
+	hasFilter := len(req.Filter) > 0 && string(req.Filter) != "null"
 	switch {
-	case len(req.IDs) > 0 && req.Filter != nil:
+	case len(req.IDs) > 0 && hasFilter:
 		return &notification.ValidationError{Field: "filter", Rule: "give ids or a filter, not both"}
-	case len(req.IDs) == 0 && req.Filter == nil:
+	case len(req.IDs) == 0 && !hasFilter:
 		return &notification.ValidationError{Field: "ids", Rule: "give the ids to change, or a filter ({} selects every notification)"}
-	case req.Filter != nil:
-		f := req.Filter
+	case hasFilter:
+		// Strict, unlike the other bodies: a misspelt filter field would widen the change to
+		// every notification.
+		var f bulkFilter
+		dec := json.NewDecoder(bytes.NewReader(req.Filter))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&f); err != nil {
+			rule := "must be an object of category, tag, status and before (an RFC 3339 time)"
+			if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+				rule = "has no field " + name + ": it takes category, tag, status and before"
+			}
+			return &notification.ValidationError{Field: "filter", Rule: rule}
+		}
 		if f.Status != "" && !slices.Contains([]string{"unread", "sent", "read", "canceled"}, f.Status) {
 			return &notification.ValidationError{Field: "filter.status", Rule: "must be unread, sent, read or canceled"}
 		}
