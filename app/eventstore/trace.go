@@ -33,16 +33,26 @@ func TraceOf(metadata []byte) trace.SpanContext {
 	if !bytes.Contains(metadata, []byte(`"traceparent"`)) {
 		return trace.SpanContext{}
 	}
-	var md struct {
-		Parent string `json:"traceparent"`
-		State  string `json:"tracestate"`
-	}
+	var md Metadata
 	if json.Unmarshal(metadata, &md) != nil {
 		return trace.SpanContext{}
 	}
-	ctx := propagation.TraceContext{}.Extract(context.Background(), propagation.MapCarrier{"traceparent": md.Parent, "tracestate": md.State})
+	return md.SpanContext()
+}
+
+// SpanContext is the span context of the metadata's TraceParent and TraceState (not valid
+// when there is none): for a reader that has decoded the metadata already.
+func (m Metadata) SpanContext() trace.SpanContext {
+	if m.TraceParent == "" {
+		return trace.SpanContext{}
+	}
+	ctx := propagation.TraceContext{}.Extract(context.Background(), propagation.MapCarrier{"traceparent": m.TraceParent, "tracestate": m.TraceState})
 	return trace.SpanContextFromContext(ctx)
 }
+
+// Recent reports whether e was recorded less than TraceAge before now: whether what follows
+// the log continues its trace.
+func Recent(e RecordedEvent, now time.Time) bool { return now.Sub(e.Created) <= TraceAge }
 
 // TraceAge bounds how old an event may be for what follows the log to continue its trace
 // (TraceOfRecent): a projection rebuilt from position 0, a relay taking over or a live
@@ -52,7 +62,7 @@ const TraceAge = 10 * time.Minute
 // TraceOfRecent is TraceOf(e.Metadata) for an event recorded less than TraceAge before now,
 // and no trace for an older one.
 func TraceOfRecent(e RecordedEvent, now time.Time) trace.SpanContext {
-	if now.Sub(e.Created) > TraceAge {
+	if !Recent(e, now) {
 		return trace.SpanContext{}
 	}
 	return TraceOf(e.Metadata)

@@ -216,7 +216,7 @@ func batchToKafka(msg *message.Message, topic string, tracer trace.Tracer) ([]*m
 			m.Metadata.Set(HeaderCorrelationID, md.CorrelationID)
 		}
 		m.Metadata.Set(keyMetadata, recipientOf(e, md.SchemaVersion))
-		publishSpan(tracer, topic, e, m)
+		publishSpan(tracer, topic, e, md, m)
 		out = append(out, m)
 	}
 	return out, nil

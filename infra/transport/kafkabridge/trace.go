@@ -51,10 +51,14 @@ func traceCommands(topic string, tp trace.TracerProvider) message.HandlerMiddlew
 // publishSpan starts the producer span of an event the relay publishes, in the trace of
 // the command that caused it (kept in the event's metadata), and writes its traceparent
 // into the message's headers, so the consumers of the events topic continue it. Events of
-// untraced commands get neither.
-func publishSpan(tracer trace.Tracer, topic string, e eventstore.RecordedEvent, m *message.Message) {
-	parent := eventstore.TraceOfRecent(e, time.Now())
-	if tracer == nil || !parent.IsValid() {
+// untraced commands (and of old ones: eventstore.Recent) get neither. md is the event's
+// metadata, which the relay has decoded already.
+func publishSpan(tracer trace.Tracer, topic string, e eventstore.RecordedEvent, md eventstore.Metadata, m *message.Message) {
+	if tracer == nil || md.TraceParent == "" || !eventstore.Recent(e, time.Now()) {
+		return
+	}
+	parent := md.SpanContext()
+	if !parent.IsValid() {
 		return
 	}
 	ctx, span := tracer.Start(trace.ContextWithRemoteSpanContext(context.Background(), parent), topic+" publish",
