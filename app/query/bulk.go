@@ -30,8 +30,14 @@ func (q Inbox) SelectIDs(ctx context.Context, recipient string, f command.BulkFi
 	}
 	// What the action changes narrows the status: reading takes unread ones, unreading read
 	// ones (none if the filter asked for another status); seeing skips seen and canceled ones.
-	narrow := map[string]inbox.Status{command.BulkRead: inbox.StatusSent, command.BulkUnread: inbox.StatusRead}
-	if want, ok := narrow[f.Action]; ok {
+	var want inbox.Status
+	switch f.Action {
+	case command.BulkRead:
+		want = inbox.StatusSent
+	case command.BulkUnread:
+		want = inbox.StatusRead
+	}
+	if want != "" {
 		if pq.Status != "" && pq.Status != want {
 			return nil, nil
 		}
