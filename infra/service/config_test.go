@@ -9,12 +9,7 @@ import (
 
 func TestParseConfig_Precedence(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name string
-		args []string
-		env  map[string]string
-		want func(Config) bool
-	}{
+	tests := []parseCase{
 		{"defaults", nil, nil, func(c Config) bool {
 			return c.HTTPAddr == "127.0.0.1:8080" && c.DataDir == "./data" && c.EventStore == "embedded" &&
 				len(c.Kafka.Brokers) == 0 && c.ShutdownTimeout == 15*time.Second && !c.MetricsPublic &&
@@ -44,18 +39,7 @@ func TestParseConfig_Precedence(t *testing.T) {
 			return strings.HasPrefix(c.EventStore, "esdb://")
 		}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			c, err := ParseConfig(tt.args, env(tt.env), io.Discard)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !tt.want(c) {
-				t.Fatalf("config = %+v", c)
-			}
-		})
-	}
+	checkParse(t, tests)
 }
 
 func TestParseConfig_Refusals(t *testing.T) {
@@ -100,6 +84,30 @@ func TestParseConfig_Refusals(t *testing.T) {
 			}
 			if tt.secret != "" && strings.Contains(err.Error(), tt.secret) {
 				t.Fatalf("error %q reveals a secret", err)
+			}
+		})
+	}
+}
+
+// parseCase is a command line and environment, and what the Config they give must hold.
+type parseCase struct {
+	name string
+	args []string
+	env  map[string]string
+	want func(Config) bool
+}
+
+func checkParse(t *testing.T, tests []parseCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := ParseConfig(tt.args, env(tt.env), io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.want(c) {
+				t.Fatalf("config = %+v", c)
 			}
 		})
 	}

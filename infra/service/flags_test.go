@@ -17,12 +17,7 @@ import (
 
 func TestParseConfig_TypedSettings(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name string
-		args []string
-		env  map[string]string
-		want func(Config) bool
-	}{
+	tests := []parseCase{
 		{"new settings' defaults", nil, nil, func(c Config) bool {
 			return !c.AccessLog && c.Tracing == tracing.Config{Endpoint: "", SampleRatio: 1}
 		}},
@@ -54,18 +49,7 @@ func TestParseConfig_TypedSettings(t *testing.T) {
 		}},
 		{"decimal, never octal", []string{"--sse-max-clients", "010"}, nil, func(c Config) bool { return c.SSE.MaxClients == 10 }},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			c, err := ParseConfig(tt.args, env(tt.env), io.Discard)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !tt.want(c) {
-				t.Fatalf("config = %+v", c)
-			}
-		})
-	}
+	checkParse(t, tests)
 }
 
 // A value of the wrong type is refused in our words, naming the flag and its twin, whether
