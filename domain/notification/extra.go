@@ -179,8 +179,13 @@ func AppendMembers(b []byte, extra json.RawMessage) ([]byte, error) {
 	if len(extra) == 0 {
 		return b, nil
 	}
+	// Valid first, on the whole: JSON's whitespace is narrower than bytes.TrimSpace's (a
+	// vertical tab around the object is not JSON).
+	if !json.Valid(extra) {
+		return b, errExtra
+	}
 	inner := bytes.TrimSpace(extra)
-	if len(inner) < 2 || inner[0] != '{' || inner[len(inner)-1] != '}' || !json.Valid(inner) {
+	if len(inner) < 2 || inner[0] != '{' || inner[len(inner)-1] != '}' {
 		return b, errExtra
 	}
 	inner = bytes.TrimSpace(inner[1 : len(inner)-1])
