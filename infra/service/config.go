@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/eventnotify/notify/infra/platform/tracing"
+	"github.com/eventnotify/notify/infra/transport/httpapi"
 	"github.com/eventnotify/notify/infra/transport/httpapi/auth"
 	"github.com/eventnotify/notify/infra/transport/kafkabridge"
 )
@@ -51,6 +52,11 @@ type Config struct {
 	SSE SSEConfig
 	// AccessLog logs one line per HTTP request (method, route, status, duration).
 	AccessLog bool
+	// CORSOrigins are the web pages' origins that may call the API from a browser; "*"
+	// alone (any page) only without authentication.
+	CORSOrigins []string
+	// UIDemo serves /ui/demo with authentication on too.
+	UIDemo bool
 	// Tracing is where traces go and how many are kept; an empty Endpoint means off.
 	Tracing tracing.Config
 	// Tracer, when set, is used instead of one built from Tracing: not a setting, for the
@@ -92,6 +98,8 @@ type settings struct {
 	ReadyMaxLag    uint64        `name:"ready-max-lag" env:"NOTIFY_READY_MAX_LAG" default:"10000" group:"http" help:"/readyz answers 503 while the projection is more than this many log positions behind the head"`
 	MetricsPublic  bool          `name:"metrics-public" env:"NOTIFY_METRICS_PUBLIC" default:"false" group:"http" help:"serve /metrics without credentials even when authentication is on; otherwise it takes an admin key"`
 	AccessLog      bool          `name:"access-log" env:"NOTIFY_ACCESS_LOG" default:"false" group:"http" help:"log one line per HTTP request (method, route, status, duration; credentials never logged)"`
+	CORSOrigins    string        `name:"cors-origins" env:"NOTIFY_CORS_ORIGINS" placeholder:"ORIGIN,…" group:"http" help:"comma-separated origins of web pages that may call the API from a browser (https://app.example.com); * alone: any page, refused with authentication on; empty: none"`
+	UIDemo         bool          `name:"ui-demo" env:"NOTIFY_UI_DEMO" default:"false" group:"http" help:"serve the demo page /ui/demo with authentication on too (it is served without authentication)"`
 
 	SSEMaxPerRecipient int           `name:"sse-max-per-recipient" env:"NOTIFY_SSE_MAX_PER_RECIPIENT" default:"5" group:"sse" help:"live streams one recipient may hold open at once; more are answered 429"`
 	SSEMaxClients      int           `name:"sse-max-clients" env:"NOTIFY_SSE_MAX_CLIENTS" default:"10000" group:"sse" help:"live streams this process serves at once; more are answered 429"`
@@ -216,6 +224,11 @@ func (s settings) config(getenv func(string) string) (Config, error) {
 			c.Kafka.Brokers = append(c.Kafka.Brokers, b)
 		}
 	}
+	origins, err := httpapi.ParseCORSOrigins(s.CORSOrigins)
+	if err != nil {
+		return Config{}, fmt.Errorf("%s: %w", setting("cors-origins"), err)
+	}
+	c.CORSOrigins, c.UIDemo = origins, s.UIDemo
 	if err := c.readSecrets(s, getenv); err != nil {
 		return Config{}, err
 	}
@@ -347,6 +360,9 @@ func (c Config) validate() error {
 		return fmt.Errorf("--pprof-addr %q: pprof may listen on a loopback address only (127.0.0.1:PORT, [::1]:PORT, localhost:PORT)", c.PprofAddr)
 	case !c.AuthConfigured() && !c.Insecure && !isLoopback(c.HTTPAddr):
 		return fmt.Errorf("--http-addr %q is not a loopback address and no authentication is configured: set NOTIFY_AUTH_API_KEYS and/or recipient token verification (see README, Security), or pass --insecure to serve every inbox to anyone who can reach it", c.HTTPAddr)
+	}
+	if c.AuthConfigured() && len(c.CORSOrigins) == 1 && c.CORSOrigins[0] == "*" {
+		return errors.New("--cors-origins / NOTIFY_CORS_ORIGINS = \"*\" with authentication on: any web page could call the API with the tokens its visitors hold; list the origins of your pages")
 	}
 	if err := auth.Validate(c.Auth); err != nil {
 		return fmt.Errorf("authentication: %w", err)

@@ -167,6 +167,8 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Components,
 		Stream:        httpapi.Stream{Heartbeat: cfg.SSE.Heartbeat},
 		Tracer:        cfg.Tracer,
 		AccessLog:     cfg.AccessLog,
+		CORSOrigins:   cfg.CORSOrigins,
+		UIDemo:        cfg.UIDemo,
 		Security: httpapi.Security{
 			Auth:           authn,
 			RatePerSecond:  cfg.RateLimit,

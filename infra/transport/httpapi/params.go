@@ -85,6 +85,9 @@ func strictParams(routes map[string]declared) echo.MiddlewareFunc {
 				return &notification.ValidationError{Field: "query", Rule: "must be a well-formed query string"}
 			}
 			for name := range q {
+				if name == QueryAccessToken && !dc.query[name] {
+					return &notification.ValidationError{Field: name, Rule: "is taken on the live stream route only (…/stream, for EventSource); send the token here as Authorization: Bearer"}
+				}
 				if !dc.query[name] {
 					return &notification.ValidationError{Field: name, Rule: "is not a parameter of this route" + takes(dc.query)}
 				}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -73,7 +74,7 @@ const (
 func (s Security) guard(lim *limiter) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			p, err := s.Auth.Authenticate(c.Request().Header)
+			p, err := s.authenticate(c)
 			// The key costs a header parse and an allocation: only when limiting. /healthz is
 			// a constant answer: a liveness probe must not fail because its caller's bucket is
 			// spent by other requests (but failed credentials count there too: no free guesses).
@@ -103,6 +104,28 @@ func (s Security) guard(lim *limiter) echo.MiddlewareFunc {
 			return next(c)
 		}
 	}
+}
+
+// QueryAccessToken is the query parameter that carries a recipient's token on the live
+// stream route, and only there: a browser's EventSource cannot send an Authorization header.
+const QueryAccessToken = "access_token"
+
+var errTokenTwice = fmt.Errorf("%w: send the token once: as access_token or in a header, not both", auth.ErrInvalidCredentials)
+
+// authenticate identifies the caller from its headers, or on the stream route from an
+// access_token in the query. The token is never logged (the access log and the spans record
+// the path without its query) nor echoed in an answer.
+func (s Security) authenticate(c echo.Context) (auth.Principal, error) {
+	req := c.Request()
+	if c.Path() == streamRoute && strings.Contains(req.URL.RawQuery, QueryAccessToken) {
+		if tok := c.QueryParam(QueryAccessToken); tok != "" {
+			if req.Header.Get("Authorization") != "" || req.Header.Get(auth.HeaderAPIKey) != "" {
+				return auth.Principal{}, errTokenTwice
+			}
+			return s.Auth.AuthenticateToken(tok)
+		}
+	}
+	return s.Auth.Authenticate(req.Header)
 }
 
 // principal returns the caller that guard recorded.

@@ -40,6 +40,12 @@ type Options struct {
 	Tracer trace.TracerProvider
 	// AccessLog writes one line per request to Logger (credentials never logged).
 	AccessLog bool
+	// CORSOrigins are the origins of the web pages that may call the API from a browser
+	// (ParseCORSOrigins; empty: none, "*" alone: any).
+	CORSOrigins []string
+	// UIDemo serves the demo page /ui/demo even when authentication is on (it is served
+	// without authentication, the development mode).
+	UIDemo bool
 }
 
 // deps is what the routes serve from: the application's commands and queries, and the
@@ -83,6 +89,9 @@ func New(a app.Application, o Options) *echo.Echo {
 	}))
 
 	sec := d.Security
+	if len(d.CORSOrigins) > 0 { // before the guard: a preflight carries no credentials
+		e.Use(cors(d.CORSOrigins))
+	}
 	e.Use(sec.guard(newLimiter(sec.RatePerSecond, sec.Burst)))
 	routes, err := declaredParams(OpenAPI)
 	if err != nil {
@@ -162,6 +171,7 @@ func New(a app.Application, o Options) *echo.Echo {
 		return c.Blob(http.StatusServiceUnavailable, "application/problem+json", enc)
 	})
 	opsRoutes(e, d)
+	uiRoutes(e, d.UIDemo || !sec.Auth.Enabled())
 	return e
 }
 

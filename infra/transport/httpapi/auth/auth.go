@@ -279,6 +279,16 @@ func (a *Authenticator) Authenticate(h http.Header) (Principal, error) {
 	return a.token(strings.TrimSpace(token))
 }
 
+// AuthenticateToken identifies an end user from a bearer token passed outside the headers
+// (the live stream's access_token, RFC 6750 §2.3, which a browser's EventSource needs); a
+// disabled Authenticator ignores it.
+func (a *Authenticator) AuthenticateToken(raw string) (Principal, error) {
+	if !a.Enabled() {
+		return Principal{Kind: Anonymous}, nil
+	}
+	return a.token(strings.TrimSpace(raw))
+}
+
 func (a *Authenticator) apiKey(key string) (Principal, error) {
 	sum := sha256.Sum256([]byte(key))
 	found := -1

@@ -1,0 +1,85 @@
+package httpapi
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/eventnotify/notify/infra/transport/httpapi/ui"
+)
+
+// The browser routes: the component is public and may be loaded by a page of any origin (it
+// is code, not data: a module script is fetched in CORS mode); the demo page is served only
+// where Options.UIDemo or the development mode (no authentication) allows it.
+const (
+	uiComponentRoute = "/ui/notify-inbox.js"
+	uiDemoRoute      = "/ui/demo"
+	uiDemoJSRoute    = "/ui/demo.js"
+)
+
+// uiFile is one embedded file with its type and a strong ETag.
+type uiFile struct {
+	body        []byte
+	contentType string
+	etag        string
+}
+
+func mustUIFile(name, contentType string) uiFile {
+	b, err := ui.Files.ReadFile(name)
+	if err != nil {
+		panic("httpapi: embedded ui file missing: " + err.Error())
+	}
+	sum := sha256.Sum256(b)
+	return uiFile{body: b, contentType: contentType, etag: `"` + hex.EncodeToString(sum[:12]) + `"`}
+}
+
+// serve answers the file, or 304 when the client holds this version. Browsers revalidate it
+// after five minutes, so a new release reaches pages soon without a versioned URL.
+func (f uiFile) serve(c echo.Context, extra map[string]string) error {
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, f.contentType)
+	h.Set("ETag", f.etag)
+	h.Set(echo.HeaderCacheControl, "public, max-age=300")
+	h.Set(echo.HeaderXContentTypeOptions, "nosniff")
+	for k, v := range extra {
+		h.Set(k, v)
+	}
+	if match := c.Request().Header.Get("If-None-Match"); match == f.etag {
+		return c.NoContent(http.StatusNotModified)
+	}
+	return c.Blob(http.StatusOK, f.contentType, f.body)
+}
+
+// uiRoutes serves the component and, when demo is on, the demo page.
+func uiRoutes(e *echo.Echo, demo bool) {
+	component := mustUIFile("notify-inbox.js", "text/javascript; charset=utf-8")
+	e.GET(uiComponentRoute, func(c echo.Context) error {
+		return component.serve(c, map[string]string{
+			echo.HeaderAccessControlAllowOrigin: "*",
+			"Cross-Origin-Resource-Policy":      "cross-origin",
+		})
+	})
+	page, script := mustUIFile("demo.html", "text/html; charset=utf-8"), mustUIFile("demo.js", "text/javascript; charset=utf-8")
+	off := func(echo.Context) error {
+		return echo.NewHTTPError(http.StatusNotFound, "the demo page is off: it is served in development mode (no authentication) or with --ui-demo")
+	}
+	demoHeaders := map[string]string{
+		// The page's own script only; it may call any service URL a person types in.
+		"Content-Security-Policy": "default-src 'self'; script-src 'self'; connect-src *; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+		"Referrer-Policy":         "no-referrer",
+	}
+	e.GET(uiDemoRoute, func(c echo.Context) error {
+		if !demo {
+			return off(c)
+		}
+		return page.serve(c, demoHeaders)
+	})
+	e.GET(uiDemoJSRoute, func(c echo.Context) error {
+		if !demo {
+			return off(c)
+		}
+		return script.serve(c, nil)
+	})
+}
