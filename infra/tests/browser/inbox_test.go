@@ -1,0 +1,299 @@
+package browser_test
+
+import (
+	"bytes"
+	"context"
+	"image"
+	"image/png"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+)
+
+func testContext(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// TestInbox_HappyPath follows one recipient through a page of another origin: the inbox sent
+// before the page opened, a live notification, reading it (seen in a second tab too), the
+// keyboard, and no console error along the way.
+func TestInbox_HappyPath(t *testing.T) {
+	ctx := testContext(t)
+	st := newStack(ctx, t)
+	// Sent before the page opens: the first page must show them, newest first.
+	early := []string{
+		st.send(ctx, t, note{Recipient: "alice", Content: "Your export is ready to download"}),
+		st.send(ctx, t, note{Recipient: "alice", Title: "New follower", Content: "Dana started following you",
+			ActionURL: "https://example.com/people/dana", Actions: []action{{"View profile", "/people/dana"}}}),
+	}
+	st.send(ctx, t, note{Recipient: "bob", Content: "Bob's own notification"})
+
+	tab, consoleA := newTab(newBrowser(ctx, t), t)
+	navigate(tab, t, st.pageURL("alice", "alice"))
+
+	t.Run("loads the inbox from another origin", func(t *testing.T) {
+		v := waitFor(tab, t, 10*time.Second, "live with the two early notifications", func(v inboxView) bool {
+			return v.State == "live" && len(v.Items) == 2
+		})
+		if want := []string{early[1], early[0]}; !slices.Equal(v.ids(), want) {
+			t.Errorf("items %v, want newest first %v", v.ids(), want)
+		}
+		v = waitFor(tab, t, 2*time.Second, "badge 2", func(v inboxView) bool { return v.Badge == "2" })
+		if v.Unread != "2" || v.BellLabel != "Notifications, 2 unread" {
+			t.Errorf("unread attribute %q, bell label %q", v.Unread, v.BellLabel)
+		}
+		rich, _ := v.item(early[1])
+		if rich.Title != "New follower" || rich.Content != "Dana started following you" || rich.Status != "sent" || rich.Seen != "false" {
+			t.Errorf("rich item = %+v", rich)
+		}
+		if !slices.Equal(rich.Actions, []string{"/people/dana"}) {
+			t.Errorf("action links %v, want /people/dana", rich.Actions)
+		}
+		if v.TokenFetches == 0 {
+			t.Error("getToken was never called")
+		}
+	})
+
+	t.Run("opening the panel marks the shown ones seen", func(t *testing.T) {
+		click(tab, t, "[part=bell]")
+		v := waitFor(tab, t, 2*time.Second, "open, focus inside, all seen", func(v inboxView) bool {
+			return v.PanelOpen && v.Expanded == "true" && v.FocusInPanel &&
+				!slices.ContainsFunc(v.Items, func(it itemView) bool { return it.Seen != "true" })
+		})
+		_ = v
+		deadline := time.Now().Add(2 * time.Second)
+		for c := st.counts(ctx, t, "alice"); c.Unseen != 0; c = st.counts(ctx, t, "alice") {
+			if time.Now().After(deadline) {
+				t.Fatalf("service counts %+v: the bulk seen did not reach it", c)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+
+	var live string
+	t.Run("a live notification appears within a second", func(t *testing.T) {
+		sent := time.Now()
+		live = st.send(ctx, t, note{Recipient: "alice", Title: "Build failed", Content: "main is red: 3 tests failed"})
+		v := waitFor(tab, t, time.Second, "the live notification on top and badge 3", func(v inboxView) bool {
+			return len(v.Items) == 3 && v.Items[0].ID == live && v.Badge == "3"
+		})
+		t.Logf("shown %v after the send", time.Since(sent).Round(time.Millisecond))
+		if it := v.Items[0]; it.Title != "Build failed" || it.Status != "sent" || it.Toggle != "Mark as read" {
+			t.Errorf("live item = %+v", it)
+		}
+	})
+
+	t.Run("mark as read, seen by a second tab", func(t *testing.T) {
+		tabB, consoleB := newTab(tab, t)
+		navigate(tabB, t, st.pageURL("alice", "alice"))
+		waitFor(tabB, t, 10*time.Second, "second tab live with badge 3", func(v inboxView) bool {
+			return v.State == "live" && len(v.Items) == 3 && v.Badge == "3"
+		})
+
+		click(tab, t, `[data-id="`+live+`"] [part=toggle-read]`)
+		v := waitFor(tab, t, 2*time.Second, "read and badge 2", func(v inboxView) bool {
+			it, _ := v.item(live)
+			return it.Status == "read" && it.Toggle == "Mark as unread" && v.Badge == "2"
+		})
+		if v.BellLabel != "Notifications, 2 unread" {
+			t.Errorf("bell label %q", v.BellLabel)
+		}
+		waitFor(tabB, t, 2*time.Second, "the second tab sees it read and badge 2", func(v inboxView) bool {
+			it, _ := v.item(live)
+			return it.Status == "read" && v.Badge == "2"
+		})
+		if errs := consoleB.list(); len(errs) > 0 {
+			t.Errorf("second tab's console: %q", errs)
+		}
+	})
+
+	t.Run("keyboard: Home and arrows move between items, Escape closes and returns to the bell", func(t *testing.T) {
+		v, err := snapshot(tab)
+		if err != nil {
+			t.Fatal(err)
+		}
+		focusedID := `document.querySelector('notify-inbox').shadowRoot.activeElement?.dataset.id || ''`
+		for _, step := range []struct{ key, want string }{
+			{kb.Home, v.Items[0].ID},
+			{kb.ArrowDown, v.Items[1].ID},
+			{kb.ArrowDown, v.Items[2].ID},
+			{kb.ArrowDown, v.Items[2].ID}, // the last stays
+			{kb.ArrowUp, v.Items[1].ID},
+			{kb.End, v.Items[2].ID},
+		} {
+			if err := chromedp.Do(tab, chromedp.KeyEvent(step.key)); err != nil {
+				t.Fatal(err)
+			}
+			got, err := chromedp.Run(tab, chromedp.Evaluate[string](focusedID))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != step.want {
+				t.Errorf("after %q focus is on item %q, want %q", step.key, got, step.want)
+			}
+		}
+		if err := chromedp.Do(tab, chromedp.KeyEvent(kb.Escape)); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(tab, t, time.Second, "closed, focus on the bell", func(v inboxView) bool {
+			return !v.PanelOpen && v.Expanded == "false" && v.FocusOnBell
+		})
+	})
+
+	t.Run("mark all as read", func(t *testing.T) {
+		click(tab, t, "[part=bell]")
+		click(tab, t, "[part=mark-all]")
+		waitFor(tab, t, 2*time.Second, "every item read, badge hidden", func(v inboxView) bool {
+			return v.Badge == "" && v.Unread == "0" && v.BellLabel == "Notifications, none unread" &&
+				!slices.ContainsFunc(v.Items, func(it itemView) bool { return it.Status != "read" })
+		})
+	})
+
+	t.Run("no console errors", func(t *testing.T) {
+		if errs := consoleA.list(); len(errs) > 0 {
+			t.Errorf("console: %q", errs)
+		}
+	})
+}
+
+// TestInbox_ResumesAfterRestart stops the service with SIGTERM and starts it again on the
+// same port and data: the component goes offline, reconnects with a fresh token, resumes
+// after the last position it saw and shows each notification once.
+func TestInbox_ResumesAfterRestart(t *testing.T) {
+	ctx := testContext(t)
+	st := newStack(ctx, t)
+	before := st.send(ctx, t, note{Recipient: "alice", Content: "Sent before the page opened"})
+
+	tab, _ := newTab(newBrowser(ctx, t), t)
+	navigate(tab, t, st.pageURL("alice", "alice"))
+	v := waitFor(tab, t, 10*time.Second, "live with one item", func(v inboxView) bool {
+		return v.State == "live" && len(v.Items) == 1
+	})
+	live := st.send(ctx, t, note{Recipient: "alice", Content: "Sent while the page is live"})
+	waitFor(tab, t, 2*time.Second, "the live one shown", func(v inboxView) bool { return len(v.Items) == 2 })
+	tokensBefore := v.TokenFetches
+
+	st.svc.stop(t)
+	waitFor(tab, t, 5*time.Second, "offline after SIGTERM", func(v inboxView) bool { return v.State == "offline" })
+
+	st.svc.start(ctx, t)
+	// Sent at once after the restart: the component is still waiting out its backoff, so
+	// this one reaches it through the resume (lastEventId), not as a live event.
+	afterRestart := st.send(ctx, t, note{Recipient: "alice", Content: "Sent right after the restart"})
+	v = waitFor(tab, t, 15*time.Second, "live again with the notification sent after the restart", func(v inboxView) bool {
+		return v.State == "live" && slices.Contains(v.ids(), afterRestart)
+	})
+	if v.TokenFetches <= tokensBefore {
+		t.Errorf("token fetches %d, %d before: the reconnect did not ask getToken for a fresh token", v.TokenFetches, tokensBefore)
+	}
+	reconnected := st.send(ctx, t, note{Recipient: "alice", Content: "Sent after the reconnect"})
+	v = waitFor(tab, t, 2*time.Second, "the one sent after the reconnect", func(v inboxView) bool {
+		return slices.Contains(v.ids(), reconnected)
+	})
+	if want := []string{reconnected, afterRestart, live, before}; !slices.Equal(v.ids(), want) {
+		t.Errorf("items %v, want each once, newest first: %v", v.ids(), want)
+	}
+	if id, dup := duplicate(v.ids()); dup {
+		t.Errorf("%s is shown twice", id)
+	}
+	if v.Badge != "4" {
+		t.Errorf("badge %q, want 4", v.Badge)
+	}
+}
+
+// TestInbox_OtherRecipientsToken: a token is for its subject only. A page asking for alice's
+// inbox with bob's token shows the service's refusal and none of alice's notifications; bob's
+// page shows only bob's.
+func TestInbox_OtherRecipientsToken(t *testing.T) {
+	ctx := testContext(t)
+	st := newStack(ctx, t)
+	st.send(ctx, t, note{Recipient: "alice", Content: "For alice's eyes only"})
+	bobs := st.send(ctx, t, note{Recipient: "bob", Content: "Hello bob"})
+
+	browser := newBrowser(ctx, t)
+	tests := []struct {
+		name, recipient, subject string
+		check                    func(inboxView) bool
+	}{
+		{"alice's inbox with bob's token", "alice", "bob", func(v inboxView) bool {
+			return v.State == "offline" && v.StatusError && v.Status != "" && len(v.Items) == 0 && v.Badge == ""
+		}},
+		{"bob's inbox with bob's token", "bob", "bob", func(v inboxView) bool {
+			return v.State == "live" && slices.Equal(v.ids(), []string{bobs})
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tab, _ := newTab(browser, t)
+			navigate(tab, t, st.pageURL(tc.recipient, tc.subject))
+			v := waitFor(tab, t, 10*time.Second, tc.name, tc.check)
+			t.Logf("state %s, status %q, items %v", v.State, v.Status, v.ids())
+			for _, it := range v.Items {
+				if strings.Contains(it.Content, "alice") {
+					t.Errorf("alice's notification shown: %+v", it)
+				}
+			}
+		})
+	}
+}
+
+// TestInbox_Screenshot renders the open panel with a few rich notifications and checks the
+// picture decodes; UPDATE_SCREENSHOT=1 writes it to docs/notify-inbox.png.
+func TestInbox_Screenshot(t *testing.T) {
+	ctx := testContext(t)
+	st := newStack(ctx, t)
+	canceled := st.send(ctx, t, note{Recipient: "carol", Title: "Maintenance window", Content: "Tonight's database maintenance is moved to Saturday 02:00 UTC."})
+	st.command(ctx, t, canceled, "cancel")
+	read := st.send(ctx, t, note{Recipient: "carol", Title: "Invoice INV-2041 is ready", Content: "Your November invoice of €184.00 is available.",
+		Actions: []action{{"Download PDF", "https://example.com/invoices/2041.pdf"}}})
+	st.command(ctx, t, read, "read")
+	st.send(ctx, t, note{Recipient: "carol", Title: "New comment on “Q4 roadmap”", Content: "Dana: Looks great. Can we ship the first milestone on Friday?",
+		ActionURL: "/docs/q4-roadmap#c91", Actions: []action{{"Reply", "/docs/q4-roadmap#reply"}}})
+	st.send(ctx, t, note{Recipient: "carol", Title: "Deploy finished", Content: "web-app #482 is live in production (3 min 12 s).",
+		ActionURL: "https://example.com/deploys/482", Actions: []action{{"View logs", "https://example.com/deploys/482/logs"}, {"Roll back", "https://example.com/deploys/482/rollback"}}})
+
+	tab, _ := newTab(newBrowser(ctx, t), t)
+	const width, height = 520, 640
+	if err := chromedp.Do(tab, chromedp.EmulateViewport(width, height)); err != nil {
+		t.Fatalf("viewport: %v", err)
+	}
+	navigate(tab, t, st.pageURL("carol", "carol"))
+	waitFor(tab, t, 10*time.Second, "live with four items", func(v inboxView) bool { return v.State == "live" && len(v.Items) == 4 })
+	click(tab, t, "[part=bell]")
+	waitFor(tab, t, 2*time.Second, "panel open, badge 2", func(v inboxView) bool { return v.PanelOpen && v.Badge == "2" })
+	// Move focus off the first item so its focus ring is not in the picture.
+	if err := chromedp.Do(tab, chromedp.Evaluate[chromedp.Void](`document.querySelector('notify-inbox').shadowRoot.querySelector('[part=panel]').focus()`)); err != nil {
+		t.Fatalf("focus the panel: %v", err)
+	}
+	buf, err := chromedp.Run(tab, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	cfg, err := png.DecodeConfig(bytes.NewReader(buf))
+	if err != nil {
+		t.Fatalf("the screenshot is not a PNG: %v", err)
+	}
+	if cfg.Width != width || cfg.Height != height {
+		t.Errorf("screenshot %dx%d, want %dx%d", cfg.Width, cfg.Height, width, height)
+	}
+	if _, _, err := image.Decode(bytes.NewReader(buf)); err != nil {
+		t.Errorf("decode the screenshot: %v", err)
+	}
+	out := filepath.Join(t.TempDir(), "notify-inbox.png")
+	if os.Getenv("UPDATE_SCREENSHOT") == "1" {
+		out = filepath.Join("..", "..", "..", "docs", "notify-inbox.png")
+	}
+	if err := os.WriteFile(out, buf, 0o644); err != nil {
+		t.Fatalf("write %s: %v", out, err)
+	}
+	t.Logf("screenshot: %s (%d bytes)", out, len(buf))
+}
