@@ -257,20 +257,26 @@ var hostPage = template.Must(template.New("page").Parse(`<!doctype html>
 <script type="module" src="/host.js"></script>
 <script type="module" src="{{.Service}}/ui/notify-inbox.js"></script>
 </head><body>
-<header><h1>Acme app</h1><notify-inbox server="{{.Service}}" recipient="{{.Recipient}}"></notify-inbox></header>
+<header><h1>Acme app</h1><notify-inbox server="{{.Service}}" recipient="{{.Recipient}}"{{with .PageSize}} page-size="{{.}}"{{end}}></notify-inbox></header>
 </body></html>`))
 
 // hostJS runs before the component is defined, so it also tests that a getToken set on the
-// not-yet-upgraded element is taken over. It counts the tokens fetched.
+// not-yet-upgraded element is taken over. It counts the tokens fetched, and records and
+// cancels the component's navigations (the page stays, the test reads window.navigations).
 const hostJS = `const params = new URLSearchParams(location.search);
 const subject = params.get('as') || params.get('recipient') || 'alice';
 window.tokenFetches = 0;
+window.navigations = [];
 document.querySelector('notify-inbox').getToken = async () => {
   window.tokenFetches++;
   const res = await fetch('/token?sub=' + encodeURIComponent(subject), { cache: 'no-store' });
   if (!res.ok) throw new Error('token endpoint: HTTP ' + res.status);
   return res.text();
 };
+document.addEventListener('notify-inbox:navigate', (e) => {
+  window.navigations.push({ URL: e.detail.url, ID: e.detail.notification.id });
+  e.preventDefault();
+});
 `
 
 func hostHandler(t *testing.T, svcURL string, mint func(string) (string, error)) http.Handler {
@@ -281,7 +287,8 @@ func hostHandler(t *testing.T, svcURL string, mint func(string) (string, error))
 			recipient = "alice"
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		if err := hostPage.Execute(w, map[string]string{"Service": svcURL, "Recipient": recipient}); err != nil {
+		data := map[string]string{"Service": svcURL, "Recipient": recipient, "PageSize": r.URL.Query().Get("size")}
+		if err := hostPage.Execute(w, data); err != nil {
 			t.Errorf("host page: %v", err)
 		}
 	})
@@ -493,12 +500,15 @@ type inboxView struct {
 	Empty        bool
 	Items        []itemView
 	TokenFetches int
+	Navigations  []struct{ URL, ID string }
+	Animating    bool // an animation of the component is running
 	FocusInPanel bool
 	FocusOnBell  bool
 }
 
 type itemView struct {
 	ID, Status, Seen, Title, Content, Toggle, Time string
+	Canceled                                       bool // the "Canceled" label shows
 	Actions                                        []string
 }
 
@@ -543,9 +553,12 @@ const snapshotJS = `(() => {
       Content: li.querySelector('[part=item-content]')?.textContent || '',
       Toggle: (t => t && !t.hidden ? t.textContent : '')(li.querySelector('[part=toggle-read]')),
       Time: li.querySelector('time')?.getAttribute('datetime') || '',
+      Canceled: !li.querySelector('.canceled-label').hidden,
       Actions: [...li.querySelectorAll('[part=action]')].map((a) => a.getAttribute('href')),
     })),
     TokenFetches: window.tokenFetches || 0,
+    Navigations: window.navigations || [],
+    Animating: root.getAnimations().some((a) => a.playState === 'running'),
     FocusInPanel: q('[part=panel]').contains(root.activeElement),
     FocusOnBell: root.activeElement === q('[part=bell]'),
   };

@@ -3,6 +3,7 @@ package browser_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"image"
 	"image/png"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 )
@@ -116,6 +119,25 @@ func TestInbox_HappyPath(t *testing.T) {
 		}
 	})
 
+	t.Run("clicking an item with an actionUrl reads it and dispatches a cancelable navigate", func(t *testing.T) {
+		click(tab, t, `[data-id="`+early[1]+`"] .body`)
+		v := waitFor(tab, t, 2*time.Second, "read, badge 1, one navigation event", func(v inboxView) bool {
+			it, _ := v.item(early[1])
+			return it.Status == "read" && v.Badge == "1" && len(v.Navigations) == 1
+		})
+		if n := v.Navigations[0]; n.URL != "https://example.com/people/dana" || n.ID != early[1] {
+			t.Errorf("navigate event %+v, want the action URL of %s", n, early[1])
+		}
+		// The host page prevented it: the page did not leave.
+		loc, err := chromedp.Run(tab, chromedp.Location())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(loc, st.host.URL) {
+			t.Errorf("the page navigated to %s although the event was canceled", loc)
+		}
+	})
+
 	t.Run("keyboard: Home and arrows move between items, Escape closes and returns to the bell", func(t *testing.T) {
 		v, err := snapshot(tab)
 		if err != nil {
@@ -156,6 +178,25 @@ func TestInbox_HappyPath(t *testing.T) {
 			return v.Badge == "" && v.Unread == "0" && v.BellLabel == "Notifications, none unread" &&
 				!slices.ContainsFunc(v.Items, func(it itemView) bool { return it.Status != "read" })
 		})
+	})
+
+	t.Run("archive, unarchive and cancel follow the stream", func(t *testing.T) {
+		click(tab, t, `[data-id="`+early[1]+`"] [part=archive]`)
+		waitFor(tab, t, 2*time.Second, "archived one removed", func(v inboxView) bool {
+			return slices.Equal(v.ids(), []string{live, early[0]})
+		})
+		st.command(ctx, t, early[1], "unarchive")
+		waitFor(tab, t, 2*time.Second, "unarchived one back in its place", func(v inboxView) bool {
+			return slices.Equal(v.ids(), []string{live, early[1], early[0]})
+		})
+		st.command(ctx, t, early[0], "cancel")
+		v := waitFor(tab, t, 2*time.Second, "canceled one marked", func(v inboxView) bool {
+			it, _ := v.item(early[0])
+			return it.Status == "canceled"
+		})
+		if it, _ := v.item(early[0]); !it.Canceled || it.Toggle != "" {
+			t.Errorf("canceled item %+v: want the Canceled label and no read toggle", it)
+		}
 	})
 
 	t.Run("no console errors", func(t *testing.T) {
@@ -246,6 +287,57 @@ func TestInbox_OtherRecipientsToken(t *testing.T) {
 	}
 }
 
+// TestInbox_Paging loads further pages as the list scrolls, each notification once, and
+// marks the ones it shows seen as they arrive in the open panel.
+func TestInbox_Paging(t *testing.T) {
+	ctx := testContext(t)
+	st := newStack(ctx, t)
+	var ids []string
+	for i := range 8 {
+		ids = append(ids, st.send(ctx, t, note{Recipient: "dave", Content: fmt.Sprintf("Paged notification number %d", i+1)}))
+	}
+	slices.Reverse(ids) // newest first
+
+	tab, _ := newTab(newBrowser(ctx, t), t)
+	navigate(tab, t, st.pageURL("dave", "dave")+"&size=3")
+	waitFor(tab, t, 10*time.Second, "live with the first page", func(v inboxView) bool {
+		return v.State == "live" && slices.Equal(v.ids(), ids[:3])
+	})
+	click(tab, t, "[part=bell]")
+	scroll := chromedp.Evaluate[chromedp.Void](`(s => { s.scrollTop = s.scrollHeight; })(` +
+		`document.querySelector('notify-inbox').shadowRoot.querySelector('.scroller'))`)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if err := chromedp.Do(tab, scroll); err != nil {
+			t.Fatalf("scroll: %v", err)
+		}
+		v, err := snapshot(tab)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id, dup := duplicate(v.ids()); dup {
+			t.Fatalf("%s shown twice: %v", id, v.ids())
+		}
+		if len(v.Items) == len(ids) {
+			if !slices.Equal(v.ids(), ids) {
+				t.Errorf("items %v, want %v", v.ids(), ids)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("scrolled to %d of %d items", len(v.Items), len(ids))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	deadline = time.Now().Add(2 * time.Second)
+	for c := st.counts(ctx, t, "dave"); c.Unseen != 0; c = st.counts(ctx, t, "dave") {
+		if time.Now().After(deadline) {
+			t.Fatalf("counts %+v: the pages loaded while open were not all marked seen", c)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // TestInbox_Screenshot renders the open panel with a few rich notifications and checks the
 // picture decodes; UPDATE_SCREENSHOT=1 writes it to docs/notify-inbox.png.
 func TestInbox_Screenshot(t *testing.T) {
@@ -262,17 +354,31 @@ func TestInbox_Screenshot(t *testing.T) {
 		ActionURL: "https://example.com/deploys/482", Actions: []action{{"View logs", "https://example.com/deploys/482/logs"}, {"Roll back", "https://example.com/deploys/482/rollback"}}})
 
 	tab, _ := newTab(newBrowser(ctx, t), t)
-	const width, height = 520, 640
+	const width, height = 520, 720
+	// Reduced motion: the component must not animate then, and the picture is not mid-fade.
+	if _, err := chromedp.Call(tab, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+		Features: []*emulation.MediaFeature{{Name: "prefers-reduced-motion", Value: "reduce"}},
+	}); err != nil {
+		t.Fatalf("emulate reduced motion: %v", err)
+	}
 	if err := chromedp.Do(tab, chromedp.EmulateViewport(width, height)); err != nil {
 		t.Fatalf("viewport: %v", err)
 	}
 	navigate(tab, t, st.pageURL("carol", "carol"))
 	waitFor(tab, t, 10*time.Second, "live with four items", func(v inboxView) bool { return v.State == "live" && len(v.Items) == 4 })
 	click(tab, t, "[part=bell]")
-	waitFor(tab, t, 2*time.Second, "panel open, badge 2", func(v inboxView) bool { return v.PanelOpen && v.Badge == "2" })
-	// Move focus off the first item so its focus ring is not in the picture.
-	if err := chromedp.Do(tab, chromedp.Evaluate[chromedp.Void](`document.querySelector('notify-inbox').shadowRoot.querySelector('[part=panel]').focus()`)); err != nil {
-		t.Fatalf("focus the panel: %v", err)
+	v := waitFor(tab, t, 2*time.Second, "panel open, badge 2", func(v inboxView) bool { return v.PanelOpen && v.Badge == "2" })
+	if v.Animating {
+		t.Error("an animation runs although the page prefers reduced motion")
+	}
+	if err := chromedp.Do(tab,
+		// Themed through a documented custom property: room for all four.
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('notify-inbox').style.setProperty('--notify-panel-max-height', '640px')`),
+		// Focus off the first item and the pointer off the bell: no focus ring or hover in the picture.
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('notify-inbox').shadowRoot.querySelector('[part=panel]').focus()`),
+		chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, 10, height-10),
+	); err != nil {
+		t.Fatalf("prepare the picture: %v", err)
 	}
 	buf, err := chromedp.Run(tab, chromedp.CaptureScreenshot())
 	if err != nil {

@@ -120,6 +120,7 @@ button { font: inherit; color: inherit; }
   display: grid; grid-template-columns: 8px 1fr; gap: 4px 10px;
   padding: 10px 12px; border-bottom: 1px solid var(--_border);
 }
+.item:last-child { border-bottom: 0; }
 .item:focus { outline: none; box-shadow: inset 0 0 0 2px var(--_accent); }
 .item[data-status="sent"] { background: var(--notify-unread-bg, #eff6ff); }
 .dot { width: 8px; height: 8px; margin-top: 6px; border-radius: 50%; background: var(--_accent); visibility: hidden; }
