@@ -1,1 +1,1 @@
-// placeholder: the component lands here
+// placeholder: the notify-inbox component lands here
