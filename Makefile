@@ -1,5 +1,5 @@
 # Targets a newcomer needs; each is one line of what it runs.
-.PHONY: help run test fuzz test-integration test-esdb bench bench-kafka bench-sse lint kafka-up kafka-down
+.PHONY: help run test test-browser fuzz test-integration test-esdb bench bench-kafka bench-sse lint kafka-up kafka-down
 
 help:             ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -9,6 +9,10 @@ run:              ## run the service on its embedded store in ./data
 
 test:             ## every test, with the race detector (the README's test command)
 	go test -race ./...
+
+test-browser:     ## the <notify-inbox> suite in headless Chromium (installs Debian's chromium if missing)
+	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	NOTIFY_BROWSER_TESTS=required go test -race -count=1 -v ./infra/tests/browser/
 
 fuzz:             ## the HTTP body, Kafka command (and its fast path) and event decoders and the view encoder, 20s each (FUZZTIME=1m to change)
 	go test -run '^$$' -fuzz '^FuzzDecodeJSON$$' -fuzztime $${FUZZTIME:-20s} -fuzzminimizetime 2s ./infra/transport/httpapi/

@@ -22,6 +22,13 @@ func TestParseConfig_TypedSettings(t *testing.T) {
 			return !c.AccessLog && c.Tracing == tracing.Config{Endpoint: "", SampleRatio: 1}
 		}},
 		{"access log, bare switch", []string{"--access-log"}, nil, func(c Config) bool { return c.AccessLog }},
+		{"CORS origins and the demo", []string{"--cors-origins", "https://app.example.com, http://localhost:5173", "--ui-demo"}, nil, func(c Config) bool {
+			return strings.Join(c.CORSOrigins, " ") == "https://app.example.com http://localhost:5173" && c.UIDemo
+		}},
+		{"CORS from the environment, none by default", nil, map[string]string{"NOTIFY_CORS_ORIGINS": "https://a.example"}, func(c Config) bool {
+			return len(c.CORSOrigins) == 1 && !c.UIDemo
+		}},
+		{"any origin without authentication", []string{"--cors-origins", "*"}, nil, func(c Config) bool { return c.CORSOrigins[0] == "*" }},
 		{"access log, environment", nil, map[string]string{"NOTIFY_ACCESS_LOG": "true"}, func(c Config) bool { return c.AccessLog }},
 		{"tracing from flags", []string{"--otlp-endpoint", "http://collector:4318", "--trace-sample-ratio=0.25"}, nil, func(c Config) bool {
 			return c.Tracing == tracing.Config{Endpoint: "http://collector:4318", SampleRatio: 0.25}
@@ -82,6 +89,8 @@ func TestParseConfig_BadValues(t *testing.T) {
 		{"endpoint of another scheme", []string{"--otlp-endpoint", "grpc://collector:4317"}, nil, "want an http:// or https:// URL with a host"},
 		{"endpoint without a host", nil, map[string]string{"NOTIFY_OTLP_ENDPOINT": "http:///v1/traces"}, "--otlp-endpoint / NOTIFY_OTLP_ENDPOINT"},
 		{"endpoint not a URL", []string{"--otlp-endpoint", "http://[::1"}, nil, "--otlp-endpoint / NOTIFY_OTLP_ENDPOINT: want an http"},
+		{"an origin with a path", []string{"--cors-origins", "https://app.example.com/"}, nil, `--cors-origins / NOTIFY_CORS_ORIGINS: "https://app.example.com/": an origin has no path, query or fragment; browsers send "https://app.example.com"`},
+		{"any origin with authentication", []string{"--cors-origins", "*"}, map[string]string{"NOTIFY_AUTH_API_KEYS": strings.Repeat("a", 64) + ":send"}, "any web page could call the API with the tokens its visitors hold"},
 		{"long flag with one dash", []string{"-data-dir", "x"}, nil, "long flags take two dashes: --data-dir"},
 		{"unknown flag", []string{"--rate-limits", "1"}, nil, "unknown flag --rate-limits"},
 	}

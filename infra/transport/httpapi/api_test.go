@@ -83,6 +83,12 @@ func start(t *testing.T) api {
 // registry as the service is.
 func startWith(t *testing.T, sec httpapi.Security) api {
 	t.Helper()
+	return startOpts(t, httpapi.Options{Security: sec})
+}
+
+// startOpts serves the API with the given options (Metrics is set here).
+func startOpts(t *testing.T, o httpapi.Options) api {
+	t.Helper()
 	var replayLog *gatedLog
 	elsewhere := new(atomic.Uint64)
 	reg := metrics.New(nil)
@@ -92,7 +98,8 @@ func startWith(t *testing.T, sec httpapi.Security) api {
 		ReplayLog: func(log projections.Log) projections.Log { replayLog = newGatedLog(log); return replayLog },
 		Head:      func(p eventstore.Position) eventstore.Position { return p + eventstore.Position(elsewhere.Load()) },
 	})
-	srv := httptest.NewServer(httpapi.New(c.App, httpapi.Options{Security: sec, Metrics: reg}))
+	o.Metrics = reg
+	srv := httptest.NewServer(httpapi.New(c.App, o))
 	t.Cleanup(srv.Close)
 	return api{url: srv.URL, runner: c.Runner, replayLog: replayLog, log: c.Log, elsewhere: elsewhere}
 }

@@ -90,7 +90,7 @@ func checkOrigin(o string) error {
 		want.Host = strings.ToLower(u.Hostname())
 	}
 	switch {
-	case u.User != nil, strings.ContainsAny(o, "*?"):
+	case u.User != nil, strings.Contains(o, "*"):
 		return fmt.Errorf("an origin is scheme://host[:port] exactly (no user, no wildcard)")
 	case u.Path != "" || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(o, "?") || strings.HasSuffix(o, "#"):
 		return fmt.Errorf("an origin has no path, query or fragment; browsers send %q", want.String())

@@ -88,6 +88,8 @@ func problemFor(err error) Problem {
 		return Problem{Type: "urn:notify:problem:unauthenticated", Title: "Unauthorized", Status: http.StatusUnauthorized, Detail: msg}
 	case errors.Is(err, errForbidden):
 		return Problem{Type: "urn:notify:problem:forbidden", Title: "Forbidden", Status: http.StatusForbidden, Detail: msg}
+	case errors.Is(err, errDemoOff):
+		return Problem{Type: "urn:notify:problem:not-found", Title: "Not found", Status: http.StatusNotFound, Detail: msg}
 	case errors.Is(err, errNotYours):
 		return Problem{Type: "urn:notify:problem:not-found", Title: "Not found", Status: http.StatusNotFound, Detail: "no such inbox"}
 	case errors.As(err, &rl):

@@ -27,6 +27,12 @@ const (
 // secured serves the API with API keys and HS256 tokens configured.
 func secured(t *testing.T, rate float64, burst int) api {
 	t.Helper()
+	return startWith(t, httpapi.Security{Auth: testAuth(t), RatePerSecond: rate, Burst: burst, RequestTimeout: 10 * time.Second})
+}
+
+// testAuth is the authenticator of the secured tests: the send and admin keys, HS256 tokens.
+func testAuth(t *testing.T) *auth.Authenticator {
+	t.Helper()
 	keys, err := auth.ParseAPIKeys(auth.HashKey(sendKey) + ":send," + auth.HashKey(adminKey) + ":admin")
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +41,7 @@ func secured(t *testing.T, rate float64, burst int) api {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return startWith(t, httpapi.Security{Auth: a, RatePerSecond: rate, Burst: burst, RequestTimeout: 10 * time.Second})
+	return a
 }
 
 func token(t *testing.T, key []byte, sub, aud string, exp time.Duration) string {

@@ -341,15 +341,7 @@ func TestStream_MalformedLastEventIDIs400(t *testing.T) {
 // another recipient's token gets the 404 of an inbox that does not exist.
 func TestStream_Authorization(t *testing.T) {
 	t.Parallel()
-	keys, err := auth.ParseAPIKeys(auth.HashKey(sendKey) + ":send," + auth.HashKey(adminKey) + ":admin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	authn, err := auth.New(auth.Config{APIKeys: keys, JWT: auth.JWTConfig{Secret: jwtSecret, Issuer: issuer, Audience: audience}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := startStream(t, streamSetup{sec: httpapi.Security{Auth: authn, RequestTimeout: 10 * time.Second}})
+	a := startStream(t, streamSetup{sec: httpapi.Security{Auth: testAuth(t), RequestTimeout: 10 * time.Second}})
 	cs := creds(t)
 	for who, want := range map[string]int{"right recipient": 200, "admin key": 200, "wrong recipient": 404, "service key": 403, "no token": 401, "expired": 401} {
 		t.Run(who, func(t *testing.T) {
@@ -366,6 +358,45 @@ func TestStream_Authorization(t *testing.T) {
 			}
 		})
 	}
+	// The same tokens as ?access_token= (a browser's EventSource cannot set headers), which
+	// is taken alone: with a header too it is refused, and an API key is no token.
+	tok := func(who string) string { return strings.TrimPrefix(cs[who][1], "Bearer ") }
+	for _, tc := range []struct {
+		name, query string
+		headers     []string
+		want        int
+	}{
+		{"right recipient", "access_token=" + tok("right recipient"), nil, 200},
+		{"wrong recipient", "access_token=" + tok("wrong recipient"), nil, 404},
+		{"expired", "access_token=" + tok("expired"), nil, 401},
+		{"bad signature", "access_token=" + tok("bad signature"), nil, 401},
+		{"wrong audience", "access_token=" + tok("wrong audience"), nil, 401},
+		{"empty", "access_token=", nil, 401},
+		{"an API key as token", "access_token=" + adminKey, nil, 401},
+		{"and a bearer header", "access_token=" + tok("right recipient"), cs["right recipient"], 401},
+		{"and an API key header", "access_token=" + tok("right recipient"), cs["admin key"], 401},
+		{"with a resume", "lastEventId=0&access_token=" + tok("right recipient"), nil, 200},
+	} {
+		t.Run("access_token "+tc.name, func(t *testing.T) {
+			c, r := a.openPath(t, "/v1/recipients/alice/stream?"+tc.query, tc.headers...)
+			switch {
+			case tc.want == 200 && c == nil:
+				t.Fatalf("= %d %s, want a stream", r.status, r.body)
+			case tc.want == 200:
+				c.close()
+			case r == nil || r.status != tc.want || r.header.Get("Content-Type") != "application/problem+json":
+				t.Fatalf("= %+v, want %d problem+json", r, tc.want)
+			case strings.Contains(r.body, "eyJ") || strings.Contains(r.body, adminKey):
+				t.Fatalf("the refusal echoes the credential: %s", r.body)
+			}
+		})
+	}
+	// Only the stream takes it: elsewhere it is a 400 that says where it belongs.
+	r := a.do(t, "GET", "/v1/recipients/alice/notifications?access_token="+tok("right recipient"), "", "")
+	if r.status != 400 || !strings.Contains(r.body, `"field":"access_token"`) || !strings.Contains(r.body, "live stream route only") {
+		t.Fatalf("access_token on the inbox route = %d %s, want a 400 naming it", r.status, r.body)
+	}
+
 	// The owner's stream carries the owner's changes.
 	c, _ := a.open(t, "alice", cs["right recipient"]...)
 	_, pos := a.send(t, "alice", auth.HeaderAPIKey, sendKey)

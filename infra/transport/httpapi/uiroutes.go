@@ -3,6 +3,7 @@ package httpapi
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -18,6 +19,8 @@ const (
 	uiDemoRoute      = "/ui/demo"
 	uiDemoJSRoute    = "/ui/demo.js"
 )
+
+var errDemoOff = errors.New("the demo page is off: it is served in development mode (no authentication) or with --ui-demo / NOTIFY_UI_DEMO")
 
 // uiFile is one embedded file with its type and a strong ETag.
 type uiFile struct {
@@ -62,9 +65,7 @@ func uiRoutes(e *echo.Echo, demo bool) {
 		})
 	})
 	page, script := mustUIFile("demo.html", "text/html; charset=utf-8"), mustUIFile("demo.js", "text/javascript; charset=utf-8")
-	off := func(echo.Context) error {
-		return echo.NewHTTPError(http.StatusNotFound, "the demo page is off: it is served in development mode (no authentication) or with --ui-demo")
-	}
+	off := func(echo.Context) error { return errDemoOff }
 	demoHeaders := map[string]string{
 		// The page's own script only; it may call any service URL a person types in.
 		"Content-Security-Policy": "default-src 'self'; script-src 'self'; connect-src *; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
