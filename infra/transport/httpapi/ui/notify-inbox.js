@@ -666,7 +666,7 @@ class NotifyInbox extends HTMLElement {
     } catch (err) {
       if (this.#alive(run)) this.#setStatus(err.message, true);
     } finally {
-      this.#dom.markAll.disabled = false;
+      if (this.#alive(run)) this.#updateEmpty(run); // disabled again when nothing is unread
     }
   }
 
