@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/golang-jwt/jwt/v5"
@@ -87,6 +88,7 @@ func needBrowser(t *testing.T) {
 // service is one notify process; restart starts a new one with the same flags (port, data).
 type service struct {
 	addr, url string
+	dataDir   string
 	args      []string
 	logs      *syncBuffer
 	cmd       *exec.Cmd
@@ -184,6 +186,8 @@ type stack struct {
 	apiKey string // an X-Api-Key with scope send
 }
 
+// newStack starts a service with authentication, CORS for the host page and the demo page
+// on, and the host page's server.
 func newStack(ctx context.Context, t *testing.T) *stack {
 	t.Helper()
 	needBrowser(t)
@@ -198,9 +202,9 @@ func newStack(ctx context.Context, t *testing.T) *stack {
 	st.host = httptest.NewServer(hostHandler(t, svcURL, st.token))
 	t.Cleanup(st.host.Close)
 	st.svc = &service{
-		addr: addr, url: svcURL, logs: &syncBuffer{},
+		addr: addr, url: svcURL, logs: &syncBuffer{}, dataDir: filepath.Join(dir, "data"),
 		args: []string{
-			"--data-dir", filepath.Join(dir, "data"), "--http-addr", addr,
+			"--data-dir", filepath.Join(dir, "data"), "--http-addr", addr, "--ui-demo",
 			"--auth-jwt-secret-file", secretFile, "--auth-jwt-issuer", issuer, "--auth-jwt-audience", audience,
 			"--auth-api-keys-file", keysFile,
 			"--cors-origins", st.host.URL, // the host page's origin: another port is another origin
@@ -429,7 +433,8 @@ func newBrowser(ctx context.Context, t *testing.T) context.Context {
 	return tab
 }
 
-// consoleErrors collects a tab's uncaught exceptions and console.error calls.
+// consoleErrors collects a tab's uncaught exceptions, console.error calls and the browser's
+// own error log (failed loads, CSP violations).
 type consoleErrors struct {
 	mu   sync.Mutex
 	msgs []string
@@ -473,6 +478,11 @@ func listenConsole(tab context.Context) (*consoleErrors, error) {
 				parts = append(parts, string(a.Value)+a.Description)
 			}
 			msg = "console.error: " + strings.Join(parts, " ")
+		case *cdplog.EventEntryAdded:
+			if ev.Entry.Level != cdplog.EntryLevelError {
+				return
+			}
+			msg = fmt.Sprintf("browser log (%s): %s %s", ev.Entry.Source, ev.Entry.Text, ev.Entry.URL)
 		default:
 			return
 		}
@@ -498,6 +508,7 @@ type inboxView struct {
 	Status       string
 	StatusError  bool
 	Empty        bool
+	MarkAllOff   bool // the Mark all as read button is disabled
 	Items        []itemView
 	TokenFetches int
 	Navigations  []struct{ URL, ID string }
@@ -547,6 +558,7 @@ const snapshotJS = `(() => {
     Status: status.textContent,
     StatusError: status.classList.contains('error'),
     Empty: !q('[part=empty]').hidden,
+    MarkAllOff: q('[part=mark-all]').disabled,
     Items: [...root.querySelectorAll('[part=item]')].map((li) => ({
       ID: li.dataset.id, Status: li.dataset.status, Seen: li.dataset.seen,
       Title: li.querySelector('[part=item-title]')?.textContent || '',
