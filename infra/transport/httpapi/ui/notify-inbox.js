@@ -100,15 +100,9 @@ button { font: inherit; color: inherit; }
 .panel:focus { outline: none; }
 @keyframes slide { from { opacity: 0; transform: translateY(-4px); } }
 @keyframes pop { from { transform: scale(.6); } }
-.header {
-  display: flex; align-items: center; justify-content: space-between; gap: 8px;
-  padding: 10px 12px; border-bottom: 1px solid var(--_border);
-}
+.header { display: flex; align-items: center; justify-content: space-between; gap: 8px; padding: 10px 12px; border-bottom: 1px solid var(--_border); }
 .header h2 { margin: 0; font-size: 15px; font-weight: 600; }
-.link {
-  padding: 2px 4px; border: 0; border-radius: 4px; background: none;
-  color: var(--_accent); font-size: 13px; cursor: pointer;
-}
+.link { padding: 2px 4px; border: 0; border-radius: 4px; background: none; color: var(--_accent); font-size: 13px; cursor: pointer; }
 .link:hover { text-decoration: underline; }
 .link:disabled { color: var(--_muted); cursor: default; text-decoration: none; }
 .status { margin: 0; padding: 6px 12px; font-size: 12px; color: var(--_muted); }
@@ -116,10 +110,7 @@ button { font: inherit; color: inherit; }
 .status.error { color: #b91c1c; }
 .scroller { flex: 1; overflow-y: auto; overscroll-behavior: contain; }
 .list { margin: 0; padding: 0; list-style: none; }
-.item {
-  display: grid; grid-template-columns: 8px 1fr; gap: 4px 10px;
-  padding: 10px 12px; border-bottom: 1px solid var(--_border);
-}
+.item { display: grid; grid-template-columns: 8px 1fr; gap: 4px 10px; padding: 10px 12px; border-bottom: 1px solid var(--_border); }
 .item:last-child { border-bottom: 0; }
 .item:focus { outline: none; box-shadow: inset 0 0 0 2px var(--_accent); }
 .item[data-status="sent"] { background: var(--notify-unread-bg, #eff6ff); }
@@ -127,7 +118,6 @@ button { font: inherit; color: inherit; }
 .item[data-status="sent"] .dot { visibility: visible; }
 .item[data-status="canceled"] { color: var(--_muted); }
 .body { grid-column: 2; display: flex; flex-direction: column; gap: 2px; min-width: 0; color: inherit; text-decoration: none; }
-a.body { cursor: pointer; }
 a.body:hover .title, a.body:hover .content { text-decoration: underline; }
 .title { font-size: 14px; font-weight: 600; }
 .content { font-size: 14px; overflow-wrap: anywhere; }
@@ -140,9 +130,7 @@ a.body:hover .title, a.body:hover .content { text-decoration: underline; }
 .empty { margin: 0; padding: 32px 12px; text-align: center; font-size: 14px; color: var(--_muted); }
 .sentinel { height: 1px; }
 .sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }
-@media (prefers-reduced-motion: reduce) {
-  *, *::before, *::after { animation: none !important; transition: none !important; }
-}
+@media (prefers-reduced-motion: reduce) { *, *::before, *::after { animation: none !important; transition: none !important; } }
 `;
 
 // Static markup only: every piece of data is set later with textContent or attributes.
@@ -176,6 +164,10 @@ class ProblemError extends Error {
     this.retryAfter = retryAfter; // seconds, or NaN
   }
 }
+
+/** A 400 about this query parameter: a position this service's log never gave (a wiped store). */
+const unknownPosition = (err, field) =>
+  err?.status === 400 && (err.problem?.errors || []).some((e) => e?.field === field);
 
 async function problemOf(res) {
   let body = null;
@@ -264,7 +256,8 @@ class NotifyInbox extends HTMLElement {
       if (entries.some((e) => e.isIntersecting)) this.#loadMore();
     }, { root: this.#dom.scroller, rootMargin: '0px 0px 160px 0px' });
     this.#observer.observe(this.#dom.sentinel);
-    this.#clock = setInterval(() => this.#refreshTimes(), 30000);
+    this.#clock = setInterval(() => this.#open && this.#refreshTimes(), 30000);
+    window.addEventListener('online', this.#onOnline);
     this.#queueRestart();
   }
 
@@ -274,6 +267,7 @@ class NotifyInbox extends HTMLElement {
     this.#observer?.disconnect();
     this.#observer = null;
     clearInterval(this.#clock);
+    window.removeEventListener('online', this.#onOnline);
   }
 
   attributeChangedCallback(name, oldValue, newValue) {
@@ -303,6 +297,16 @@ class NotifyInbox extends HTMLElement {
 
   #onDocumentClick = (e) => {
     if (this.#open && !e.composedPath().includes(this)) this.close();
+  };
+
+  /** Back online: reconnect now instead of at the end of the backoff. */
+  #onOnline = () => {
+    const run = this.#run;
+    if (!run || run.es || !run.retryTimer) return;
+    clearTimeout(run.retryTimer);
+    run.retryTimer = 0;
+    run.backoff = BACKOFF_MIN_MS;
+    this.#connect(run);
   };
 
   // ---- lifecycle of a run ------------------------------------------------------------
@@ -411,7 +415,7 @@ class NotifyInbox extends HTMLElement {
       // EventSource hides why a connection was refused: ask once more with fetch.
       const err = await this.#probe(run, url);
       if (!this.#alive(run)) return;
-      if (err?.status === 400 && run.lastId !== null) {
+      if (unknownPosition(err, 'lastEventId')) {
         // The position we resume from is unknown to the service (a wiped or another store).
         this.#start();
         return;
@@ -447,7 +451,10 @@ class NotifyInbox extends HTMLElement {
     const delay = Math.max(minDelay, Math.min(BACKOFF_MAX_MS, run.backoff * (0.8 + Math.random() * 0.4)));
     run.backoff = Math.min(run.backoff * 2, BACKOFF_MAX_MS);
     clearTimeout(run.retryTimer);
-    run.retryTimer = setTimeout(() => this.#connect(run), delay);
+    run.retryTimer = setTimeout(() => {
+      run.retryTimer = 0;
+      this.#connect(run);
+    }, delay);
   }
 
   #onFrame(run, es, e) {
@@ -545,7 +552,7 @@ class NotifyInbox extends HTMLElement {
       if (this.#open) this.#markSeen(run);
     } catch (err) {
       if (!this.#alive(run)) return;
-      if (err.status === 400) {
+      if (unknownPosition(err, 'minPosition')) {
         this.#start(); // the position is unknown to this service: start over
         return;
       }
@@ -764,6 +771,7 @@ class NotifyInbox extends HTMLElement {
         const a = el('a', 'action', 'action', label);
         a.href = url;
         a.rel = 'noopener noreferrer';
+        a.addEventListener('click', () => this.#readOnFollow(n.id)); // a plain link otherwise
         links.append(a);
       }
       li.append(links);
@@ -818,15 +826,19 @@ class NotifyInbox extends HTMLElement {
     this.#dom.markAll.disabled = !run.items.some((n) => n.status === 'sent') && this.#unread === 0;
   }
 
-  #onItemClick(e, id, href) {
+  /** Following a notification's link reads it; keepalive: the read outlives the page. */
+  #readOnFollow(id) {
     const run = this.#run;
     const n = run?.items.find((x) => x.id === id);
+    if (!n || n.status !== 'sent') return n;
+    const now = new Date().toISOString();
+    this.#command(run, n, 'read', { status: 'read', readAt: now, seenAt: n.seenAt || now }, { keepalive: true });
+    return n;
+  }
+
+  #onItemClick(e, id, href) {
+    const n = this.#readOnFollow(id);
     if (!n) return;
-    // keepalive: the read must reach the service even if the page navigates away at once.
-    if (n.status === 'sent') {
-      const now = new Date().toISOString();
-      this.#command(run, n, 'read', { status: 'read', readAt: now, seenAt: n.seenAt || now }, { keepalive: true });
-    }
     if (e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) return; // new tab or window: the browser's
     e.preventDefault();
     const event = new CustomEvent('notify-inbox:navigate', {
