@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -184,6 +185,8 @@ type stack struct {
 	host   *httptest.Server
 	secret []byte
 	apiKey string // an X-Api-Key with scope send
+	// expireNext makes the host's /token hand out this many expired tokens before good ones.
+	expireNext atomic.Int32
 }
 
 // newStack starts a service with authentication, CORS for the host page and the demo page
@@ -199,7 +202,7 @@ func newStack(ctx context.Context, t *testing.T) *stack {
 
 	addr := freeAddr(t)
 	svcURL := "http://" + addr
-	st.host = httptest.NewServer(hostHandler(t, svcURL, st.token))
+	st.host = httptest.NewServer(hostHandler(t, svcURL, st.hostToken))
 	t.Cleanup(st.host.Close)
 	st.svc = &service{
 		addr: addr, url: svcURL, logs: &syncBuffer{}, dataDir: filepath.Join(dir, "data"),
@@ -237,10 +240,23 @@ func writeFile(t *testing.T, path string, b []byte) {
 
 // token mints a recipient token as the app's backend would: HS256, sub = the recipient.
 func (st *stack) token(subject string) (string, error) {
+	return st.mint(subject, 10*time.Minute)
+}
+
+// hostToken is the host's /token: a good token, or an expired one while expireNext says so.
+func (st *stack) hostToken(subject string) (string, error) {
+	if st.expireNext.Add(-1) >= 0 {
+		return st.mint(subject, -5*time.Minute) // beyond the service's 30 s leeway
+	}
+	st.expireNext.Store(0)
+	return st.token(subject)
+}
+
+func (st *stack) mint(subject string, ttl time.Duration) (string, error) {
 	now := time.Now()
 	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{
 		Subject: subject, Issuer: issuer, Audience: jwt.ClaimStrings{audience},
-		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(10 * time.Minute)),
+		IssuedAt: jwt.NewNumericDate(now.Add(min(ttl, 0) - time.Minute)), ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
 	}).SignedString(st.secret)
 	if err != nil {
 		return "", fmt.Errorf("sign token for %s: %w", subject, err)
@@ -369,6 +385,19 @@ func (st *stack) counts(ctx context.Context, t *testing.T, recipient string) (c 
 		t.Fatal(err)
 	}
 	return c
+}
+
+// waitAllSeen waits until the service counts none of recipient's notifications unseen: the
+// component's bulk seen request has landed.
+func (st *stack) waitAllSeen(ctx context.Context, t *testing.T, recipient string) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for c := st.counts(ctx, t, recipient); c.Unseen != 0; c = st.counts(ctx, t, recipient) {
+		if time.Now().After(deadline) {
+			t.Fatalf("counts of %s %+v: the shown notifications were not all marked seen", recipient, c)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func (st *stack) do(ctx context.Context, method, path string, body any, want int, out any, headers ...string) error {
