@@ -1,7 +1,9 @@
 package httpapi_test
 
 import (
+	"compress/gzip"
 	"encoding/json"
+	"io"
 	"net/http"
 	"regexp"
 	"sort"
@@ -215,6 +217,36 @@ func TestUI_Routes(t *testing.T) {
 	if r := securedAPI.do(t, "GET", "/ui/notify-inbox.js", "", "", "If-None-Match", js.header.Get("ETag")); r.status != 304 || r.body != "" {
 		t.Fatalf("revalidation = %d %q, want 304", r.status, r.body)
 	}
+	// Compressed once at start, served to clients that take gzip; the same file either way.
+	plain := securedAPI.do(t, "GET", "/ui/notify-inbox.js", "", "", "Accept-Encoding", "identity")
+	for _, tc := range []struct {
+		accept string
+		gzip   bool
+	}{{"gzip", true}, {"br, gzip;q=0.8", true}, {"GZIP", true}, {"gzip;q=0", false}, {"br", false}, {"identity", false}} {
+		r := securedAPI.do(t, "GET", "/ui/notify-inbox.js", "", "", "Accept-Encoding", tc.accept)
+		if got := r.header.Get("Content-Encoding") == "gzip"; got != tc.gzip || !strings.Contains(strings.Join(r.header.Values("Vary"), ","), "Accept-Encoding") {
+			t.Fatalf("Accept-Encoding %q: Content-Encoding %q, Vary %q; want gzip %v", tc.accept, r.header.Get("Content-Encoding"), r.header.Values("Vary"), tc.gzip)
+		}
+		body := r.body
+		if tc.gzip {
+			zr, err := gzip.NewReader(strings.NewReader(r.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(zr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(r.body) >= len(b) {
+				t.Errorf("gzip %d bytes for %d", len(r.body), len(b))
+			}
+			body = string(b)
+		}
+		if body != plain.body {
+			t.Fatalf("Accept-Encoding %q serves another file", tc.accept)
+		}
+	}
+
 	for _, tc := range []struct {
 		name string
 		a    api

@@ -1,10 +1,13 @@
 package httpapi
 
 import (
+	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -22,11 +25,12 @@ const (
 
 var errDemoOff = errors.New("the demo page is off: it is served in development mode (no authentication) or with --ui-demo / NOTIFY_UI_DEMO")
 
-// uiFile is one embedded file with its type and a strong ETag.
+// uiFile is one embedded file with its type, its gzip form (compressed once, at start) and a
+// strong ETag for each.
 type uiFile struct {
-	body        []byte
-	contentType string
-	etag        string
+	body, gzipped []byte
+	contentType   string
+	etag, gzEtag  string
 }
 
 func mustUIFile(name, contentType string) uiFile {
@@ -34,25 +38,53 @@ func mustUIFile(name, contentType string) uiFile {
 	if err != nil {
 		panic("httpapi: embedded ui file missing: " + err.Error())
 	}
+	var gz bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression) // the level is valid: no error
+	_, _ = zw.Write(b)                                      // a bytes.Buffer does not fail
+	_ = zw.Close()
 	sum := sha256.Sum256(b)
-	return uiFile{body: b, contentType: contentType, etag: `"` + hex.EncodeToString(sum[:12]) + `"`}
+	tag := hex.EncodeToString(sum[:12])
+	return uiFile{body: b, gzipped: gz.Bytes(), contentType: contentType, etag: `"` + tag + `"`, gzEtag: `"` + tag + `-gz"`}
 }
 
-// serve answers the file, or 304 when the client holds this version. Browsers revalidate it
-// after five minutes, so a new release reaches pages soon without a versioned URL.
+// serve answers the file (gzip when the client takes it), or 304 when the client holds this
+// version. Browsers revalidate it after five minutes, so a new release reaches pages soon
+// without a versioned URL.
 func (f uiFile) serve(c echo.Context, extra map[string]string) error {
 	h := c.Response().Header()
+	body, etag := f.body, f.etag
+	if acceptsGzip(c.Request().Header.Get(echo.HeaderAcceptEncoding)) {
+		body, etag = f.gzipped, f.gzEtag
+		h.Set(echo.HeaderContentEncoding, "gzip")
+	}
+	h.Add(echo.HeaderVary, echo.HeaderAcceptEncoding)
 	h.Set(echo.HeaderContentType, f.contentType)
-	h.Set("ETag", f.etag)
+	h.Set("ETag", etag)
 	h.Set(echo.HeaderCacheControl, "public, max-age=300")
 	h.Set(echo.HeaderXContentTypeOptions, "nosniff")
 	for k, v := range extra {
 		h.Set(k, v)
 	}
-	if match := c.Request().Header.Get("If-None-Match"); match == f.etag {
-		return c.NoContent(http.StatusNotModified)
+	for _, match := range strings.Split(c.Request().Header.Get("If-None-Match"), ",") {
+		if m := strings.TrimSpace(match); m == etag || m == "*" {
+			h.Del(echo.HeaderContentEncoding)
+			return c.NoContent(http.StatusNotModified)
+		}
 	}
-	return c.Blob(http.StatusOK, f.contentType, f.body)
+	return c.Blob(http.StatusOK, f.contentType, body)
+}
+
+// acceptsGzip reads Accept-Encoding: gzip listed and not refused with q=0.
+func acceptsGzip(header string) bool {
+	for _, part := range strings.Split(header, ",") {
+		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if !strings.EqualFold(strings.TrimSpace(coding), "gzip") {
+			continue
+		}
+		q := strings.ReplaceAll(strings.TrimSpace(params), " ", "")
+		return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
+	}
+	return false
 }
 
 // uiRoutes serves the component and, when demo is on, the demo page.
