@@ -72,7 +72,7 @@ func TestMain(m *testing.M) {
 }
 
 // needBrowser skips the test when Chromium is not installed, or fails it when required.
-func needBrowser(t *testing.T) {
+func needBrowser(t testing.TB) {
 	t.Helper()
 	if chromium != "" {
 		return
@@ -113,7 +113,7 @@ func (b *syncBuffer) String() string {
 	return b.b.String()
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -124,7 +124,7 @@ func freeAddr(t *testing.T) string {
 }
 
 // start runs the binary and waits until /readyz answers 200.
-func (s *service) start(ctx context.Context, t *testing.T) {
+func (s *service) start(ctx context.Context, t testing.TB) {
 	t.Helper()
 	cmd := exec.Command(binary, s.args...)
 	// One client IP makes every anonymous request here; the rate limit is tested elsewhere.
@@ -165,7 +165,7 @@ func (s *service) start(ctx context.Context, t *testing.T) {
 }
 
 // stop sends SIGTERM, as an orchestrator would, and waits for the process to end.
-func (s *service) stop(t *testing.T) {
+func (s *service) stop(t testing.TB) {
 	t.Helper()
 	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatalf("SIGTERM: %v", err)
@@ -190,8 +190,8 @@ type stack struct {
 }
 
 // newStack starts a service with authentication, CORS for the host page and the demo page
-// on, and the host page's server.
-func newStack(ctx context.Context, t *testing.T) *stack {
+// on, and the host page's server; extra flags are added to the service's.
+func newStack(ctx context.Context, t testing.TB, extra ...string) *stack {
 	t.Helper()
 	needBrowser(t)
 	dir := t.TempDir()
@@ -213,6 +213,7 @@ func newStack(ctx context.Context, t *testing.T) *stack {
 			"--cors-origins", st.host.URL, // the host page's origin: another port is another origin
 		},
 	}
+	st.svc.args = append(st.svc.args, extra...)
 	st.svc.start(ctx, t)
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -222,7 +223,7 @@ func newStack(ctx context.Context, t *testing.T) *stack {
 	return st
 }
 
-func randomBytes(t *testing.T, n int) []byte {
+func randomBytes(t testing.TB, n int) []byte {
 	t.Helper()
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
@@ -231,7 +232,7 @@ func randomBytes(t *testing.T, n int) []byte {
 	return b
 }
 
-func writeFile(t *testing.T, path string, b []byte) {
+func writeFile(t testing.TB, path string, b []byte) {
 	t.Helper()
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
@@ -299,7 +300,7 @@ document.addEventListener('notify-inbox:navigate', (e) => {
 });
 `
 
-func hostHandler(t *testing.T, svcURL string, mint func(string) (string, error)) http.Handler {
+func hostHandler(t testing.TB, svcURL string, mint func(string) (string, error)) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		recipient := r.URL.Query().Get("recipient")
@@ -351,7 +352,7 @@ type action struct {
 }
 
 // send posts a notification with the send key, as a trusted service does; it returns the id.
-func (st *stack) send(ctx context.Context, t *testing.T, n note) string {
+func (st *stack) send(ctx context.Context, t testing.TB, n note) string {
 	t.Helper()
 	if n.Category == "" {
 		n.Category = "test"
@@ -362,12 +363,12 @@ func (st *stack) send(ctx context.Context, t *testing.T, n note) string {
 }
 
 // command posts /v1/notifications/{id}/{verb} with the send key.
-func (st *stack) command(ctx context.Context, t *testing.T, id, verb string) {
+func (st *stack) command(ctx context.Context, t testing.TB, id, verb string) {
 	t.Helper()
 	st.post(ctx, t, "/v1/notifications/"+id+"/"+verb, nil, http.StatusOK, nil)
 }
 
-func (st *stack) post(ctx context.Context, t *testing.T, path string, body any, want int, out any) {
+func (st *stack) post(ctx context.Context, t testing.TB, path string, body any, want int, out any) {
 	t.Helper()
 	if err := st.do(ctx, http.MethodPost, path, body, want, out, "X-Api-Key", st.apiKey); err != nil {
 		t.Fatal(err)
@@ -375,7 +376,7 @@ func (st *stack) post(ctx context.Context, t *testing.T, path string, body any, 
 }
 
 // counts reads the recipient's counts with the recipient's own token.
-func (st *stack) counts(ctx context.Context, t *testing.T, recipient string) (c struct{ Total, Unread, Unseen int }) {
+func (st *stack) counts(ctx context.Context, t testing.TB, recipient string) (c struct{ Total, Unread, Unseen int }) {
 	t.Helper()
 	tok, err := st.token(recipient)
 	if err != nil {
@@ -389,7 +390,7 @@ func (st *stack) counts(ctx context.Context, t *testing.T, recipient string) (c 
 
 // waitAllSeen waits until the service counts none of recipient's notifications unseen: the
 // component's bulk seen request has landed.
-func (st *stack) waitAllSeen(ctx context.Context, t *testing.T, recipient string) {
+func (st *stack) waitAllSeen(ctx context.Context, t testing.TB, recipient string) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Second)
 	for c := st.counts(ctx, t, recipient); c.Unseen != 0; c = st.counts(ctx, t, recipient) {
@@ -442,7 +443,7 @@ func (st *stack) do(ctx context.Context, method, path string, body any, want int
 // ---- the browser ------------------------------------------------------------------------
 
 // newBrowser starts headless Chromium and returns the context of its first tab.
-func newBrowser(ctx context.Context, t *testing.T) context.Context {
+func newBrowser(ctx context.Context, t testing.TB) context.Context {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium),
@@ -476,7 +477,7 @@ func (c *consoleErrors) list() []string {
 }
 
 // newTab opens another tab of the browser of ctx, listening to its console from the start.
-func newTab(ctx context.Context, t *testing.T) (context.Context, *consoleErrors) {
+func newTab(ctx context.Context, t testing.TB) (context.Context, *consoleErrors) {
 	t.Helper()
 	tab, cancel := chromedp.NewContext(ctx)
 	t.Cleanup(cancel)
@@ -614,7 +615,7 @@ func snapshot(ctx context.Context) (inboxView, error) {
 }
 
 // waitFor polls the component until ok holds, failing the test after within.
-func waitFor(ctx context.Context, t *testing.T, within time.Duration, what string, ok func(inboxView) bool) inboxView {
+func waitFor(ctx context.Context, t testing.TB, within time.Duration, what string, ok func(inboxView) bool) inboxView {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	var last inboxView
@@ -642,14 +643,14 @@ func shadow(selector string) string {
 	return fmt.Sprintf("document.querySelector('notify-inbox').shadowRoot.querySelector(%q)", selector)
 }
 
-func click(ctx context.Context, t *testing.T, selector string) {
+func click(ctx context.Context, t testing.TB, selector string) {
 	t.Helper()
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.JSPath(shadow(selector)))); err != nil {
 		t.Fatalf("click %s: %v", selector, err)
 	}
 }
 
-func navigate(ctx context.Context, t *testing.T, url string) {
+func navigate(ctx context.Context, t testing.TB, url string) {
 	t.Helper()
 	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
 		t.Fatalf("open %s: %v", url, err)

@@ -50,7 +50,7 @@ func TestInbox_HappyPath(t *testing.T) {
 		if want := []string{early[1], early[0]}; !slices.Equal(v.ids(), want) {
 			t.Errorf("items %v, want newest first %v", v.ids(), want)
 		}
-		v = waitFor(tab, t, 2*time.Second, "badge 2", func(v inboxView) bool { return v.Badge == "2" })
+		v = waitFor(tab, t, 10*time.Second, "badge 2", func(v inboxView) bool { return v.Badge == "2" })
 		if v.Unread != "2" || v.BellLabel != "Notifications, 2 unread" {
 			t.Errorf("unread attribute %q, bell label %q", v.Unread, v.BellLabel)
 		}
@@ -68,7 +68,7 @@ func TestInbox_HappyPath(t *testing.T) {
 
 	t.Run("opening the panel marks the shown ones seen", func(t *testing.T) {
 		click(tab, t, "[part=bell]")
-		waitFor(tab, t, 2*time.Second, "open, focus inside, all seen", func(v inboxView) bool {
+		waitFor(tab, t, 10*time.Second, "open, focus inside, all seen", func(v inboxView) bool {
 			return v.PanelOpen && v.Expanded == "true" && v.FocusInPanel &&
 				!slices.ContainsFunc(v.Items, func(it itemView) bool { return it.Seen != "true" })
 		})
@@ -76,10 +76,12 @@ func TestInbox_HappyPath(t *testing.T) {
 	})
 
 	var live string
-	t.Run("a live notification appears within a second", func(t *testing.T) {
+	// How soon is measured by BenchmarkSendToPanel (docs/BENCHMARKS.md), not asserted here:
+	// the deadline is for a notification that never comes.
+	t.Run("a live notification appears", func(t *testing.T) {
 		sent := time.Now()
 		live = st.send(ctx, t, note{Recipient: "alice", Title: "Build failed", Content: "main is red: 3 tests failed"})
-		v := waitFor(tab, t, time.Second, "the live notification on top and badge 3", func(v inboxView) bool {
+		v := waitFor(tab, t, 10*time.Second, "the live notification on top and badge 3", func(v inboxView) bool {
 			return len(v.Items) == 3 && v.Items[0].ID == live && v.Badge == "3"
 		})
 		t.Logf("shown %v after the send", time.Since(sent).Round(time.Millisecond))
@@ -96,14 +98,14 @@ func TestInbox_HappyPath(t *testing.T) {
 		})
 
 		click(tab, t, `[data-id="`+live+`"] [part=toggle-read]`)
-		v := waitFor(tab, t, 2*time.Second, "read and badge 2", func(v inboxView) bool {
+		v := waitFor(tab, t, 10*time.Second, "read and badge 2", func(v inboxView) bool {
 			it, _ := v.item(live)
 			return it.Status == "read" && it.Toggle == "Mark as unread" && v.Badge == "2"
 		})
 		if v.BellLabel != "Notifications, 2 unread" {
 			t.Errorf("bell label %q", v.BellLabel)
 		}
-		waitFor(tabB, t, 2*time.Second, "the second tab sees it read and badge 2", func(v inboxView) bool {
+		waitFor(tabB, t, 10*time.Second, "the second tab sees it read and badge 2", func(v inboxView) bool {
 			it, _ := v.item(live)
 			return it.Status == "read" && v.Badge == "2"
 		})
@@ -114,7 +116,7 @@ func TestInbox_HappyPath(t *testing.T) {
 
 	t.Run("clicking an item with an actionUrl reads it and dispatches a cancelable navigate", func(t *testing.T) {
 		click(tab, t, `[data-id="`+early[1]+`"] .body`)
-		v := waitFor(tab, t, 2*time.Second, "read, badge 1, one navigation event", func(v inboxView) bool {
+		v := waitFor(tab, t, 10*time.Second, "read, badge 1, one navigation event", func(v inboxView) bool {
 			it, _ := v.item(early[1])
 			return it.Status == "read" && v.Badge == "1" && len(v.Navigations) == 1
 		})
@@ -159,7 +161,7 @@ func TestInbox_HappyPath(t *testing.T) {
 		if err := chromedp.Do(tab, chromedp.KeyEvent(kb.Escape)); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(tab, t, time.Second, "closed, focus on the bell", func(v inboxView) bool {
+		waitFor(tab, t, 10*time.Second, "closed, focus on the bell", func(v inboxView) bool {
 			return !v.PanelOpen && v.Expanded == "false" && v.FocusOnBell
 		})
 	})
@@ -167,7 +169,7 @@ func TestInbox_HappyPath(t *testing.T) {
 	t.Run("mark all as read", func(t *testing.T) {
 		click(tab, t, "[part=bell]")
 		click(tab, t, "[part=mark-all]")
-		waitFor(tab, t, 2*time.Second, "every item read, badge hidden", func(v inboxView) bool {
+		waitFor(tab, t, 10*time.Second, "every item read, badge hidden", func(v inboxView) bool {
 			return v.Badge == "" && v.Unread == "0" && v.BellLabel == "Notifications, none unread" &&
 				!slices.ContainsFunc(v.Items, func(it itemView) bool { return it.Status != "read" })
 		})
@@ -175,15 +177,15 @@ func TestInbox_HappyPath(t *testing.T) {
 
 	t.Run("archive, unarchive and cancel follow the stream", func(t *testing.T) {
 		click(tab, t, `[data-id="`+early[1]+`"] [part=archive]`)
-		waitFor(tab, t, 2*time.Second, "archived one removed", func(v inboxView) bool {
+		waitFor(tab, t, 10*time.Second, "archived one removed", func(v inboxView) bool {
 			return slices.Equal(v.ids(), []string{live, early[0]})
 		})
 		st.command(ctx, t, early[1], "unarchive")
-		waitFor(tab, t, 2*time.Second, "unarchived one back in its place", func(v inboxView) bool {
+		waitFor(tab, t, 10*time.Second, "unarchived one back in its place", func(v inboxView) bool {
 			return slices.Equal(v.ids(), []string{live, early[1], early[0]})
 		})
 		st.command(ctx, t, early[0], "cancel")
-		v := waitFor(tab, t, 2*time.Second, "canceled one marked", func(v inboxView) bool {
+		v := waitFor(tab, t, 10*time.Second, "canceled one marked", func(v inboxView) bool {
 			it, _ := v.item(early[0])
 			return it.Status == "canceled"
 		})
@@ -196,7 +198,7 @@ func TestInbox_HappyPath(t *testing.T) {
 		if err := chromedp.Do(tab, chromedp.MouseClickXY(20, 700)); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(tab, t, time.Second, "closed", func(v inboxView) bool { return !v.PanelOpen && v.Expanded == "false" })
+		waitFor(tab, t, 10*time.Second, "closed", func(v inboxView) bool { return !v.PanelOpen && v.Expanded == "false" })
 	})
 
 	t.Run("no console errors", func(t *testing.T) {
@@ -220,11 +222,11 @@ func TestInbox_ResumesAfterRestart(t *testing.T) {
 		return v.State == "live" && len(v.Items) == 1
 	})
 	live := st.send(ctx, t, note{Recipient: "alice", Content: "Sent while the page is live"})
-	waitFor(tab, t, 2*time.Second, "the live one shown", func(v inboxView) bool { return len(v.Items) == 2 })
+	waitFor(tab, t, 10*time.Second, "the live one shown", func(v inboxView) bool { return len(v.Items) == 2 })
 	tokensBefore := v.TokenFetches
 
 	st.svc.stop(t)
-	waitFor(tab, t, 5*time.Second, "offline after SIGTERM", func(v inboxView) bool { return v.State == "offline" })
+	waitFor(tab, t, 10*time.Second, "offline after SIGTERM", func(v inboxView) bool { return v.State == "offline" })
 
 	st.svc.start(ctx, t)
 	// Sent at once after the restart: the component is still waiting out its backoff, so
@@ -240,7 +242,7 @@ func TestInbox_ResumesAfterRestart(t *testing.T) {
 		t.Errorf("token fetches %d, %d before: the reconnect did not ask getToken for a fresh token", v.TokenFetches, tokensBefore)
 	}
 	reconnected := st.send(ctx, t, note{Recipient: "alice", Content: "Sent after the reconnect"})
-	v = waitFor(tab, t, 2*time.Second, "the one sent after the reconnect", func(v inboxView) bool {
+	v = waitFor(tab, t, 10*time.Second, "the one sent after the reconnect", func(v inboxView) bool {
 		return slices.Contains(v.ids(), reconnected)
 	})
 	if want := []string{reconnected, afterRestart, live, before}; !slices.Equal(v.ids(), want) {
@@ -273,7 +275,7 @@ func TestInbox_RetriesOnceWithAFreshToken(t *testing.T) {
 
 	st.expireNext.Store(1) // the next token the page gets has expired
 	click(tab, t, `[data-id="`+id+`"] [part=toggle-read]`)
-	after := waitFor(tab, t, 3*time.Second, "read, badge hidden", func(v inboxView) bool {
+	after := waitFor(tab, t, 10*time.Second, "read, badge hidden", func(v inboxView) bool {
 		it, _ := v.item(id)
 		return it.Status == "read" && v.Badge == ""
 	})
@@ -342,12 +344,12 @@ func TestInbox_Recipients(t *testing.T) {
 		})()`)); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(tab, t, 5*time.Second, "bob's inbox only", func(v inboxView) bool {
+		waitFor(tab, t, 10*time.Second, "bob's inbox only", func(v inboxView) bool {
 			return v.State == "live" && slices.Equal(v.ids(), []string{bobs}) && v.Badge == "1"
 		})
 		// The old stream is closed: a change of alice's does not reach this element any more.
 		later := st.send(ctx, t, note{Recipient: "bob", Content: "Bob again, after the switch"})
-		v := waitFor(tab, t, 2*time.Second, "bob's new one", func(v inboxView) bool { return slices.Contains(v.ids(), later) })
+		v := waitFor(tab, t, 10*time.Second, "bob's new one", func(v inboxView) bool { return slices.Contains(v.ids(), later) })
 		if slices.Contains(v.ids(), alices) {
 			t.Errorf("alice's notification still shown: %v", v.ids())
 		}
@@ -370,7 +372,7 @@ func TestInbox_StartsOverOnAnUnknownPosition(t *testing.T) {
 	waitFor(tab, t, 10*time.Second, "live with three", func(v inboxView) bool { return v.State == "live" && len(v.Items) == 3 })
 
 	st.svc.stop(t)
-	waitFor(tab, t, 5*time.Second, "offline", func(v inboxView) bool { return v.State == "offline" })
+	waitFor(tab, t, 10*time.Second, "offline", func(v inboxView) bool { return v.State == "offline" })
 	if err := os.RemoveAll(st.svc.dataDir); err != nil {
 		t.Fatal(err)
 	}
@@ -409,7 +411,7 @@ func TestDemoPage(t *testing.T) {
 	// The page connects at once as alice with no token, as suits the development mode; with
 	// authentication on that stream is refused (401) until a token is pasted. Those refusals
 	// are the only messages allowed before Connect.
-	waitFor(tab, t, 5*time.Second, "the tokenless connection refused", func(v inboxView) bool { return v.StatusError })
+	waitFor(tab, t, 10*time.Second, "the tokenless connection refused", func(v inboxView) bool { return v.StatusError })
 	for _, msg := range console.list() {
 		if !strings.HasPrefix(msg, "browser log (network): ") || !strings.Contains(msg, "401") || !strings.HasSuffix(msg, "/v1/recipients/alice/stream") {
 			t.Errorf("before Connect: %s", msg)
@@ -432,7 +434,7 @@ func TestDemoPage(t *testing.T) {
 	); err != nil {
 		t.Fatalf("send: %v", err)
 	}
-	waitFor(tab, t, 5*time.Second, "the demo's notification", func(v inboxView) bool {
+	waitFor(tab, t, 10*time.Second, "the demo's notification", func(v inboxView) bool {
 		return len(v.Items) == 1 && v.Items[0].Title == "Hello from the demo" && v.Badge == "1"
 	})
 	result, err := chromedp.Run(tab, chromedp.Text(chromedp.ID("send-result")))
@@ -521,7 +523,7 @@ func TestInbox_Screenshot(t *testing.T) {
 	navigate(tab, t, st.pageURL("carol", "carol"))
 	waitFor(tab, t, 10*time.Second, "live with four items", func(v inboxView) bool { return v.State == "live" && len(v.Items) == 4 })
 	click(tab, t, "[part=bell]")
-	v := waitFor(tab, t, 2*time.Second, "panel open, badge 2", func(v inboxView) bool { return v.PanelOpen && v.Badge == "2" })
+	v := waitFor(tab, t, 10*time.Second, "panel open, badge 2", func(v inboxView) bool { return v.PanelOpen && v.Badge == "2" })
 	if v.Animating {
 		t.Error("an animation runs although the page prefers reduced motion")
 	}
