@@ -2,11 +2,14 @@ package httpapi
 
 import (
 	"fmt"
+	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"golang.org/x/net/idna"
 )
 
 // corsAllowHeaders are the request headers a web page may send: a recipient's token, a
@@ -85,17 +88,64 @@ func checkOrigin(o string) error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" {
 		return fmt.Errorf("want an origin such as https://app.example.com or http://localhost:5173")
 	}
-	want := &url.URL{Scheme: u.Scheme, Host: strings.ToLower(u.Host)}
-	if port := u.Port(); (u.Scheme == "https" && port == "443") || (u.Scheme == "http" && port == "80") {
-		want.Host = strings.ToLower(u.Hostname())
+	if u.User != nil || strings.Contains(o, "*") {
+		return fmt.Errorf("an origin is scheme://host[:port] exactly (no user, no wildcard)")
+	}
+	want, err := originAsSent(u)
+	if err != nil {
+		return err
 	}
 	switch {
-	case u.User != nil, strings.Contains(o, "*"):
-		return fmt.Errorf("an origin is scheme://host[:port] exactly (no user, no wildcard)")
 	case u.Path != "" || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(o, "?") || strings.HasSuffix(o, "#"):
-		return fmt.Errorf("an origin has no path, query or fragment; browsers send %q", want.String())
-	case want.String() != o:
-		return fmt.Errorf("browsers send it as %q", want.String())
+		return fmt.Errorf("an origin has no path, query or fragment; browsers send %q", want)
+	case want != o:
+		return fmt.Errorf("browsers send it as %q", want)
 	}
 	return nil
+}
+
+// originAsSent is the Origin header a browser sends for a page at u (the WHATWG URL
+// serialisation of its origin): the host in lower case and, for a name beyond ASCII, in
+// punycode; an IP address in its canonical form; no default port. A host or port no browser
+// would send is an error.
+func originAsSent(u *url.URL) (string, error) {
+	host, port := u.Hostname(), u.Port()
+	if strings.HasSuffix(u.Host, ":") {
+		return "", fmt.Errorf("the port after the colon is missing")
+	}
+	if port != "" {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
+			return "", fmt.Errorf("the port must be a number from 1 to 65535 without leading zeros")
+		}
+		if (u.Scheme == "https" && n == 443) || (u.Scheme == "http" && n == 80) {
+			port = ""
+		}
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if ip.Is4In6() {
+			return "", fmt.Errorf("an IPv4-mapped IPv6 address: write the IPv4 address (%s)", ip.Unmap())
+		}
+		host = ip.String()
+	} else {
+		if allDigitsAndDots(host) {
+			return "", fmt.Errorf("%q is not an IP address as browsers write one (no leading zeros)", host)
+		}
+		ascii, err := idna.Lookup.ToASCII(host)
+		if err != nil {
+			return "", fmt.Errorf("the host %q is not a valid name: %v", host, err)
+		}
+		host = ascii
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	return u.Scheme + "://" + host, nil
+}
+
+func allDigitsAndDots(s string) bool {
+	return strings.Trim(s, "0123456789.") == ""
 }

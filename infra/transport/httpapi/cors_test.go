@@ -40,6 +40,16 @@ func TestParseCORSOrigins(t *testing.T) {
 		{"ftp://app.example.com", nil, `want an origin such as`},
 		{"null", nil, `null origin`},
 		{"https://a.example?x", nil, `no path, query or fragment`},
+		{"http://[::1]:80", nil, `browsers send it as "http://[::1]"`},
+		{"http://[0:0::1]:8080", nil, `browsers send it as "http://[::1]:8080"`},
+		{"https://bücher.example", nil, `browsers send it as "https://xn--bcher-kva.example"`},
+		{"https://xn--bcher-kva.example", []string{"https://xn--bcher-kva.example"}, ""},
+		{"http://a.example:080", nil, `without leading zeros`},
+		{"http://a.example:", nil, `port after the colon is missing`},
+		{"https://a.example:0", nil, `from 1 to 65535`},
+		{"https://a.example:99999", nil, `from 1 to 65535`},
+		{"http://127.000.000.001:5173", nil, `not an IP address as browsers write one`},
+		{"https://[::ffff:127.0.0.1]", nil, `write the IPv4 address (127.0.0.1)`},
 	} {
 		t.Run(tc.spec, func(t *testing.T) {
 			got, err := httpapi.ParseCORSOrigins(tc.spec)
@@ -213,6 +223,9 @@ func TestUI_Routes(t *testing.T) {
 	}
 	if js.header.Get("Access-Control-Allow-Origin") != "*" || js.header.Get("X-Content-Type-Options") != "nosniff" || js.header.Get("ETag") == "" {
 		t.Fatalf("component headers %v", js.header)
+	}
+	if r := securedAPI.do(t, "GET", "/ui/notify-inbox.js?v=2", "", "", "Origin", "https://any.test"); r.status != 200 || r.header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Fatalf("the component with a cache-buster = %d %v", r.status, r.header)
 	}
 	if r := securedAPI.do(t, "GET", "/ui/notify-inbox.js", "", "", "If-None-Match", js.header.Get("ETag")); r.status != 304 || r.body != "" {
 		t.Fatalf("revalidation = %d %q, want 304", r.status, r.body)

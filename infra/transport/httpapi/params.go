@@ -72,12 +72,13 @@ type docParam struct {
 // strictParams refuses what a route does not declare, as openapi.json documents it: a query
 // parameter it does not take (POST …/read-all?category=b would otherwise mark every category
 // read), and a header longer than its maxLength. The operational routes (health, readiness,
-// metrics, the document) ignore query parameters, as probes and scrapers expect.
+// metrics, the document) ignore query parameters, as probes and scrapers expect, and so do
+// the browser's files (a page may add a cache-buster to the component's URL).
 func strictParams(routes map[string]declared) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			dc, ok := routes[c.Request().Method+" "+c.Path()]
-			if !ok || opsRoute(c.Path()) {
+			if !ok || opsRoute(c.Path()) || strings.HasPrefix(c.Path(), "/ui/") {
 				return next(c)
 			}
 			q, err := url.ParseQuery(c.Request().URL.RawQuery)

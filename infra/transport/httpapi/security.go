@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -110,19 +109,25 @@ func (s Security) guard(lim *limiter) echo.MiddlewareFunc {
 // stream route, and only there: a browser's EventSource cannot send an Authorization header.
 const QueryAccessToken = "access_token"
 
-var errTokenTwice = fmt.Errorf("%w: send the token once: as access_token or in a header, not both", auth.ErrInvalidCredentials)
+var (
+	errTokenTwice    = fmt.Errorf("%w: send the token once: as access_token or in a header, not both", auth.ErrInvalidCredentials)
+	errTokenRepeated = fmt.Errorf("%w: access_token is given more than once", auth.ErrInvalidCredentials)
+)
 
 // authenticate identifies the caller from its headers, or on the stream route from an
 // access_token in the query. The token is never logged (the access log and the spans record
 // the path without its query) nor echoed in an answer.
 func (s Security) authenticate(c echo.Context) (auth.Principal, error) {
 	req := c.Request()
-	if c.Path() == streamRoute && strings.Contains(req.URL.RawQuery, QueryAccessToken) {
-		if tok := c.QueryParam(QueryAccessToken); tok != "" {
+	if c.Path() == streamRoute && req.URL.RawQuery != "" && s.Auth.Enabled() {
+		switch toks := c.QueryParams()[QueryAccessToken]; {
+		case len(toks) > 1:
+			return auth.Principal{}, errTokenRepeated
+		case len(toks) == 1 && toks[0] != "":
 			if req.Header.Get("Authorization") != "" || req.Header.Get(auth.HeaderAPIKey) != "" {
 				return auth.Principal{}, errTokenTwice
 			}
-			return s.Auth.AuthenticateToken(tok)
+			return s.Auth.AuthenticateToken(toks[0])
 		}
 	}
 	return s.Auth.Authenticate(req.Header)

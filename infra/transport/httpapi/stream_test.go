@@ -376,6 +376,8 @@ func TestStream_Authorization(t *testing.T) {
 		{"and a bearer header", "access_token=" + tok("right recipient"), cs["right recipient"], 401},
 		{"and an API key header", "access_token=" + tok("right recipient"), cs["admin key"], 401},
 		{"with a resume", "lastEventId=0&access_token=" + tok("right recipient"), nil, 200},
+		{"percent-encoded name", "access%5Ftoken=" + tok("right recipient"), nil, 200},
+		{"given twice", "access_token=" + tok("right recipient") + "&access_token=" + tok("wrong recipient"), nil, 401},
 	} {
 		t.Run("access_token "+tc.name, func(t *testing.T) {
 			c, r := a.openPath(t, "/v1/recipients/alice/stream?"+tc.query, tc.headers...)
@@ -403,6 +405,18 @@ func TestStream_Authorization(t *testing.T) {
 	if f := c.nextChange(t); f.id != pos {
 		t.Fatalf("alice's own stream got %+v, want the send at %s", f, pos)
 	}
+}
+
+// TestStream_DevelopmentModeIgnoresTokens: with no authentication configured, credentials
+// are ignored, in the query as in the headers.
+func TestStream_DevelopmentModeIgnoresTokens(t *testing.T) {
+	t.Parallel()
+	a := startStream(t, streamSetup{})
+	c, r := a.openPath(t, "/v1/recipients/alice/stream?access_token=x&access_token=y", "Authorization", "Bearer z")
+	if c == nil {
+		t.Fatalf("= %d %s, want a stream", r.status, r.body)
+	}
+	c.close()
 }
 
 // TestStream_ConnectionLimits: the N+1th stream of a recipient, and the stream over the
