@@ -187,6 +187,9 @@ type stack struct {
 	apiKey string // an X-Api-Key with scope send
 	// expireNext makes the host's /token hand out this many expired tokens before good ones.
 	expireNext atomic.Int32
+	// tokenDelay makes the host's /token answer this much later (nanoseconds), as a real
+	// backend over a real network does.
+	tokenDelay atomic.Int64
 }
 
 // newStack starts a service with authentication, CORS for the host page and the demo page
@@ -246,6 +249,7 @@ func (st *stack) token(subject string) (string, error) {
 
 // hostToken is the host's /token: a good token, or an expired one while expireNext says so.
 func (st *stack) hostToken(subject string) (string, error) {
+	time.Sleep(time.Duration(st.tokenDelay.Load()))
 	if st.expireNext.Add(-1) >= 0 {
 		return st.mint(subject, -5*time.Minute) // beyond the service's 30 s leeway
 	}
@@ -283,7 +287,8 @@ var hostPage = template.Must(template.New("page").Parse(`<!doctype html>
 
 // hostJS runs before the component is defined, so it also tests that a getToken set on the
 // not-yet-upgraded element is taken over. It counts the tokens fetched, and records and
-// cancels the component's navigations (the page stays, the test reads window.navigations).
+// cancels the component's navigations unless window.letNavigate is set (the page stays, the
+// test reads window.navigations).
 const hostJS = `const params = new URLSearchParams(location.search);
 const subject = params.get('as') || params.get('recipient') || 'alice';
 window.tokenFetches = 0;
@@ -296,7 +301,7 @@ document.querySelector('notify-inbox').getToken = async () => {
 };
 document.addEventListener('notify-inbox:navigate', (e) => {
   window.navigations.push({ URL: e.detail.url, ID: e.detail.notification.id });
-  e.preventDefault();
+  if (!window.letNavigate) e.preventDefault();
 });
 `
 
@@ -325,6 +330,10 @@ func hostHandler(t testing.TB, svcURL string, mint func(string) (string, error))
 		}
 		w.Header().Set("Cache-Control", "no-store")
 		io.WriteString(w, tok)
+	})
+	mux.HandleFunc("GET /landing", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, `<!doctype html><title>landing</title><p>landed</p>`)
 	})
 	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	return mux

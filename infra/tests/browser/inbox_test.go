@@ -58,8 +58,8 @@ func TestInbox_HappyPath(t *testing.T) {
 		if rich.Title != "New follower" || rich.Content != "Dana started following you" || rich.Status != "sent" || rich.Seen != "false" {
 			t.Errorf("rich item = %+v", rich)
 		}
-		if !slices.Equal(rich.Actions, []string{"/people/dana"}) {
-			t.Errorf("action links %v, want /people/dana", rich.Actions)
+		if want := st.host.URL + "/people/dana"; !slices.Equal(rich.Actions, []string{want}) { // a path, on the host page's site
+			t.Errorf("action links %v, want %s", rich.Actions, want)
 		}
 		if v.TokenFetches == 0 {
 			t.Error("getToken was never called")
@@ -558,4 +558,51 @@ func TestInbox_Screenshot(t *testing.T) {
 		t.Fatalf("write %s: %v", out, err)
 	}
 	t.Logf("screenshot: %s (%d bytes)", out, len(buf))
+}
+
+// TestInbox_FollowingALinkReadsIt: a page that lets the component navigate leaves at once;
+// the read is sent all the same (the README's getToken fetches a token, which the page would
+// not live to see), for the item's own link and for an action link.
+func TestInbox_FollowingALinkReadsIt(t *testing.T) {
+	ctx := testContext(t)
+	st := newStack(ctx, t)
+	landing := st.host.URL + "/landing"
+	st.send(ctx, t, note{Recipient: "alice", Title: "Open me", Content: "the item's own link", ActionURL: landing})
+	st.send(ctx, t, note{Recipient: "alice", Title: "Or this", Content: "an action link", Actions: []action{{"Go", landing + "?via=action"}}})
+	tab, _ := newTab(newBrowser(ctx, t), t)
+	for _, tc := range []struct{ name, selector, lands string }{
+		{"the item's link", "[part=item]:nth-child(2) .body", landing},
+		{"an action link", "[part=action]", landing + "?via=action"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := st.counts(ctx, t, "alice").Unread
+			navigate(tab, t, st.pageURL("alice", "alice"))
+			waitFor(tab, t, 10*time.Second, "live with both", func(v inboxView) bool { return v.State == "live" && len(v.Items) == 2 })
+			if err := chromedp.Do(tab, chromedp.Evaluate[chromedp.Void](`window.letNavigate = true`)); err != nil {
+				t.Fatal(err)
+			}
+			click(tab, t, "[part=bell]")
+			st.tokenDelay.Store(int64(300 * time.Millisecond)) // longer than the landing page takes
+			defer st.tokenDelay.Store(0)
+			click(tab, t, tc.selector)
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				loc, err := chromedp.Run(tab, chromedp.Location())
+				if err == nil && loc == tc.lands {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the page is at %s (%v), want %s", loc, err, tc.lands)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			for deadline = time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				if got := st.counts(ctx, t, "alice").Unread; got == before-1 {
+					break
+				} else if time.Now().After(deadline) {
+					t.Fatalf("unread %d after following the link, want %d: the read was lost with the page", got, before-1)
+				}
+			}
+		})
+	}
 }

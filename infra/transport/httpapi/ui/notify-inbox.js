@@ -185,8 +185,13 @@ const sleep = (ms, signal) => new Promise((resolve, reject) => {
 /** Only absolute http(s) URLs and same-site paths become links (no javascript: or data:). */
 function safeUrl(url) {
   if (typeof url !== 'string' || url === '') return null;
-  if (url.startsWith('/')) return /^\/[/\\]/.test(url) ? null : url; // "//host" is not a path
   try {
+    if (url.startsWith('/')) {
+      // A path of the host page's site, resolved as the browser will resolve it (which drops
+      // tabs and reads a backslash as a slash): one that lands on another origin is no path.
+      const u = new URL(url, location.href);
+      return u.origin === location.origin ? u.href : null;
+    }
     const u = new URL(url);
     return u.protocol === 'http:' || u.protocol === 'https:' ? u.href : null;
   } catch {
@@ -200,7 +205,13 @@ const RELATIVE_UNITS = [
 ];
 let relativeFormat = null;
 function relativeTime(iso, now = Date.now()) {
-  relativeFormat ??= new Intl.RelativeTimeFormat(document.documentElement.lang || undefined, { numeric: 'auto' });
+  if (!relativeFormat) {
+    try {
+      relativeFormat = new Intl.RelativeTimeFormat(document.documentElement.lang || undefined, { numeric: 'auto' });
+    } catch { // a lang attribute that is no language tag (en_US): the browser's own language
+      relativeFormat = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });
+    }
+  }
   const seconds = (Date.parse(iso) - now) / 1000;
   if (Math.abs(seconds) < 45) return relativeFormat.format(0, 'second'); // "now"
   for (const [unit, size] of RELATIVE_UNITS) {
@@ -215,6 +226,7 @@ class NotifyInbox extends HTMLElement {
   static get observedAttributes() { return ['server', 'recipient', 'page-size']; }
 
   #getToken = null;
+  #lastToken = null;        // what getToken last gave: for a request that cannot wait for it
   #run = null;              // the state of the current run; a restart replaces it
   #restartQueued = false;
   #open = false;
@@ -332,10 +344,11 @@ class NotifyInbox extends HTMLElement {
       pageSize: size >= 1 && size <= 100 ? size : 20,
       abort: new AbortController(), // cancels this run's requests
       es: null, opened: false, failed: false,
-      retryTimer: 0, pageTimer: 0, backoff: BACKOFF_MIN_MS, pageAttempts: 0,
+      retryTimer: 0, pageTimer: 0, seenTimer: 0, backoff: BACKOFF_MIN_MS, pageAttempts: 0,
       lastId: null,                 // the last stream frame id (log position) seen
       loaded: false, loading: false, paging: false, cursor: null,
       buffer: [],                   // stream events that arrived before the first page
+      pageBuffer: [],               // stream events that arrived while a later page loads
       items: [],                    // notifications shown, newest first
       nodes: new Map(),             // id -> <li>
       unarchiving: new Map(),       // id -> token of the GET in flight
@@ -361,6 +374,7 @@ class NotifyInbox extends HTMLElement {
     run.es?.close();
     clearTimeout(run.retryTimer);
     clearTimeout(run.pageTimer);
+    clearTimeout(run.seenTimer);
   }
 
   #alive(run) { return this.#run === run; }
@@ -421,7 +435,8 @@ class NotifyInbox extends HTMLElement {
         return;
       }
       if (err) this.#setStatus(err.message, true, 'stream');
-      else this.#setStatus('Offline; reconnecting…', true, 'stream');
+      // fetch sees a refused CORS check as a network error, as it sees an unreachable host.
+      else this.#setStatus('Cannot reach the service (or it does not allow this page\'s origin: --cors-origins); reconnecting…', true, 'stream');
       if (err?.retryAfter > 0) minDelay = err.retryAfter * 1000;
     }
     this.#reconnectLater(run, minDelay);
@@ -481,6 +496,9 @@ class NotifyInbox extends HTMLElement {
     run.lastId = position;
     if (run.loaded) this.#apply(run, e.type, data);
     else run.buffer.push([e.type, data]);
+    // A later page in flight may hold this notification as it was before: applied again
+    // once the page is shown (every event is idempotent).
+    if (run.paging) run.pageBuffer.push([e.type, data]);
   }
 
   /** Applies one stream event to the list; every case is idempotent. */
@@ -493,6 +511,7 @@ class NotifyInbox extends HTMLElement {
           status: 'sent', readAt: null, canceledAt: null, seenAt: null, createdAt: d.sentAt,
           title: d.title, actionUrl: d.actionUrl, actions: d.actions, tags: d.tags,
         });
+        if (this.#open) this.#markSeenSoon(run); // shown in an open panel: seen
         break;
       case 'notification.read':
         this.#patch(run, id, (n) => ({ status: 'read', readAt: d.readAt, seenAt: n.seenAt || d.readAt }));
@@ -569,16 +588,20 @@ class NotifyInbox extends HTMLElement {
     const run = this.#run;
     if (!run || !run.loaded || !run.cursor || run.paging) return;
     run.paging = true;
+    run.pageBuffer = [];
     try {
-      const page = await this.#fetchPage(run, run.cursor);
+      // At least as new as the stream so far: the page cannot undo what the list shows.
+      const page = await this.#fetchPage(run, run.cursor, run.lastId);
       if (!this.#alive(run)) return;
       this.#addPage(run, page);
+      for (const [type, data] of run.pageBuffer) this.#apply(run, type, data);
       if (this.#open) this.#markSeen(run);
     } catch (err) {
       if (this.#alive(run)) this.#setStatus(err.message, true);
       return;
     } finally {
       run.paging = false;
+      run.pageBuffer = [];
     }
     // Observing again reports the sentinel's current state: a short page that left it in
     // view loads the next one (IntersectionObserver only reports changes).
@@ -613,7 +636,8 @@ class NotifyInbox extends HTMLElement {
   async #token() {
     const fn = this.#getToken;
     if (!fn) return null;
-    return (await fn()) || null;
+    this.#lastToken = (await fn()) || null;
+    return this.#lastToken;
   }
 
   /**
@@ -662,12 +686,15 @@ class NotifyInbox extends HTMLElement {
     const run = this.#run;
     if (!run) return;
     this.#dom.markAll.disabled = true;
+    // Only those unread when asked: one arriving meanwhile may be newer than the read-all
+    // (its read, if it was one of them, comes over the stream).
+    const asked = run.items.filter((n) => n.status === 'sent').map((n) => n.id);
     try {
       const res = await this.#request(run, 'POST', `${run.base}/notifications/read-all`);
       if (!this.#alive(run)) return;
       const now = new Date().toISOString();
-      for (const n of run.items) {
-        if (n.status === 'sent') this.#patch(run, n.id, () => ({ status: 'read', readAt: now, seenAt: n.seenAt || now }));
+      for (const id of asked) {
+        this.#patch(run, id, (n) => (n.status === 'sent' ? { status: 'read', readAt: now, seenAt: n.seenAt || now } : {}));
       }
       this.#setStatus(res.read === 1 ? '1 notification marked as read.' : `${res.read} notifications marked as read.`);
     } catch (err) {
@@ -675,6 +702,15 @@ class NotifyInbox extends HTMLElement {
     } finally {
       if (this.#alive(run)) this.#updateEmpty(run); // disabled again when nothing is unread
     }
+  }
+
+  /** Marks seen what an open panel shows, once per burst of arrivals (one bulk request). */
+  #markSeenSoon(run) {
+    if (run.seenTimer) return;
+    run.seenTimer = setTimeout(() => {
+      run.seenTimer = 0;
+      if (this.#alive(run) && this.#open) this.#markSeen(run);
+    }, 250);
   }
 
   /** Marks the shown unseen notifications seen, in one bulk request. */
@@ -687,7 +723,8 @@ class NotifyInbox extends HTMLElement {
       await this.#request(run, 'POST', `${run.base}/notifications/bulk`, { action: 'seen', ids: unseen.map((n) => n.id) });
     } catch (err) {
       if (!this.#alive(run)) return;
-      for (const n of unseen) this.#patch(run, n.id, () => ({ seenAt: null }));
+      // Undo only what it set: a seen or read event that came meanwhile stands.
+      for (const n of unseen) this.#patch(run, n.id, (cur) => (cur.seenAt === now && cur.status !== 'read' ? { seenAt: null } : {}));
       this.#setStatus(err.message, true);
     }
   }
@@ -751,6 +788,8 @@ class NotifyInbox extends HTMLElement {
     if (href) {
       body.href = href;
       body.addEventListener('click', (e) => this.#onItemClick(e, n.id, href));
+      body.addEventListener('auxclick', (e) => { if (e.button === 1) this.#readOnFollow(n.id); }); // middle click: a new tab
+      body.rel = 'noopener noreferrer';
     }
     body.append(el('span', 'sr unread-label', null, 'Unread: '));
     if (n.title) body.append(el('span', 'title', 'item-title', n.title));
@@ -772,6 +811,7 @@ class NotifyInbox extends HTMLElement {
         a.href = url;
         a.rel = 'noopener noreferrer';
         a.addEventListener('click', () => this.#readOnFollow(n.id)); // a plain link otherwise
+        a.addEventListener('auxclick', (e) => { if (e.button === 1) this.#readOnFollow(n.id); });
         links.append(a);
       }
       li.append(links);
@@ -826,13 +866,29 @@ class NotifyInbox extends HTMLElement {
     this.#dom.markAll.disabled = !run.items.some((n) => n.status === 'sent') && this.#unread === 0;
   }
 
-  /** Following a notification's link reads it; keepalive: the read outlives the page. */
+  /**
+   * Following a notification's link reads it. The request is issued now, in the click's task,
+   * with the token getToken last gave and keepalive, so it is sent even when the page
+   * navigates away at once (asking getToken first would wait for it, and the page would be
+   * gone). If that token is refused and the page is still here, the read is retried the usual
+   * way, with a fresh token.
+   */
   #readOnFollow(id) {
     const run = this.#run;
     const n = run?.items.find((x) => x.id === id);
     if (!n || n.status !== 'sent') return n;
     const now = new Date().toISOString();
-    this.#command(run, n, 'read', { status: 'read', readAt: now, seenAt: n.seenAt || now }, { keepalive: true });
+    const patch = { status: 'read', readAt: now, seenAt: n.seenAt || now };
+    const headers = { Accept: 'application/json' };
+    if (this.#lastToken) headers.Authorization = `Bearer ${this.#lastToken}`;
+    fetch(`${run.server}/v1/notifications/${encodeURIComponent(n.id)}/read`, { method: 'POST', headers, keepalive: true })
+      .then(async (res) => {
+        if (!this.#alive(run)) return;
+        if (res.ok) this.#patch(run, n.id, () => patch);
+        else if (res.status === 401 && this.#getToken) this.#command(run, n, 'read', patch);
+        else this.#setStatus((await problemOf(res)).message, true);
+      })
+      .catch((err) => { if (this.#alive(run)) this.#setStatus(err.message, true); });
     return n;
   }
 
