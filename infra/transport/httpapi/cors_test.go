@@ -224,6 +224,9 @@ func TestUI_Routes(t *testing.T) {
 	if js.header.Get("Access-Control-Allow-Origin") != "*" || js.header.Get("X-Content-Type-Options") != "nosniff" || js.header.Get("ETag") == "" {
 		t.Fatalf("component headers %v", js.header)
 	}
+	if r := securedAPI.do(t, "HEAD", "/ui/notify-inbox.js", "", ""); r.status != 200 || r.body != "" || r.header.Get("ETag") == "" || !strings.HasPrefix(r.header.Get("Content-Type"), "text/javascript") {
+		t.Fatalf("HEAD = %d %q %v", r.status, r.body, r.header)
+	}
 	if r := securedAPI.do(t, "GET", "/ui/notify-inbox.js?v=2", "", "", "Origin", "https://any.test"); r.status != 200 || r.header.Get("Access-Control-Allow-Origin") != "*" {
 		t.Fatalf("the component with a cache-buster = %d %v", r.status, r.header)
 	}

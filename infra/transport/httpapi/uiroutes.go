@@ -87,10 +87,13 @@ func acceptsGzip(header string) bool {
 	return false
 }
 
+// getHead: the browser's files answer HEAD too (curl -I, link checkers).
+var getHead = []string{http.MethodGet, http.MethodHead}
+
 // uiRoutes serves the component and, when demo is on, the demo page.
 func uiRoutes(e *echo.Echo, demo bool) {
 	component := mustUIFile("notify-inbox.js", "text/javascript; charset=utf-8")
-	e.GET(uiComponentRoute, func(c echo.Context) error {
+	e.Match(getHead, uiComponentRoute, func(c echo.Context) error {
 		return component.serve(c, map[string]string{
 			echo.HeaderAccessControlAllowOrigin: "*",
 			"Cross-Origin-Resource-Policy":      "cross-origin",
@@ -103,13 +106,13 @@ func uiRoutes(e *echo.Echo, demo bool) {
 		"Content-Security-Policy": "default-src 'self'; script-src 'self'; connect-src *; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
 		"Referrer-Policy":         "no-referrer",
 	}
-	e.GET(uiDemoRoute, func(c echo.Context) error {
+	e.Match(getHead, uiDemoRoute, func(c echo.Context) error {
 		if !demo {
 			return off(c)
 		}
 		return page.serve(c, demoHeaders)
 	})
-	e.GET(uiDemoJSRoute, func(c echo.Context) error {
+	e.Match(getHead, uiDemoJSRoute, func(c echo.Context) error {
 		if !demo {
 			return off(c)
 		}
