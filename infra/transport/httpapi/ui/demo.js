@@ -48,7 +48,12 @@ $('send-form').addEventListener('submit', async (e) => {
     out.textContent = `Sent: ${answer.id} (log position ${answer.position})`;
   } catch (err) {
     out.className = 'error';
-    out.textContent = `Not sent: ${err.message}`;
+    // A browser keeps another origin's answer from the page unless CORS allows it, and it
+    // never allows X-Api-Key: say so rather than "Failed to fetch".
+    const elsewhere = new URL(server.value.trim(), location.href).origin !== location.origin;
+    out.textContent = err instanceof TypeError && elsewhere
+      ? `Not sent: ${err.message} (the service is another origin: sends with an API key work from this page only when it is served by that service itself)`
+      : `Not sent: ${err.message}`;
   }
 });
 
