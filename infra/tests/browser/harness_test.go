@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"html/template"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -27,6 +26,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/eventnotify/notify/infra/tests/proc"
 	"github.com/eventnotify/notify/infra/transport/httpapi/auth"
 )
 
@@ -54,20 +54,14 @@ func TestMain(m *testing.M) {
 		// Every test skips (or fails when required) in needBrowser; nothing to build.
 		os.Exit(m.Run())
 	}
-	dir, err := os.MkdirTemp("", "notify-browser")
+	bin, remove, err := proc.Build("../../..")
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "temp dir:", err)
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	binary = filepath.Join(dir, "notify")
-	build := exec.Command("go", "build", "-o", binary, "../../..")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build notify:", err)
-		os.Exit(1)
-	}
+	binary = bin
 	code := m.Run()
-	os.RemoveAll(dir)
+	remove()
 	os.Exit(code)
 }
 
@@ -91,36 +85,9 @@ type service struct {
 	addr, url string
 	dataDir   string
 	args      []string
-	logs      *syncBuffer
+	logs      *proc.Output
 	cmd       *exec.Cmd
 	exited    chan struct{}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // start runs the binary and waits until /readyz answers 200.
@@ -203,12 +170,12 @@ func newStack(ctx context.Context, t testing.TB, extra ...string) *stack {
 	writeFile(t, secretFile, st.secret)
 	writeFile(t, keysFile, []byte(auth.HashKey(st.apiKey)+":send\n"))
 
-	addr := freeAddr(t)
+	addr := proc.FreeAddr(t)
 	svcURL := "http://" + addr
 	st.host = httptest.NewServer(hostHandler(t, svcURL, st.hostToken))
 	t.Cleanup(st.host.Close)
 	st.svc = &service{
-		addr: addr, url: svcURL, logs: &syncBuffer{}, dataDir: filepath.Join(dir, "data"),
+		addr: addr, url: svcURL, logs: &proc.Output{}, dataDir: filepath.Join(dir, "data"),
 		args: []string{
 			"--data-dir", filepath.Join(dir, "data"), "--http-addr", addr, "--ui-demo",
 			"--auth-jwt-secret-file", secretFile, "--auth-jwt-issuer", issuer, "--auth-jwt-audience", audience,

@@ -1,13 +1,11 @@
 package e2e_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -27,24 +25,20 @@ import (
 	"github.com/eventnotify/notify/infra/store/esdb"
 	"github.com/eventnotify/notify/infra/store/esdb/esdbtest"
 	"github.com/eventnotify/notify/infra/store/eventlog"
+	"github.com/eventnotify/notify/infra/tests/proc"
 )
 
 var binary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "notify-e2e")
+	bin, remove, err := proc.Build("../../..")
 	if err != nil {
-		panic(err)
-	}
-	binary = filepath.Join(dir, "notify")
-	build := exec.Command("go", "build", "-o", binary, "../../..")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build notify:", err)
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	binary = bin
 	code := m.Run()
-	os.RemoveAll(dir)
+	remove()
 	os.Exit(code)
 }
 
@@ -52,37 +46,12 @@ func TestMain(m *testing.M) {
 type service struct {
 	cmd  *exec.Cmd
 	url  string
-	logs *syncBuffer
+	logs *proc.Output
 	done chan error
 }
 
-// syncBuffer collects a process's output; the process writes while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+// freePort is a loopback address nothing listens on.
+func freePort(t *testing.T) string { return proc.FreeAddr(t) }
 
 // startServiceArgs starts the binary with args (which include --http-addr) and waits until
 // it is ready.
@@ -109,7 +78,7 @@ func startServiceUntil(t *testing.T, path string, args []string, env ...string) 
 	cmd := exec.Command(binary, args...)
 	// The bursts below come from one client IP; the rate limit is tested in infra/transport/httpapi.
 	cmd.Env = append(append(os.Environ(), "NOTIFY_RATE_LIMIT=0"), env...)
-	s := &service{cmd: cmd, url: "http://" + addr, logs: &syncBuffer{}, done: make(chan error, 1)}
+	s := &service{cmd: cmd, url: "http://" + addr, logs: &proc.Output{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = s.logs, s.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
