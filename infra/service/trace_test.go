@@ -65,13 +65,17 @@ func startTraced(t *testing.T) *tracedService {
 	}
 	p := "trace" + uuid.NewString()[:8] + "."
 	topics := map[string]string{"send": p + "send", "commands": p + "commands", "events": p + "events", "poison": p + "poison"}
-	client, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...), kgo.AllowAutoTopicCreation())
+	// A topic just created may be missing from the metadata for a moment: retry it until
+	// the deadline rather than franz-go's default of 4 times.
+	client, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...), kgo.AllowAutoTopicCreation(), kgo.UnknownTopicRetries(-1))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(client.Close)
+	warmCtx, cancelWarm := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancelWarm()
 	for _, topic := range topics { // the topics exist before the service subscribes
-		if err := client.ProduceSync(context.Background(), &kgo.Record{Topic: topic, Key: []byte("warmup"), Value: []byte(`{"warmup":true}`)}).FirstErr(); err != nil {
+		if err := client.ProduceSync(warmCtx, &kgo.Record{Topic: topic, Key: []byte("warmup"), Value: []byte(`{"warmup":true}`)}).FirstErr(); err != nil {
 			t.Fatal(err)
 		}
 	}

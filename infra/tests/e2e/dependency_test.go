@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -246,13 +247,15 @@ func TestDependency_KafkaUnreachable(t *testing.T) {
 
 	broker := startBroker()
 	eventually(t, "/readyz ready once the broker answers", ready)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.AllowAutoTopicCreation())
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.AllowAutoTopicCreation(), kgo.UnknownTopicRetries(-1))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
 	rec := &kgo.Record{Topic: "notifications.send-notification", Value: []byte(`{"recipientId":"kim","content":"Through Kafka","category":"c"}`)}
-	if err := cl.ProduceSync(context.Background(), rec).FirstErr(); err != nil {
+	produceCtx, cancelProduce := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancelProduce()
+	if err := cl.ProduceSync(produceCtx, rec).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 	s.waitCount(t, "the command from Kafka applied", "kim", 2)

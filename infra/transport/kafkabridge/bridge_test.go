@@ -74,7 +74,7 @@ func newFixture(t *testing.T, tune func(*kafkabridge.Config), client ...*kgo.Cli
 		tune(&cfg)
 	}
 	if len(client) == 0 {
-		c, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.AllowAutoTopicCreation())
+		c, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.UnknownTopicRetries(-1))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -82,8 +82,13 @@ func newFixture(t *testing.T, tune func(*kafkabridge.Config), client ...*kgo.Cli
 		client = append(client, c)
 	}
 	f := &fixture{cfg: cfg, log: c.Log, rm: c.ReadModel, client: client[0], cmds: c.App.Commands}
-	// Create the topics before anyone subscribes, as an operator would.
+	// Create the topics before anyone subscribes, as an operator would, with the broker's
+	// default partition count (-1). A topic just created may not be in the broker's metadata
+	// for a moment: the clients retry an unknown topic until produce's deadline
+	// (kgo.UnknownTopicRetries(-1)); with franz-go's default of 4 retries, a loaded CI
+	// machine failed the warmup now and then.
 	for _, topic := range []string{cfg.SendTopic, cfg.CommandsTopic, cfg.EventsTopic, cfg.PoisonTopic} {
+		createTopic(t, f.client, topic, -1)
 		f.produce(t, topic, "", `{"warmup":true}`, nil)
 	}
 	return f
@@ -429,7 +434,7 @@ func (o *observer) retries(topic string) int {
 // applied: the partition does not stall.
 func TestPoison_OneMebibyteCommandDoesNotStallItsPartition(t *testing.T) {
 	t.Parallel()
-	big, err := kgo.NewClient(kgo.SeedBrokers(brokers(t)...), kgo.ProducerBatchMaxBytes(2<<20), kgo.AllowAutoTopicCreation())
+	big, err := kgo.NewClient(kgo.SeedBrokers(brokers(t)...), kgo.ProducerBatchMaxBytes(2<<20), kgo.UnknownTopicRetries(-1))
 	if err != nil {
 		t.Fatal(err)
 	}

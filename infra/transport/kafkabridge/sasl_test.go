@@ -57,7 +57,7 @@ func secureBroker(t *testing.T, mechanism string) (brokers []string, caFile, use
 	if mechanism == "SCRAM-SHA-512" {
 		mech = auth.AsSha512Mechanism()
 	}
-	client, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DialTLSConfig(tlsCfg), kgo.SASL(mech), kgo.AllowAutoTopicCreation())
+	client, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DialTLSConfig(tlsCfg), kgo.SASL(mech), kgo.UnknownTopicRetries(-1))
 	if err != nil {
 		t.Fatal(err)
 	}
