@@ -64,8 +64,10 @@ func main() {
 }
 
 func run(ctx context.Context, o options) error {
+	// A topic just created may be missing from the metadata for a moment: an unknown topic is
+	// retried until ctx's deadline, not franz-go's default of 4 times.
 	cl, err := kgo.NewClient(kgo.SeedBrokers(o.brokers), kgo.ProducerLinger(time.Millisecond), kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.MaxBufferedRecords(1<<20))
+		kgo.MaxBufferedRecords(1<<20), kgo.UnknownTopicRetries(-1))
 	if err != nil {
 		return err
 	}
